@@ -1,0 +1,260 @@
+"""The pydantic models of a containers.conf file and of the merged settings.
+
+Imported only by the cold path (`load_config`), never by `import ocimux.config`.
+
+`ConfigFile` describes one file. Validate it with `strict=True`: TOML values are typed, so a
+string where an integer belongs is an error, as it is for podman's TOML decoder. Every table
+podman knows is accepted; `[engine]` keys are checked against podman's full key list
+(ENGINE_KEYS: go.podman.io/common `pkg/config/config.go` EngineConfig as vendored in podman 5.8,
+plus the Debian file's keys and a few legacy ones), and only the keys ocimux reads are typed.
+`[ocimux]` is ocimux's own table, checked completely. No field has a default: an absent key
+stays absent (`exclude_unset`), and `Config` in `view.py` owns the defaults.
+
+`Settings` is the same shape as a pydantic-settings `BaseSettings`: its init values are the
+merged files and its environment source, `OCIMUX_` variables with `__` between levels, wins
+over them. It validates in lax mode, since variables are strings (`OCIMUX_ENGINE__STOP_TIMEOUT=30`);
+arrays and tables are JSON. Names are case-insensitive, so keys that come from a variable's name
+are lower-cased (`OCIMUX_ENGINE__RUNTIMES__MyRt` sets runtime `myrt`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from contextvars import ContextVar
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, create_model
+from pydantic_core import PydanticCustomError
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from pydantic_settings.sources.utils import parse_env_vars
+
+__all__ = [
+    "CAPABILITY_KEYS",
+    "ENGINE_KEYS",
+    "TOP_LEVEL_TABLES",
+    "CapabilityOverrides",
+    "ConfigFile",
+    "EngineTable",
+    "OcimuxTable",
+    "Settings",
+    "settings_from",
+]
+
+#: Largest accepted number of seconds (uint32; far beyond any sane timeout).
+MAX_SECONDS = 2**32 - 1
+
+# fmt: off
+#: Every `[engine]` key podman knows. Those ocimux reads are typed in EngineTable; the rest
+#: are accepted with any value and ignored.
+ENGINE_KEYS: tuple[str, ...] = (
+    "active_service", "add_compression", "cdi_spec_dirs", "cgroup_check", "cgroup_manager",
+    "chown_copied_files", "compat_api_enforce_docker_hub", "compose_providers",
+    "compose_warning_logs", "compression_format", "compression_level", "conmon_env_vars",
+    "conmon_path", "conmonrs_path", "database_backend", "detach_keys",
+    "enable_port_reservation", "env", "events_container_create_inspect_data",
+    "events_logfile_max_size", "events_logfile_path", "events_logger", "exit_command_delay",
+    "healthcheck_events", "helper_binaries_dir", "hooks_dir", "image_build_format",
+    "image_copy_tmp_dir", "image_default_format", "image_default_transport",
+    "image_parallel_copies", "image_volume_mode", "infra_command", "infra_image", "init_path",
+    "kube_generate_type", "lock_type", "multi_image_archive", "namespace", "network_cmd_options",
+    "network_cmd_path", "no_pivot_root", "num_locks", "platform_to_oci_runtime",
+    "pod_exit_policy", "podmansh_timeout", "pull_policy", "remote", "remote_identity",
+    "remote_uri", "retry", "retry_delay", "runtime", "runtime_path", "runtime_supports_json",
+    "runtime_supports_kvm", "runtime_supports_nocgroup", "runtime_supports_nocgroups",
+    "runtimes", "runtimes_flags", "service_destinations", "service_timeout", "ssh_config",
+    "static_dir", "stop_timeout", "tmp_dir", "volume_path", "volume_plugin_timeout",
+    "volume_plugins",
+    # Legacy keys older podman releases read; still found in long-lived files.
+    "machine_enabled", "signature_policy_path",
+)
+# fmt: on
+
+# fmt: off
+#: Top-level tables podman knows, besides `[engine]`; accepted with any content.
+PODMAN_TABLES: tuple[str, ...] = (
+    "containers", "machine", "network", "secrets", "configmaps", "farms", "podmansh",
+)
+# fmt: on
+
+#: Every top-level table a file may have.
+TOP_LEVEL_TABLES: tuple[str, ...] = ("engine", *PODMAN_TABLES, "ocimux")
+
+# fmt: off
+#: The keys of `[ocimux.capabilities.<name>]`.
+CAPABILITY_KEYS: tuple[str, ...] = (
+    "checkpoint", "json_errors", "no_cgroups", "kvm", "pause", "update_resources", "exec",
+    "terminal", "isolation",
+)
+# fmt: on
+
+
+def _string_array(value: Any) -> list[Any]:
+    """Accept an array of strings, possibly with `{append = true|false}` markers."""
+    if not isinstance(value, list):
+        raise PydanticCustomError("string_array", "Input should be an array of strings")
+    for item in value:
+        if isinstance(item, str):
+            continue
+        if isinstance(item, dict) and len(item) == 1 and isinstance(item.get("append"), bool):
+            continue
+        raise PydanticCustomError(
+            "string_array",
+            "Array items should be strings or {append = true}, not {item}",
+            {"item": repr(item)[:60]},
+        )
+    return value
+
+
+def _absolute(value: str) -> str:
+    if not os.path.isabs(value):
+        raise PydanticCustomError("absolute_path", "Path should be absolute")
+    return value
+
+
+_Strict = ConfigDict(extra="forbid")
+
+#: A containers.conf string array (attributedstring.Slice): strings and append markers.
+StringArray = Annotated[list[Any], PlainValidator(_string_array)]
+AbsolutePath = Annotated[str, AfterValidator(_absolute)]
+Name = Annotated[str, Field(min_length=1)]
+Seconds = Annotated[float, Field(allow_inf_nan=False, le=MAX_SECONDS)]
+
+
+class _TypedEngine(BaseModel):
+    """The `[engine]` keys ocimux reads (podman-oci.md §3)."""
+
+    model_config = _Strict
+
+    runtime: str | None = None
+    runtimes: dict[str, list[str]] | None = None
+    runtimes_flags: dict[str, list[str]] | None = None
+    runtime_supports_json: StringArray | None = None
+    runtime_supports_kvm: StringArray | None = None
+    # podman's code reads the singular; its documentation and sample file say the plural.
+    runtime_supports_nocgroup: StringArray | None = None
+    runtime_supports_nocgroups: StringArray | None = None
+    conmon_path: StringArray | None = None
+    conmon_env_vars: StringArray | None = None
+    stop_timeout: Annotated[int, Field(ge=0, le=MAX_SECONDS)] | None = None
+    detach_keys: str | None = None
+    cgroup_manager: Literal["systemd", "cgroupfs"] | None = None
+
+
+#: `[engine]`: the typed keys plus every other podman key as `Any`.
+EngineTable = create_model(
+    "EngineTable",
+    __base__=_TypedEngine,
+    **{  # type: ignore[call-overload]
+        key: (Any, None) for key in ENGINE_KEYS if key not in _TypedEngine.model_fields
+    },
+)
+
+
+class CapabilityOverrides(BaseModel):
+    """`[ocimux.capabilities.<runtime>]`: capabilities forced on or off by configuration."""
+
+    model_config = _Strict
+
+    checkpoint: bool | None = None
+    json_errors: bool | None = None
+    no_cgroups: bool | None = None
+    kvm: bool | None = None
+    pause: bool | None = None
+    update_resources: bool | None = None
+    exec: bool | None = None
+    terminal: bool | None = None
+    isolation: bool | None = None
+
+
+class OcimuxTable(BaseModel):
+    """`[ocimux]`: ocimux's own settings (podman ignores this table)."""
+
+    model_config = _Strict
+
+    state_dir: AbsolutePath | None = None
+    run_dir: AbsolutePath | None = None
+    command_timeout: Annotated[Seconds, Field(gt=0)] | None = None
+    lock_timeout: Annotated[Seconds, Field(ge=0)] | None = None
+    default_cli_plugin: Name | None = None
+    runtime_preference: StringArray | None = None
+    hooks_enabled: bool | None = None
+    runtime_plugins: dict[str, Name] | None = None
+    plugins: dict[str, dict[str, Any]] | None = None
+    capabilities: dict[str, CapabilityOverrides] | None = None
+
+
+class ConfigFile(BaseModel):
+    """One containers.conf file (validate with `strict=True`)."""
+
+    model_config = _Strict
+
+    engine: EngineTable | None = None  # type: ignore[valid-type]
+    containers: dict[str, Any] | None = None
+    machine: dict[str, Any] | None = None
+    network: dict[str, Any] | None = None
+    secrets: dict[str, Any] | None = None
+    configmaps: dict[str, Any] | None = None
+    farms: dict[str, Any] | None = None
+    podmansh: dict[str, Any] | None = None
+    ocimux: OcimuxTable | None = None
+
+
+_ENVIRON: ContextVar[Mapping[str, str]] = ContextVar("ocimux_config_environ")
+
+
+class _EnvSource(EnvSettingsSource):
+    """pydantic-settings' environment source, reading the mapping given to `settings_from`."""
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return parse_env_vars(
+            _ENVIRON.get(), self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str
+        )
+
+
+class Settings(BaseSettings):
+    """The merged files (init values) overridden by `OCIMUX_*` variables; see `settings_from`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="OCIMUX_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    engine: EngineTable | None = None  # type: ignore[valid-type]
+    containers: dict[str, Any] | None = None
+    machine: dict[str, Any] | None = None
+    network: dict[str, Any] | None = None
+    secrets: dict[str, Any] | None = None
+    configmaps: dict[str, Any] | None = None
+    farms: dict[str, Any] | None = None
+    podmansh: dict[str, Any] | None = None
+    ocimux: OcimuxTable | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Read only the environment (first, so it wins) and the merged files; no dotenv."""
+        return (_EnvSource(settings_cls), init_settings)
+
+
+def settings_from(merged: dict[str, Any], environ: Mapping[str, str]) -> Settings:
+    """Validate `merged` with the `OCIMUX_*` variables of `environ` applied over it.
+
+    Raises pydantic's ValidationError or pydantic-settings' SettingsError; `validate.py`
+    turns them into ConfigError.
+    """
+    token = _ENVIRON.set(environ)
+    try:
+        return Settings(**merged)
+    finally:
+        _ENVIRON.reset(token)

@@ -1,0 +1,393 @@
+"""The CLI's commands: turn parsed arguments into Dispatcher calls and print the results."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ._output import ago, print_json, print_table, short_id
+from .errors import InvalidArgumentError, OcimuxError
+
+if TYPE_CHECKING:
+    from .dispatcher import Dispatcher
+    from .store import ContainerRecord
+
+__all__ = ["dispatch"]
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    """Run the command named by `args.cmd`; return the exit status."""
+    if args.cmd == "rootfs":
+        return cmd_rootfs(args)
+    from .session import open_dispatcher
+
+    env = os.environ
+    if args.global_runtime:
+        env = {**os.environ, "OCIMUX_ENGINE__RUNTIME": args.global_runtime}
+    dispatcher = open_dispatcher(args.config, env)
+    try:
+        return COMMANDS[args.cmd](dispatcher, args)
+    finally:
+        dispatcher.store.close()
+
+
+def _command(args: argparse.Namespace) -> tuple[str, ...]:
+    cmd = list(args.command)
+    if cmd and cmd[0] == "--":
+        cmd = cmd[1:]
+    return tuple(cmd)
+
+
+def _annotations(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidArgumentError(f"invalid annotation {item!r}: use KEY=VALUE")
+        out[key] = value
+    return out
+
+
+def _new_container(args: argparse.Namespace, *, auto_remove: bool = False):  # noqa: ANN202
+    from .dispatcher import NewContainer
+
+    command = _command(args)
+    if args.rootfs and not command:
+        raise InvalidArgumentError(
+            "a container needs a command: ocimux run --rootfs DIR -- CMD [ARG...]"
+        )
+    return NewContainer(
+        args=command,
+        rootfs=Path(args.rootfs) if args.rootfs else None,
+        bundle=Path(args.bundle) if args.bundle else None,
+        name=args.name,
+        runtime=args.runtime,
+        env=tuple(args.env),
+        cwd=args.workdir,
+        user=args.user,
+        stdin=args.interactive,
+        terminal=args.tty,
+        annotations=_annotations(args.annotation),
+        auto_remove=auto_remove,
+        stop_timeout=args.stop_timeout,
+        no_cgroups=args.no_cgroups,
+    )
+
+
+def _streams(stdin: bool):  # noqa: ANN202
+    from .options import StdStreams
+
+    return StdStreams(
+        stdout=sys.stdout.buffer,
+        stderr=sys.stderr.buffer,
+        stdin=sys.stdin.buffer if stdin else None,
+    )
+
+
+def _detach_keys(d: Dispatcher, value: str | None) -> bytes:
+    from .attach import parse_detach_keys
+
+    try:
+        return parse_detach_keys(d.config.detach_keys if value is None else value)
+    except ValueError as exc:
+        raise InvalidArgumentError(str(exc)) from None
+
+
+def cmd_run(d: Dispatcher, args: argparse.Namespace) -> int:
+    new = _new_container(args, auto_remove=args.rm)
+    keys = _detach_keys(d, args.detach_keys)
+    rec, code = d.run(
+        new,
+        None if args.detach else _streams(args.interactive),
+        detach=args.detach,
+        detach_keys=keys,
+    )
+    if args.detach:
+        print(rec.id)
+        return 0
+    return 0 if code is None else code
+
+
+def cmd_create(d: Dispatcher, args: argparse.Namespace) -> int:
+    print(d.create(_new_container(args)).id)
+    return 0
+
+
+def _each(d: Dispatcher, refs: list[str], action) -> int:  # noqa: ANN001
+    """Apply `action` to every container; report each failure on its own line, as podman does."""
+    status = 0
+    for ref in refs:
+        try:
+            action(ref)
+            print(ref)
+        except OcimuxError as exc:
+            sys.stderr.write(f"Error: {exc}\n")
+            status = exc.exit_code
+    return status
+
+
+def cmd_start(d: Dispatcher, args: argparse.Namespace) -> int:
+    return _each(d, args.containers, d.start)
+
+
+def cmd_pause(d: Dispatcher, args: argparse.Namespace) -> int:
+    return _each(d, args.containers, d.pause)
+
+
+def cmd_unpause(d: Dispatcher, args: argparse.Namespace) -> int:
+    return _each(d, args.containers, d.unpause)
+
+
+def cmd_kill(d: Dispatcher, args: argparse.Namespace) -> int:
+    from .signals import parse_signal
+
+    sig = parse_signal(args.signal)
+    return _each(d, args.containers, lambda ref: d.kill(ref, sig, all_procs=args.all))
+
+
+def cmd_stop(d: Dispatcher, args: argparse.Namespace) -> int:
+    return _each(d, args.containers, lambda ref: d.stop(ref, args.time))
+
+
+def cmd_rm(d: Dispatcher, args: argparse.Namespace) -> int:
+    return _each(d, args.containers, lambda ref: d.delete(ref, force=args.force, timeout=args.time))
+
+
+def _status_text(rec: ContainerRecord) -> str:
+    if rec.status == "stopped":
+        return (
+            f"Exited ({rec.exit_code if rec.exit_code is not None else '?'}) {ago(rec.finished_at)}"
+        )
+    if rec.status == "running":
+        return f"Up {ago(rec.started_at).removesuffix(' ago')}"
+    if rec.status == "unknown":
+        return f"Unknown ({rec.status_reason})" if rec.status_reason else "Unknown"
+    return rec.status.capitalize()
+
+
+def record_dict(rec: ContainerRecord) -> dict[str, Any]:
+    return {
+        "id": rec.id,
+        "name": rec.name,
+        "runtime": rec.runtime,
+        "status": rec.status,
+        "status_reason": rec.status_reason,
+        "pid": rec.pid,
+        "exit_code": rec.exit_code,
+        "created_at": rec.created_at,
+        "started_at": rec.started_at,
+        "finished_at": rec.finished_at,
+        "monitor_pid": rec.monitor_pid,
+        "bundle": rec.bundle,
+        "config": rec.config,
+    }
+
+
+def cmd_ps(d: Dispatcher, args: argparse.Namespace) -> int:
+    recs = [r for r in d.list() if args.all or r.status in ("running", "paused")]
+    if args.quiet:
+        for rec in recs:
+            print(short_id(rec.id))
+    elif args.format == "json":
+        print_json([record_dict(r) for r in recs])
+    else:
+        rows = [
+            [
+                short_id(r.id),
+                r.name,
+                r.runtime,
+                _status_text(r),
+                ago(r.created_at),
+                " ".join(r.config.get("command", [])),
+            ]
+            for r in recs
+        ]
+        print_table(["CONTAINER ID", "NAME", "RUNTIME", "STATUS", "CREATED", "COMMAND"], rows)
+    return 0
+
+
+def cmd_inspect(d: Dispatcher, args: argparse.Namespace) -> int:
+    out, status = [], 0
+    for ref in args.containers:
+        try:
+            out.append(record_dict(d.inspect(ref)))
+        except OcimuxError as exc:
+            sys.stderr.write(f"Error: {exc}\n")
+            status = exc.exit_code
+    print_json(out)
+    return status
+
+
+def cmd_exec(d: Dispatcher, args: argparse.Namespace) -> int:
+    from .options import ExecOptions
+
+    command = _command(args)
+    if not command:
+        raise InvalidArgumentError("exec needs a command: ocimux exec CONTAINER CMD [ARG...]")
+    options = ExecOptions(
+        args=command,
+        env=tuple(args.env),
+        cwd=args.workdir,
+        user=args.user,
+        terminal=args.tty,
+        stdin=args.interactive,
+        privileged=args.privileged,
+    )
+    if args.detach:
+        print(d.exec_detached(args.container, options).id)
+        return 0
+    return d.exec(args.container, options, _streams(args.interactive))
+
+
+def cmd_attach(d: Dispatcher, args: argparse.Namespace) -> int:
+    rec = d.inspect(args.container)
+    stdin = not args.no_stdin and bool(rec.config.get("stdin"))
+    code = d.attach(
+        rec.id, _streams(stdin), stdin=stdin, detach_keys=_detach_keys(d, args.detach_keys)
+    )
+    return 0 if code is None else code
+
+
+def cmd_logs(d: Dispatcher, args: argparse.Namespace) -> int:
+    from .logs import follow_log
+
+    rec = d.inspect(args.container)
+    runtime = d.runtime_of(rec)
+
+    def running() -> bool:
+        return d.inspect(rec.id).status in ("created", "running", "paused")
+
+    for stream, data in follow_log(runtime.log_path(rec.id), follow=args.follow, running=running):
+        out = sys.stdout.buffer if stream == "stdout" else sys.stderr.buffer
+        out.write(data)
+        out.flush()
+    return 0
+
+
+def _size(value: str | None, what: str) -> int | None:
+    if value is None:
+        return None
+    units = {"b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+    text = value.strip().lower().removesuffix("b") or "0"
+    mult = units.get(text[-1], 1) if text[-1].isalpha() else 1
+    number = text[:-1] if text[-1].isalpha() else text
+    try:
+        size = int(float(number) * mult)
+    except ValueError:
+        raise InvalidArgumentError(
+            f"invalid {what} {value!r}: use bytes or a number with k, m or g"
+        ) from None
+    if size < 0:
+        raise InvalidArgumentError(f"invalid {what} {value!r}: must not be negative")
+    return size
+
+
+def cmd_update(d: Dispatcher, args: argparse.Namespace) -> int:
+    from .options import Resources
+
+    res = Resources(
+        memory=_size(args.memory, "memory"),
+        memory_swap=_size(args.memory_swap, "memory swap"),
+        cpu_shares=args.cpu_shares,
+        cpu_quota=args.cpu_quota,
+        cpu_period=args.cpu_period,
+        cpuset_cpus=args.cpuset_cpus,
+        pids_limit=args.pids_limit,
+    )
+    return _each(d, args.containers, lambda ref: d.update(ref, res))
+
+
+def cmd_runtimes(d: Dispatcher, args: argparse.Namespace) -> int:
+    d.registry.load_all()
+    default = _default_or_none(d)
+    reports = []
+    for name in d.registry.runtime_names():
+        report = d.registry.describe(name)
+        report.default = name == default
+        reports.append(report)
+    if args.format == "json":
+        print_json([r.as_dict() for r in reports])
+        return 0
+    rows = [
+        [
+            r.name + (" (default)" if r.default else ""),
+            r.status,
+            r.plugin or "-",
+            r.version or "-",
+            r.path or "-",
+        ]
+        for r in reports
+    ]
+    print_table(["NAME", "STATUS", "PLUGIN", "VERSION", "PATH"], rows)
+    for r in reports:
+        if r.error:
+            where = f" [{r.entry_point} from {r.distribution}]" if r.entry_point else ""
+            print(f"\n{r.name}: {r.status}: {r.error}{where}")
+        if r.capabilities:
+            print(f"\n{r.name} capabilities:")
+            for cap, ans in r.capabilities.items():
+                yes = "yes" if ans["value"] else "no"
+                reason = f": {ans['reason']}" if ans["reason"] else ""
+                print(f"  {cap:<17} {yes:<4} ({ans['source']}{reason})")
+    return 0
+
+
+def _default_or_none(d: Dispatcher) -> str | None:
+    try:
+        return d.registry.default_name()
+    except OcimuxError:
+        return None
+
+
+def cmd_info(d: Dispatcher, args: argparse.Namespace) -> int:
+    from ._version import VERSION
+
+    c = d.config
+    info = {
+        "version": VERSION,
+        "config_files": list(c.files),
+        "default_runtime": _default_or_none(d),
+        "runtimes": d.registry.runtime_names(),
+        "state_dir": str(c.state_dir),
+        "run_dir": str(c.run_dir),
+        "containers": len(d.store.list_containers()),
+        "hook_plugins": [e.name for e in d.hooks.entries],
+        "broken_hook_plugins": [f"{b.name} ({b.distribution}): {b.error}" for b in d.hooks.broken],
+    }
+    if args.format == "json":
+        print_json(info)
+    else:
+        for key, value in info.items():
+            shown = ", ".join(map(str, value)) if isinstance(value, list) else value
+            print(f"{key}: {shown if shown not in ('', None) else '-'}")
+    return 0
+
+
+def cmd_rootfs(args: argparse.Namespace) -> int:
+    from .rootfs import build_busybox_rootfs
+
+    print(build_busybox_rootfs(Path(args.dest)))
+    return 0
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "create": cmd_create,
+    "start": cmd_start,
+    "pause": cmd_pause,
+    "unpause": cmd_unpause,
+    "kill": cmd_kill,
+    "stop": cmd_stop,
+    "rm": cmd_rm,
+    "ps": cmd_ps,
+    "inspect": cmd_inspect,
+    "exec": cmd_exec,
+    "attach": cmd_attach,
+    "logs": cmd_logs,
+    "update": cmd_update,
+    "runtimes": cmd_runtimes,
+    "info": cmd_info,
+}

@@ -1,0 +1,3 @@
+"""The version, kept cheap to import (`ocimux --version` must not load importlib.metadata)."""
+
+VERSION = "0.1.0"

@@ -1,0 +1,174 @@
+"""The `ocimux` command line: argparse at module level, everything else imported by commands.
+
+Only `sys`, `os` and `argparse` load at start-up, so `ocimux --version` and `--help` never
+touch pydantic, stevedore or pluggy. Every error becomes one line on stderr and podman's
+exit codes: 125 when ocimux failed, 126 when the container's command cannot be invoked,
+127 when it was not found, else the container's own exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+__all__ = ["build_parser", "main"]
+
+EXIT_FAILED = 125
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that exits 125 (podman's "ocimux failed") on bad usage, with one line."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"Error: {message} (see `{self.prog} --help`)\n")
+        sys.exit(EXIT_FAILED)
+
+
+def _add_format(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", choices=("table", "json"), default="table", help="output format")
+
+
+def _add_new_container(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--name", help="the container's name (default: generated)")
+    p.add_argument("--runtime", help="runtime to create it on (default: [engine] runtime)")
+    p.add_argument("--rootfs", help="root filesystem directory; ocimux writes config.json")
+    p.add_argument("--bundle", help="an OCI bundle directory (config.json + rootfs)")
+    p.add_argument(
+        "-e", "--env", action="append", default=[], help="KEY=VALUE, or KEY to copy ours"
+    )
+    p.add_argument("-w", "--workdir", help="working directory inside the container")
+    p.add_argument("-u", "--user", help="user[:group], by id or by name in the rootfs")
+    p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
+    p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-terminal")
+    p.add_argument("--annotation", action="append", default=[], help="KEY=VALUE annotation")
+    p.add_argument("--stop-timeout", type=int, help="seconds between stop signal and SIGKILL")
+    p.add_argument(
+        "--no-cgroups", action="store_true", help="run without cgroups (needs no_cgroups)"
+    )
+    p.add_argument("command", nargs=argparse.REMAINDER, help="command and arguments")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line (cheap: no command module is imported)."""
+    parser = _Parser(prog="ocimux", description="Run OCI containers on several runtimes at once.")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    parser.add_argument("--config", help="use this containers.conf instead of the search path")
+    parser.add_argument("--runtime", dest="global_runtime", help="default runtime for this call")
+    sub = parser.add_subparsers(dest="cmd", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("run", help="create and start a container")
+    _add_new_container(p)
+    p.add_argument("-d", "--detach", action="store_true", help="print the id and leave it running")
+    p.add_argument("--rm", action="store_true", help="remove the container when it exits")
+    p.add_argument("--detach-keys", help="key sequence that detaches (default ctrl-p,ctrl-q)")
+
+    p = sub.add_parser("create", help="create a container without starting it")
+    _add_new_container(p)
+
+    for verb, text in (
+        ("start", "start created containers"),
+        ("pause", "pause containers"),
+        ("unpause", "unpause containers"),
+    ):
+        p = sub.add_parser(verb, help=text)
+        p.add_argument("containers", nargs="+", metavar="CONTAINER")
+
+    p = sub.add_parser("ps", help="list containers")
+    p.add_argument("-a", "--all", action="store_true", help="show all, not only running ones")
+    p.add_argument("-q", "--quiet", action="store_true", help="print ids only")
+    _add_format(p)
+
+    p = sub.add_parser("inspect", help="print containers' records as JSON")
+    p.add_argument("containers", nargs="+", metavar="CONTAINER")
+
+    p = sub.add_parser("kill", help="send a signal to containers")
+    p.add_argument("-s", "--signal", default="KILL", help="signal name or number (default KILL)")
+    p.add_argument("-a", "--all", action="store_true", help="signal every process, not just init")
+    p.add_argument("containers", nargs="+", metavar="CONTAINER")
+
+    p = sub.add_parser("stop", help="stop containers (stop signal, timeout, SIGKILL)")
+    p.add_argument("-t", "--time", type=float, help="seconds to wait before SIGKILL")
+    p.add_argument("containers", nargs="+", metavar="CONTAINER")
+
+    p = sub.add_parser("rm", help="remove containers")
+    p.add_argument("-f", "--force", action="store_true", help="stop running containers first")
+    p.add_argument("-t", "--time", type=float, help="seconds to wait before SIGKILL with -f")
+    p.add_argument("containers", nargs="+", metavar="CONTAINER")
+
+    p = sub.add_parser("exec", help="run a process in a running container")
+    p.add_argument("-d", "--detach", action="store_true", help="print the session id and return")
+    p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
+    p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-terminal")
+    p.add_argument("-e", "--env", action="append", default=[], help="KEY=VALUE")
+    p.add_argument("-w", "--workdir", help="working directory")
+    p.add_argument("-u", "--user", help="user[:group]")
+    p.add_argument("--privileged", action="store_true", help="all capabilities")
+    p.add_argument("container", metavar="CONTAINER")
+    p.add_argument("command", nargs=argparse.REMAINDER)
+
+    p = sub.add_parser("attach", help="attach to a running container's stdio")
+    p.add_argument("--no-stdin", action="store_true", help="do not forward stdin")
+    p.add_argument("--detach-keys", help="key sequence that detaches")
+    p.add_argument("container", metavar="CONTAINER")
+
+    p = sub.add_parser("logs", help="print a container's log")
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing until it exits")
+    p.add_argument("container", metavar="CONTAINER")
+
+    p = sub.add_parser("update", help="change a running container's limits")
+    p.add_argument("-m", "--memory", help="memory limit (bytes, or with k/m/g)")
+    p.add_argument("--memory-swap", help="memory+swap limit")
+    p.add_argument("--cpu-shares", type=int)
+    p.add_argument("--cpu-quota", type=int)
+    p.add_argument("--cpu-period", type=int)
+    p.add_argument("--cpuset-cpus")
+    p.add_argument("--pids-limit", type=int)
+    p.add_argument("containers", nargs="+", metavar="CONTAINER")
+
+    p = sub.add_parser("runtimes", help="list runtimes, their plugins and capabilities")
+    _add_format(p)
+
+    p = sub.add_parser("info", help="show configuration, runtimes and state locations")
+    _add_format(p)
+
+    p = sub.add_parser("rootfs", help="build a root filesystem for tests and demos")
+    p.add_argument("kind", choices=("busybox",))
+    p.add_argument("dest", metavar="DIR")
+
+    sub.add_parser("version", help="print the version")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the process exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version or args.cmd == "version":
+        from ._version import VERSION
+
+        print(f"ocimux version {VERSION}")
+        return 0
+    if args.cmd is None:
+        parser.print_help(sys.stderr)
+        return EXIT_FAILED
+    from .errors import OcimuxError
+
+    try:
+        from . import _commands
+
+        return _commands.dispatch(args)
+    except OcimuxError as exc:
+        sys.stderr.write(f"Error: {exc}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # `ocimux ps | head`: the reader left; say nothing
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

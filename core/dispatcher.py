@@ -1,0 +1,658 @@
+"""The Dispatcher: the only place that knows containers, and routes each call to its runtime.
+
+It records which runtime created each container and sends every later call there, whatever
+the default is by then. It owns the state machine (`states.py`), takes the container's lock
+for every change, checks the capability an operation needs before anything runs, and tells
+hook plugins what happened.
+
+`create`, in order:
+ 1. validate the name (or generate one) and the options;
+ 2. choose the runtime: `--runtime`, else the policy hook `ocimux_choose_runtime`, else the
+    default; load its plugin and check it is installed;
+ 3. check capabilities the request needs (no_cgroups, terminal);
+ 4. build the spec (from `--rootfs` + command, or the user's bundle + overrides), let
+    `ocimux_adjust_spec` hooks change it;
+ 5. reserve the record ("creating"; the name is taken atomically) and take the lock;
+ 6. write the container's bundle directory and call `Runtime.create_container`;
+ 7. record pid, monitor pid and owner ("created"); fire the `create` event.
+ A failure after step 5 undoes everything: runtime state deleted, directory removed, record
+ dropped. Nothing is left half-created.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal as _signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, final
+
+from . import states
+from .errors import (
+    InvalidArgumentError,
+    OcimuxError,
+    PluginError,
+    RuntimeNotFoundError,
+    StateError,
+)
+from .ids import new_id, validate_name
+from .options import AttachOptions, CreateRequest, ExecOptions, Resources, StdStreams
+from .store import ContainerRecord, ExecRecord
+
+if TYPE_CHECKING:
+    from ocimux.config import Config
+
+    from .capabilities import Capabilities
+    from .hooks import Hooks
+    from .options import CheckpointOptions, RestoreOptions
+    from .registry import Registry
+    from .runtime import Runtime
+    from .store import Store
+
+__all__ = ["Dispatcher", "NewContainer"]
+
+
+@dataclass(frozen=True, slots=True)
+class NewContainer:
+    """What `create` and `run` need: a rootfs plus command, or a bundle (plus overrides)."""
+
+    args: tuple[str, ...] = ()
+    rootfs: Path | None = None
+    bundle: Path | None = None
+    name: str | None = None
+    runtime: str | None = None
+    env: tuple[str, ...] = ()
+    cwd: str | None = None
+    user: str | None = None
+    stdin: bool = False
+    terminal: bool = False
+    annotations: dict[str, str] = field(default_factory=dict)
+    auto_remove: bool = False
+    stop_timeout: int | None = None
+    no_cgroups: bool = False
+
+
+@final
+class Dispatcher:
+    """Route container operations to the owning runtime, with locks, states and hooks."""
+
+    def __init__(self, config: Config, registry: Registry, store: Store, hooks: Hooks) -> None:
+        self.config = config
+        self.registry = registry
+        self.store = store
+        self.hooks = hooks
+
+    # --- lookup and routing ---------------------------------------------------------------
+
+    def runtime_of(self, rec: ContainerRecord) -> Runtime:
+        """The runtime that owns `rec` (never the current default). Raises if it is missing."""
+        try:
+            return self.registry.get(rec.runtime)
+        except (RuntimeNotFoundError, PluginError) as exc:
+            raise RuntimeNotFoundError(
+                f"its runtime is missing ({exc.detail})",
+                container=rec.name,
+                runtime=rec.runtime,
+                hint="reinstall the runtime's plugin, or remove the container with `ocimux rm -f`",
+            ) from exc
+
+    def capabilities(self, runtime: Runtime) -> Capabilities:
+        return self.registry.capabilities(runtime)
+
+    def _require(self, runtime: Runtime, capability: str, rec_name: str | None, verb: str) -> None:
+        cap = self.capabilities(runtime).get(capability)
+        if not cap:
+            from .errors import CapabilityError
+
+            raise CapabilityError(
+                capability,
+                cap.reason or "not supported",
+                source=cap.source,
+                container=rec_name,
+                runtime=runtime.name,
+                verb=verb,
+            )
+
+    @contextmanager
+    def _locked(self, ref: str, verb: str) -> Iterator[tuple[ContainerRecord, Runtime]]:
+        """Look `ref` up, lock it, refresh its state, check `verb` is allowed; yield record and runtime."""
+        rec = self.store.lookup(ref)
+        with self.store.lock(rec.id, self.config.lock_timeout):
+            rec = self.store.get_container(rec.id)
+            runtime = self.runtime_of(rec)
+            rec = self._refresh_locked(rec, runtime)
+            states.check(verb, rec.status, rec.name, rec.runtime)
+            try:
+                yield rec, runtime
+            except OcimuxError as exc:
+                exc.add_context(
+                    container=rec.name, runtime=rec.runtime, verb=verb, container_id=rec.id
+                )
+                raise
+
+    # --- state ----------------------------------------------------------------------------
+
+    def _refresh_locked(self, rec: ContainerRecord, runtime: Runtime | None) -> ContainerRecord:
+        """Ask the owning runtime for the truth and store it (the caller holds the lock)."""
+        if rec.status not in states.ACTIVE and rec.status != "unknown":
+            return rec
+        if runtime is None:
+            return self.store.update_container(
+                rec.id, status="unknown", status_reason=f"runtime {rec.runtime} is missing"
+            )
+        st = runtime.state_container(rec.id)
+        changes: dict[str, object] = {}
+        if st.status != rec.status:
+            changes["status"] = st.status
+        if st.status == "stopped":
+            if rec.exit_code != st.exit_code:
+                changes["exit_code"] = st.exit_code
+            if rec.finished_at is None:
+                changes["finished_at"] = time.time()
+        elif st.pid and st.pid != rec.pid:
+            changes["pid"] = st.pid
+        if st.reason != rec.status_reason:
+            changes["status_reason"] = st.reason
+        if not changes:
+            return rec
+        rec = self.store.update_container(rec.id, **changes)
+        if changes.get("status") == "stopped":
+            self.hooks.event(
+                "died",
+                container=rec.id,
+                name=rec.name,
+                runtime=rec.runtime,
+                exit_code=rec.exit_code,
+            )
+        return rec
+
+    def _runtime_or_none(self, rec: ContainerRecord) -> Runtime | None:
+        try:
+            return self.registry.get(rec.runtime)
+        except (RuntimeNotFoundError, PluginError):
+            return None
+
+    def refresh(self, rec: ContainerRecord) -> ContainerRecord:
+        """Reconcile one record with its runtime; takes the lock only when something changed."""
+        if rec.status not in states.ACTIVE and rec.status != "unknown":
+            return rec
+        runtime = self._runtime_or_none(rec)
+        if runtime is not None:
+            st = runtime.state_container(rec.id)
+            if st.status == rec.status and (st.pid in (0, rec.pid)):
+                return rec
+        with self.store.lock(rec.id, self.config.lock_timeout):
+            try:
+                rec = self.store.get_container(rec.id)
+            except OcimuxError:
+                return rec  # removed meanwhile
+            return self._refresh_locked(rec, runtime)
+
+    def inspect(self, ref: str) -> ContainerRecord:
+        """The container's record, reconciled with its runtime."""
+        return self.refresh(self.store.lookup(ref))
+
+    def list(self) -> list[ContainerRecord]:
+        """Every container, reconciled, oldest first."""
+        out = []
+        for rec in self.store.list_containers():
+            try:
+                out.append(self.refresh(rec))
+            except OcimuxError:
+                out.append(rec)
+        return out
+
+    # --- create ---------------------------------------------------------------------------
+
+    def choose_runtime(self, new: NewContainer, name: str, annotations: dict[str, str]) -> str:
+        """`--runtime`, else what a policy hook says, else the default; a hook may override."""
+        default = new.runtime or self.registry.default_name()
+        chosen = self.hooks.choose_runtime(
+            name=name, annotations=annotations, requested=new.runtime, default=default
+        )
+        return chosen or default
+
+    def create(self, new: NewContainer) -> ContainerRecord:
+        """Create a container (not started); see the module docstring for the steps."""
+        from . import bundle as bundles
+        from . import spec as specs
+
+        cid = new_id()
+        name = validate_name(new.name) if new.name else f"ocimux-{cid[:12]}"
+        if new.stop_timeout is not None and new.stop_timeout < 0:
+            raise InvalidArgumentError(
+                f"stop timeout must not be negative (got {new.stop_timeout})"
+            )
+        spec, rootfs = self._build_spec(new, specs, bundles)
+        annotations = dict(spec.get("annotations") or {})
+        runtime = self.registry.get(self.choose_runtime(new, name, annotations))
+        reason = runtime.unavailable_reason()
+        if reason:
+            raise RuntimeNotFoundError(
+                reason,
+                runtime=runtime.name,
+                verb="create",
+                container=name,
+                hint="install it or choose another runtime (see `ocimux runtimes`)",
+            )
+        if new.no_cgroups:
+            self._require(runtime, "no_cgroups", name, "create")
+        if new.terminal:
+            self._require(runtime, "terminal", name, "create")
+        self.hooks.adjust_spec(spec=spec, runtime=runtime.name, name=name)
+        stop_signal = specs.stop_signal(spec)
+        rec = ContainerRecord(
+            id=cid,
+            name=name,
+            runtime=runtime.name,
+            bundle=str(runtime.container_dir(cid)),
+            status="creating",
+            created_at=time.time(),
+            config={
+                "command": list(spec["process"]["args"]),
+                "rootfs": str(rootfs),
+                "stdin": new.stdin,
+                "terminal": new.terminal,
+                "auto_remove": new.auto_remove,
+                "stop_signal": stop_signal,
+                "stop_timeout": new.stop_timeout
+                if new.stop_timeout is not None
+                else self.config.stop_timeout,
+                "annotations": annotations,
+            },
+        )
+        self.store.add_container(rec)
+        with self.store.lock(cid, self.config.lock_timeout):
+            try:
+                bundle_dir = bundles.write_bundle(runtime.container_dir(cid), spec)
+                result = runtime.create_container(
+                    CreateRequest(
+                        cid=cid,
+                        name=name,
+                        bundle=bundle_dir,
+                        stdin=new.stdin,
+                        terminal=new.terminal,
+                        annotations=annotations,
+                        no_cgroups=new.no_cgroups,
+                    )
+                )
+            except BaseException as exc:
+                self._undo_create(runtime, cid)
+                if isinstance(exc, OcimuxError):
+                    exc.add_context(
+                        container=name, runtime=runtime.name, verb="create", container_id=cid
+                    )
+                raise
+            rec = self.store.update_container(
+                cid, status="created", pid=result.pid, monitor_pid=result.monitor_pid
+            )
+        self.hooks.event("create", container=cid, name=name, runtime=runtime.name)
+        return rec
+
+    def _build_spec(self, new: NewContainer, specs, bundles) -> tuple[dict, Path]:  # noqa: ANN001
+        if (new.bundle is None) == (new.rootfs is None):
+            raise InvalidArgumentError("give exactly one of --bundle DIR or --rootfs DIR")
+        if new.rootfs is not None:
+            rootfs = Path(new.rootfs).resolve()
+            if not rootfs.is_dir():
+                raise InvalidArgumentError(f"rootfs {new.rootfs} is not a directory")
+            user = specs.parse_user(new.user, rootfs) if new.user else (0, 0, ())
+            spec = specs.default_spec(
+                rootfs=rootfs,
+                args=new.args,
+                env=specs.resolve_env(new.env, os.environ),
+                cwd=new.cwd or "/",
+                user=user,
+                terminal=new.terminal,
+                annotations=new.annotations,
+            )
+            return spec, rootfs
+        spec, rootfs = bundles.load_bundle(Path(new.bundle))  # type: ignore[arg-type]
+        user = specs.parse_user(new.user, rootfs) if new.user else None
+        spec = specs.with_overrides(
+            spec,
+            args=new.args or None,
+            env=specs.resolve_env(new.env, os.environ),
+            cwd=new.cwd,
+            user=user,
+            terminal=new.terminal or None,
+            annotations=new.annotations or None,
+        )
+        spec.setdefault("root", {})["path"] = str(rootfs)
+        return spec, rootfs
+
+    def _undo_create(self, runtime: Runtime, cid: str) -> None:
+        """Remove every trace of a failed create: runtime state, directory, record."""
+        with suppress(Exception):
+            runtime.delete_container(cid)
+        shutil.rmtree(runtime.container_dir(cid), ignore_errors=True)
+        self.store.remove_container(cid)
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def start(self, ref: str) -> ContainerRecord:
+        """Start a created container."""
+        with self._locked(ref, "start") as (rec, runtime):
+            runtime.start_container(rec.id)
+            rec = self.store.update_container(rec.id, status="running", started_at=time.time())
+        self.hooks.event("start", container=rec.id, name=rec.name, runtime=rec.runtime)
+        return rec
+
+    def attach(
+        self,
+        ref: str,
+        streams: StdStreams,
+        *,
+        stdin: bool = False,
+        detach_keys: bytes | None = None,
+        start: bool = False,
+    ) -> int | None:
+        """Attach to the container (starting it first with `start`); return its exit code or None if detached.
+
+        The lock is held only while starting: attaching is long and must not block `stop`.
+        """
+        with self._locked(ref, "start" if start else "attach") as (rec, runtime):
+            if stdin and not rec.config.get("stdin"):
+                raise InvalidArgumentError("container was created without -i; its stdin is closed")
+        options = AttachOptions(stdin=stdin, start=start, detach_keys=detach_keys)
+        if start:
+            self.hooks.event("start", container=rec.id, name=rec.name, runtime=rec.runtime)
+        try:
+            code = runtime.attach(rec.id, streams, options)
+        except OcimuxError as exc:
+            raise exc.add_context(
+                container=rec.name, runtime=rec.runtime, verb="attach", container_id=rec.id
+            ) from None
+        if start:
+            with suppress(OcimuxError):
+                self.store.update_container(rec.id, started_at=time.time())
+        with suppress(OcimuxError):
+            self.refresh(self.store.get_container(rec.id))
+        return code
+
+    def run(
+        self,
+        new: NewContainer,
+        streams: StdStreams | None,
+        *,
+        detach: bool = False,
+        detach_keys: bytes | None = None,
+    ) -> tuple[ContainerRecord, int | None]:
+        """Create and start; in the foreground stream its output and return its exit code.
+
+        With `new.auto_remove` the container is deleted once it exits (also when start fails).
+        Returns (record, exit code); the code is None when detached.
+        """
+        rec = self.create(new)
+        try:
+            if detach or streams is None:
+                return self.start(rec.id), None
+            code = self.attach(
+                rec.id, streams, stdin=new.stdin, detach_keys=detach_keys, start=True
+            )
+        except BaseException:
+            if new.auto_remove:
+                with suppress(OcimuxError):
+                    self.delete(rec.id, force=True)
+            raise
+        if code is not None and new.auto_remove:
+            self.delete(rec.id, force=True)
+        return rec, code
+
+    def kill(
+        self, ref: str, sig: int = _signal.SIGKILL, *, all_procs: bool = False
+    ) -> ContainerRecord:
+        """Send `sig` to the container."""
+        with self._locked(ref, "kill") as (rec, runtime):
+            runtime.kill_container(rec.id, sig, all_procs=all_procs)
+        self.hooks.event("kill", container=rec.id, name=rec.name, runtime=rec.runtime, signal=sig)
+        return rec
+
+    def stop(self, ref: str, timeout: float | None = None) -> ContainerRecord:
+        """Stop signal, wait `timeout` (the container's stop timeout by default), then SIGKILL."""
+        if timeout is not None and timeout < 0:
+            raise InvalidArgumentError(f"timeout must not be negative (got {timeout:g})")
+        with self._locked(ref, "stop") as (rec, runtime):
+            if rec.status != "stopped":
+                wait = (
+                    timeout
+                    if timeout is not None
+                    else rec.config.get("stop_timeout", self.config.stop_timeout)
+                )
+                sig = int(rec.config.get("stop_signal", _signal.SIGTERM))
+                if rec.status == "paused":
+                    # a frozen process cannot act on the stop signal; SIGKILL works on a frozen cgroup
+                    wait = 0
+                runtime.stop_container(rec.id, float(wait), sig)
+                rec = self._refresh_locked(rec, runtime)
+        self.hooks.event("stop", container=rec.id, name=rec.name, runtime=rec.runtime)
+        return rec
+
+    def pause(self, ref: str) -> ContainerRecord:
+        return self._toggle(ref, "pause", "paused")
+
+    def unpause(self, ref: str) -> ContainerRecord:
+        return self._toggle(ref, "unpause", "running")
+
+    def _toggle(self, ref: str, verb: str, new_status: str) -> ContainerRecord:
+        with self._locked(ref, verb) as (rec, runtime):
+            self._require(runtime, "pause", rec.name, verb)
+            getattr(runtime, f"{verb}_container")(rec.id)
+            rec = self.store.update_container(rec.id, status=new_status)
+        self.hooks.event(verb, container=rec.id, name=rec.name, runtime=rec.runtime)
+        return rec
+
+    def update(self, ref: str, resources: Resources) -> ContainerRecord:
+        """Change a live container's limits. Needs capability `update_resources`."""
+        if resources.is_empty():
+            raise InvalidArgumentError("nothing to update: give at least one limit")
+        with self._locked(ref, "update") as (rec, runtime):
+            self._require(runtime, "update_resources", rec.name, "update")
+            runtime.update_container(rec.id, resources)
+        self.hooks.event("update", container=rec.id, name=rec.name, runtime=rec.runtime)
+        return rec
+
+    def checkpoint(self, ref: str, options: CheckpointOptions) -> ContainerRecord:
+        """Checkpoint a running container. Needs capability `checkpoint`."""
+        with self._locked(ref, "checkpoint") as (rec, runtime):
+            self._require(runtime, "checkpoint", rec.name, "checkpoint")
+            runtime.checkpoint_container(rec.id, options)
+            rec = self._refresh_locked(rec, runtime)
+        self.hooks.event("checkpoint", container=rec.id, name=rec.name, runtime=rec.runtime)
+        return rec
+
+    def restore(self, ref: str, options: RestoreOptions) -> ContainerRecord:
+        """Restore a stopped, checkpointed container in place. Needs capability `checkpoint`."""
+        rec = self.store.lookup(ref)
+        with self.store.lock(rec.id, self.config.lock_timeout):
+            rec = self.store.get_container(rec.id)
+            runtime = self.runtime_of(rec)
+            rec = self._refresh_locked(rec, runtime)
+            if rec.status != "stopped":
+                raise StateError(
+                    f"container is {rec.status}",
+                    container=rec.name,
+                    runtime=rec.runtime,
+                    verb="cannot restore",
+                    hint="only a stopped container can be restored",
+                )
+            self._require(runtime, "checkpoint", rec.name, "restore")
+            runtime.delete_container(rec.id)
+            request = CreateRequest(
+                cid=rec.id,
+                name=rec.name,
+                bundle=Path(rec.bundle),
+                stdin=bool(rec.config.get("stdin")),
+                annotations=rec.config.get("annotations", {}),
+            )
+            result = runtime.restore_container(request, options)
+            rec = self.store.update_container(
+                rec.id,
+                status="running",
+                pid=result.pid,
+                monitor_pid=result.monitor_pid,
+                exit_code=None,
+                finished_at=None,
+                started_at=time.time(),
+            )
+        self.hooks.event("restore", container=rec.id, name=rec.name, runtime=rec.runtime)
+        return rec
+
+    def delete(
+        self, ref: str, *, force: bool = False, timeout: float | None = None
+    ) -> ContainerRecord:
+        """Remove a container: runtime state, directory and record. `force` stops it first.
+
+        A container whose runtime is missing can still be removed with `force` (its runtime
+        state, if any, cannot be cleaned then; the message says so).
+        """
+        rec = self.store.lookup(ref)
+        with self.store.lock(rec.id, self.config.lock_timeout):
+            rec = self.store.get_container(rec.id)
+            runtime = self._runtime_or_none(rec)
+            rec = self._refresh_locked(rec, runtime)
+            live_execs = [e for e in self.store.list_execs(rec.id) if e.status == "running"]
+            if runtime is None:
+                if not force:
+                    raise RuntimeNotFoundError(
+                        f"its runtime {rec.runtime} is missing",
+                        container=rec.name,
+                        runtime=rec.runtime,
+                        verb="rm",
+                        hint="use `ocimux rm -f` to remove the record anyway",
+                    )
+            elif rec.status not in states.ALLOWED["delete"] or live_execs:
+                if not force:
+                    what = (
+                        f"{len(live_execs)} exec session(s) running"
+                        if rec.status == "stopped"
+                        else f"container is {rec.status}"
+                    )
+                    raise StateError(
+                        what,
+                        container=rec.name,
+                        runtime=rec.runtime,
+                        verb="cannot rm",
+                        hint="stop it first, or use `ocimux rm -f`",
+                    )
+                if rec.status in states.ACTIVE:
+                    wait = (
+                        timeout
+                        if timeout is not None
+                        else rec.config.get("stop_timeout", self.config.stop_timeout)
+                    )
+                    try:
+                        runtime.stop_container(
+                            rec.id,
+                            0 if rec.status != "running" else float(wait),
+                            int(rec.config.get("stop_signal", _signal.SIGTERM)),
+                        )
+                    except OcimuxError as exc:
+                        raise exc.add_context(
+                            container=rec.name, runtime=rec.runtime, verb="rm", container_id=rec.id
+                        ) from None
+            if runtime is not None:
+                try:
+                    runtime.delete_container(rec.id)
+                except OcimuxError as exc:
+                    raise exc.add_context(
+                        container=rec.name, runtime=rec.runtime, verb="rm", container_id=rec.id
+                    ) from None
+                shutil.rmtree(runtime.container_dir(rec.id), ignore_errors=True)
+            else:
+                shutil.rmtree(rec.bundle, ignore_errors=True)
+            self.store.remove_container(rec.id)
+        self.hooks.event("delete", container=rec.id, name=rec.name, runtime=rec.runtime)
+        return rec
+
+    # --- exec -----------------------------------------------------------------------------
+
+    def _begin_exec(self, ref: str, options: ExecOptions) -> tuple[ContainerRecord, Runtime, str]:
+        with self._locked(ref, "exec") as (rec, runtime):
+            self._require(runtime, "exec", rec.name, "exec")
+            if options.terminal:
+                self._require(runtime, "terminal", rec.name, "exec")
+            sid = new_id()
+            self.store.add_exec(
+                ExecRecord(
+                    id=sid,
+                    container_id=rec.id,
+                    status="created",
+                    created_at=time.time(),
+                    process={
+                        "args": list(options.args),
+                        "env": list(options.env),
+                        "cwd": options.cwd,
+                        "user": options.user,
+                        "terminal": options.terminal,
+                        "stdin": options.stdin,
+                        "privileged": options.privileged,
+                    },
+                )
+            )
+        return rec, runtime, sid
+
+    def exec(self, ref: str, options: ExecOptions, streams: StdStreams) -> int:
+        """Run a process in a running container, attached; return its exit code.
+
+        The session's record and directory are removed when it ends.
+        """
+        rec, runtime, sid = self._begin_exec(ref, options)
+        self.store.update_exec(sid, status="running")
+        try:
+            code = runtime.exec_container(rec.id, sid, options, streams)
+        except OcimuxError as exc:
+            raise exc.add_context(
+                container=rec.name, runtime=rec.runtime, verb="exec", container_id=rec.id
+            ) from None
+        finally:
+            self.store.remove_exec(sid)
+            shutil.rmtree(runtime.exec_dir(rec.id, sid), ignore_errors=True)
+        self.hooks.event(
+            "exec",
+            container=rec.id,
+            name=rec.name,
+            runtime=rec.runtime,
+            session=sid,
+            exit_code=code,
+        )
+        return code
+
+    def exec_detached(self, ref: str, options: ExecOptions) -> ExecRecord:
+        """Start a process in a running container and return its session (running)."""
+        rec, runtime, sid = self._begin_exec(ref, options)
+        try:
+            pid = runtime.exec_container_detached(rec.id, sid, options)
+        except BaseException as exc:
+            self.store.remove_exec(sid)
+            shutil.rmtree(runtime.exec_dir(rec.id, sid), ignore_errors=True)
+            if isinstance(exc, OcimuxError):
+                exc.add_context(
+                    container=rec.name, runtime=rec.runtime, verb="exec", container_id=rec.id
+                )
+            raise
+        session = self.store.update_exec(sid, status="running", pid=pid)
+        self.hooks.event("exec", container=rec.id, name=rec.name, runtime=rec.runtime, session=sid)
+        return session
+
+    def exec_sessions(self, ref: str) -> list[ExecRecord]:
+        """The container's exec sessions, their status refreshed from the runtime."""
+        rec = self.store.lookup(ref)
+        runtime = self._runtime_or_none(rec)
+        out = []
+        for session in self.store.list_execs(rec.id):
+            if session.status == "running" and runtime is not None:
+                st = runtime.exec_update_status(rec.id, session.id)
+                if not st.running:
+                    session = self.store.update_exec(
+                        session.id,
+                        status="stopped",
+                        exit_code=st.exit_code,
+                        finished_at=time.time(),
+                    )
+            out.append(session)
+        return out

@@ -1,0 +1,68 @@
+"""Running a runtime's capability probes, cached per binary (path, size, mtime).
+
+A probe is a function `probe(runtime) -> Iterable[(name, Capability)]` listed in the
+plugin's `probes`; it may run the binary (`features`, `checkpoint --help`). Results are kept
+in the user's cache directory so a probe runs once per binary version, not once per call.
+A probe that raises is reported as a false capability with the error as its reason,
+never as a failure of the command that asked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ._cache import cache_dir, write_json
+from .capabilities import CAPABILITY_NAMES, Capability
+
+if TYPE_CHECKING:
+    from .runtime import Runtime
+
+__all__ = ["probe_cached", "run_probes"]
+
+
+def run_probes(runtime: Runtime) -> list[tuple[str, Capability]]:
+    """Run every probe of `runtime` now; a probe that raises yields nothing and a warning."""
+    out: list[tuple[str, Capability]] = []
+    for probe in type(runtime).probes:
+        try:
+            for name, cap in probe(runtime):
+                if name not in CAPABILITY_NAMES:
+                    raise KeyError(f"probe {probe.__name__} returned unknown capability {name!r}")
+                out.append((name, Capability(cap.value, "probed", cap.reason)))
+        except Exception as exc:  # noqa: BLE001 - a broken probe must not break the runtime
+            # its capabilities keep their declared answers; say why they were not measured
+            warnings.warn(f"{runtime.name}: probe {probe.__name__} failed: {exc}", stacklevel=2)
+    return out
+
+
+def probe_cached(runtime: Runtime) -> list[tuple[str, Capability]]:
+    """Probe results for `runtime`'s binary, from the cache when the binary is unchanged."""
+    assert runtime.path is not None
+    try:
+        st = os.stat(runtime.path)
+    except OSError:
+        return []
+    probes = ",".join(f"{p.__module__}.{p.__qualname__}" for p in type(runtime).probes)
+    key = f"{runtime.path}|{st.st_size}|{st.st_mtime_ns}|{probes}|{runtime.context.flags}"
+    path = cache_dir(os.environ) / f"probes-{os.geteuid()}.json"
+    table = _read(path)
+    if key in table:
+        return [(n, Capability(bool(v), "probed", r)) for n, v, r in table[key]]
+    results = run_probes(runtime)
+    table[key] = [[n, c.value, c.reason] for n, c in results]
+    if not os.environ.get("OCIMUX_NO_CACHE"):
+        write_json(path, table)
+    return results
+
+
+def _read(path: Path) -> dict[str, list[list]]:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}

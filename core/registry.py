@@ -1,0 +1,336 @@
+"""The Registry: which runtimes exist, which plugin drives each, and building them on first use.
+
+A runtime name comes from a plugin's entry point (group `ocimux.runtimes`) or from a key of
+`[engine.runtimes]`. A configured name without a plugin of its own is driven by the plugin
+named in `[ocimux.runtime_plugins]`, else by `[ocimux] default_cli_plugin` (podman drives
+every configured name with one OCI-CLI implementation; ocimux does the same through a plugin).
+
+Listing names imports no plugin code. A plugin module is imported the first time one of its
+runtimes is used, once per process. A plugin that fails to import is reported (name, entry
+point, distribution, error) by `describe()` and by `get()` for that name only; every other
+runtime keeps working. Two distributions claiming one name is an error naming both.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, final
+
+from ._entries import BrokenPlugin
+from .capabilities import Capabilities, Capability, merge
+from .errors import PluginError, RuntimeNotFoundError
+from .runtime import Runtime, RuntimeContext
+
+if TYPE_CHECKING:
+    from ocimux.config import Config
+
+    from ._entries import PluginEntry
+
+__all__ = ["RUNTIMES_GROUP", "Registry", "RuntimeReport"]
+
+RUNTIMES_GROUP = "ocimux.runtimes"
+
+#: config list → capability it configures (containers.conf `runtime_supports_*`)
+_CONFIG_LISTS = (("json", "json_errors"), ("kvm", "kvm"), ("nocgroups", "no_cgroups"))
+
+
+@dataclass(slots=True)
+class RuntimeReport:
+    """One row of `ocimux runtimes`: what we know of a runtime without running a container."""
+
+    name: str
+    plugin: str | None
+    entry_point: str | None
+    distribution: str | None
+    path: str | None = None
+    version: str | None = None
+    status: str = "ok"  # "ok", "not installed", "broken", "conflict"
+    error: str | None = None
+    default: bool = False
+    capabilities: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "plugin": self.plugin,
+            "entry_point": self.entry_point,
+            "distribution": self.distribution,
+            "path": self.path,
+            "version": self.version,
+            "status": self.status,
+            "error": self.error,
+            "default": self.default,
+            "capabilities": self.capabilities,
+        }
+
+
+@final
+class Registry:
+    """Maps runtime names to plugins and builds one `Runtime` per name per process."""
+
+    def __init__(self, config: Config, entries: Iterable[PluginEntry]) -> None:
+        self.config = config
+        self._entries: dict[str, list[PluginEntry]] = {}
+        for entry in entries:
+            self._entries.setdefault(entry.name, []).append(entry)
+        self._classes: dict[str, type[Runtime]] = {}
+        self._runtimes: dict[str, Runtime] = {}
+        self._failed: dict[str, PluginError] = {}
+
+    # --- names ----------------------------------------------------------------------------
+
+    def plugin_names(self) -> list[str]:
+        """Names of installed runtime plugins (entry points), importing nothing."""
+        return sorted(self._entries)
+
+    def runtime_names(self) -> list[str]:
+        """Every runtime name: plugins plus `[engine.runtimes]` keys."""
+        return sorted(set(self._entries) | set(self.config.runtime_names))
+
+    def plugin_for(self, name: str) -> str | None:
+        """The plugin that drives runtime `name`, or None if nothing can."""
+        explicit = self.config.runtime_plugin(name)
+        if explicit:
+            return explicit
+        if name in self._entries:
+            return name
+        if name in self.config.runtime_names:
+            return self.config.default_cli_plugin
+        return None
+
+    def default_name(self) -> str:
+        """The default runtime: `[engine] runtime`, else the first usable of the preference list."""
+        configured = self.config.default_runtime
+        if configured:
+            return configured
+        for name in self.config.runtime_preference:
+            if self.plugin_for(name) is None:
+                continue
+            try:
+                runtime = self.get(name)
+            except (PluginError, RuntimeNotFoundError):
+                continue
+            if runtime.unavailable_reason() is None:
+                return name
+        raise RuntimeNotFoundError(
+            "no usable runtime is installed",
+            hint="install runc or crun, or set [engine] runtime (try `ocimux runtimes`)",
+        )
+
+    # --- loading --------------------------------------------------------------------------
+
+    def plugin_class(self, plugin: str) -> type[Runtime]:
+        """Import plugin `plugin` (once per process) and return its Runtime class."""
+        if plugin in self._classes:
+            return self._classes[plugin]
+        entries = self._entries.get(plugin)
+        if not entries:
+            raise RuntimeNotFoundError(
+                f"no runtime plugin named {plugin!r} is installed",
+                runtime=plugin,
+                hint=f"installed plugins: {', '.join(self.plugin_names()) or 'none'}",
+            )
+        if len(entries) > 1:
+            both = " and ".join(f"{e.distribution} ({e.target})" for e in entries)
+            raise PluginError(
+                f"runtime plugin name {plugin!r} is claimed by {both}",
+                runtime=plugin,
+                hint="uninstall one of them",
+            )
+        if plugin in self._failed:
+            raise self._failed[plugin]
+        cls = _validate_class(entries[0], _import_target(entries[0]))
+        self._classes[plugin] = cls
+        return cls
+
+    def load_all(self) -> list[BrokenPlugin]:
+        """Import every runtime plugin at once (through stevedore); return the broken ones.
+
+        For reports such as `ocimux runtimes`; commands on one container never need it.
+        """
+        from ._discovery import load_all
+
+        single = {
+            name: es[0]
+            for name, es in self._entries.items()
+            if len(es) == 1 and name not in self._classes
+        }
+        loaded, broken = load_all(RUNTIMES_GROUP, list(single.values()))
+        for name, obj in loaded.items():
+            try:
+                self._classes[name] = _validate_class(single[name], obj)
+            except PluginError as exc:
+                self._failed[name] = exc
+                broken.append(
+                    BrokenPlugin(name, single[name].target, single[name].distribution, exc.detail)
+                )
+        for b in broken:
+            self._failed.setdefault(
+                b.name,
+                PluginError(
+                    f"plugin failed to import: {b.error}",
+                    runtime=b.name,
+                    entry_point=b.target,
+                    distribution=b.distribution,
+                    hint=f"fix or uninstall {b.distribution}",
+                ),
+            )
+        return broken
+
+    def get(self, name: str) -> Runtime:
+        """Return the Runtime for `name`, building it on first use.
+
+        Raises RuntimeNotFoundError for an unknown name and PluginError for a broken plugin.
+        The runtime's binary may still be missing: see `Runtime.unavailable_reason()`.
+        """
+        if name in self._runtimes:
+            return self._runtimes[name]
+        plugin = self.plugin_for(name)
+        if plugin is None:
+            raise RuntimeNotFoundError(
+                f"unknown runtime {name!r}",
+                runtime=name,
+                hint=f"known runtimes: {', '.join(self.runtime_names()) or 'none'}; see `ocimux runtimes`",
+            )
+        cls = self.plugin_class(plugin)
+        runtime = cls(self._context(name, cls))
+        self._runtimes[name] = runtime
+        return runtime
+
+    def _context(self, name: str, cls: type[Runtime]) -> RuntimeContext:
+        config = self.config
+        candidates = config.runtime_paths(name)
+        path = _resolve_binary(candidates, cls.binary) if cls.binary or candidates else None
+        return RuntimeContext(
+            name=name,
+            path=path,
+            state_dir=config.run_dir / "runtimes" / name,
+            containers_dir=config.state_dir / "containers",
+            flags=config.runtime_flags(name),
+            options=config.plugin_options(name),
+            command_timeout=config.command_timeout,
+            conmon_path=_resolve_binary(config.conmon_paths, "conmon"),
+            searched=(*candidates, "$PATH"),
+        )
+
+    # --- capabilities ---------------------------------------------------------------------
+
+    def capabilities(self, runtime: Runtime) -> Capabilities:
+        """Declared, then probed, then configured answers, in that order (later wins)."""
+        return merge(
+            type(runtime).capabilities, self._probed(runtime), self._configured(runtime.name)
+        )
+
+    def _probed(self, runtime: Runtime) -> list[tuple[str, Capability]]:
+        if runtime.path is None or not type(runtime).probes:
+            return []
+        from .probes import probe_cached
+
+        return probe_cached(runtime)
+
+    def _configured(self, name: str) -> list[tuple[str, Capability]]:
+        config = self.config
+        out = []
+        for kind, capability in _CONFIG_LISTS:
+            if name in getattr(config, f"supports_{kind}"):
+                out.append(
+                    (
+                        capability,
+                        Capability(True, "configured", f"listed in runtime_supports_{kind}"),
+                    )
+                )
+        for capability, value in config.capability_overrides(name).items():
+            reason = f"[ocimux.capabilities.{name}] sets {capability} = {str(value).lower()}"
+            out.append((capability, Capability(value, "configured", reason)))
+        return out
+
+    # --- reporting ------------------------------------------------------------------------
+
+    def describe(self, name: str) -> RuntimeReport:
+        """Report on one runtime, turning a broken plugin into a report, not an exception."""
+        plugin = self.plugin_for(name)
+        entries = self._entries.get(plugin or "", [])
+        entry = entries[0] if entries else None
+        report = RuntimeReport(
+            name=name,
+            plugin=plugin,
+            entry_point=entry.target if entry else None,
+            distribution=", ".join(e.distribution for e in entries) or None,
+        )
+        try:
+            runtime = self.get(name)
+        except PluginError as exc:
+            report.status = "conflict" if len(entries) > 1 else "broken"
+            report.error = exc.detail
+            return report
+        except RuntimeNotFoundError as exc:
+            report.status = "not installed"
+            report.error = exc.detail
+            return report
+        report.path = runtime.path
+        reason = runtime.unavailable_reason()
+        if reason:
+            report.status, report.error = "not installed", reason
+        else:
+            try:
+                report.version = runtime.runtime_info().version
+            except Exception as exc:  # noqa: BLE001 - a report must not fail on one runtime
+                report.error = f"runtime_info failed: {exc}"
+        report.capabilities = self.capabilities(runtime).as_dict()
+        return report
+
+
+def _import_target(entry: PluginEntry) -> Any:
+    """Import `module:attr`; any failure becomes a PluginError naming entry point and distribution."""
+    module_name, _, attr = entry.target.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in attr.split(".") if attr else []:
+            obj = getattr(obj, part)
+    except Exception as exc:  # noqa: BLE001 - any failure of third-party code is reported
+        raise PluginError(
+            f"plugin failed to import: {type(exc).__name__}: {exc}",
+            runtime=entry.name,
+            entry_point=entry.target,
+            distribution=entry.distribution,
+            hint=f"fix or uninstall {entry.distribution}",
+        ) from exc
+    return obj
+
+
+def _validate_class(entry: PluginEntry, obj: Any) -> type[Runtime]:
+    """Check a loaded entry point is a Runtime subclass; warn if it declares no capabilities."""
+    if not (isinstance(obj, type) and issubclass(obj, Runtime)):
+        raise PluginError(
+            f"entry point {entry.target} is not a subclass of ocimux.Runtime",
+            runtime=entry.name,
+            entry_point=entry.target,
+            distribution=entry.distribution,
+        )
+    if "capabilities" not in vars(obj):
+        warnings.warn(
+            f"runtime plugin {entry.name!r} ({entry.distribution}) declares no capabilities of its own; "
+            "set `capabilities` on its class",
+            stacklevel=2,
+        )
+    return obj
+
+
+def _resolve_binary(candidates: Iterable[str], fallback: str | None) -> str | None:
+    """First candidate that is a regular file, else `fallback` looked up in $PATH (podman's rule)."""
+    for candidate in candidates:
+        try:
+            if Path(candidate).is_file():
+                return candidate
+        except OSError:
+            continue
+    if fallback:
+        found = shutil.which(fallback)
+        return os.path.abspath(found) if found else None
+    return None

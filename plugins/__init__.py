@@ -1,0 +1,1 @@
+"""Built-in runtime plugins; each is found through the `ocimux.runtimes` entry points."""

@@ -1,0 +1,90 @@
+"""Shared fixtures: an isolated ocimux environment per test, markers that skip with a reason."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("requires_root") and os.geteuid() != 0:
+        pytest.skip("requires root (euid 0)")
+    for marker in item.iter_markers("requires_runtime"):
+        name = marker.args[0]
+        if shutil.which(name) is None:
+            pytest.skip(f"runtime binary {name!r} not on PATH")
+
+
+def write_conf(path: Path, state: Path, text: str = "") -> Path:
+    """A containers.conf that keeps ocimux's state under `state`, plus `text`."""
+    path.write_text(
+        f'[ocimux]\nstate_dir = "{state}/lib"\nrun_dir = "{state}/run"\ncommand_timeout = 20\n'
+        f"lock_timeout = 30\n[engine]\nruntime = \"mock\"\n{text}"
+    )
+    return path
+
+
+@pytest.fixture
+def ocimux_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Environment variables for an ocimux confined to tmp_path (also applied to this process)."""
+    conf = write_conf(tmp_path / "containers.conf", tmp_path / "state")
+    env = {
+        "CONTAINERS_CONF": str(conf),
+        "OCIMUX_CACHE_DIR": str(tmp_path / "cache"),
+        "XDG_CONFIG_HOME": str(tmp_path / "xdg"),
+    }
+    monkeypatch.delenv("CONTAINERS_CONF_OVERRIDE", raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return {**os.environ, **env}
+
+
+@pytest.fixture
+def rootfs(tmp_path: Path) -> Path:
+    """A directory to use as the mock runtime's rootfs (the mock runs host binaries)."""
+    path = tmp_path / "rootfs"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture(scope="session")
+def busybox_rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real busybox root filesystem (skips when busybox-static is not installed)."""
+    from ocimux.errors import InvalidArgumentError
+    from ocimux.rootfs import build_busybox_rootfs
+
+    dest = tmp_path_factory.mktemp("busybox") / "rootfs"
+    try:
+        return build_busybox_rootfs(dest)
+    except InvalidArgumentError as exc:
+        pytest.skip(f"no busybox rootfs: {exc}")
+
+
+Runner = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def ocimux(ocimux_env: dict[str, str]) -> Runner:
+    """Run the `ocimux` CLI in a subprocess with the isolated environment."""
+
+    def run(*args: str, input: str | None = None, timeout: float = 60, env: dict[str, str] | None = None,
+            check: bool = False) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [sys.executable, "-m", "ocimux.cli", *args],
+            input=input, capture_output=True, text=True, timeout=timeout,
+            env={**ocimux_env, **(env or {})},
+            stdin=None if input is not None else subprocess.DEVNULL,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"ocimux {' '.join(args)} exited {proc.returncode}: {proc.stderr}")
+        return proc
+
+    return run
