@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["BrokenPlugin", "PluginEntry", "entries_from_lists"]
+__all__ = ["BrokenPlugin", "PluginEntry", "entries_from_lists", "import_target"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,3 +35,16 @@ class BrokenPlugin:
 def entries_from_lists(rows: Iterable[list[str]]) -> list[PluginEntry]:
     """Rebuild entries from `PluginEntry.as_list()` rows (the cache's form)."""
     return [PluginEntry(*row) for row in rows]
+
+
+def import_target(target: str) -> Any:
+    """Import an entry point's `module:attr.attr` target, as `EntryPoint.load()` would.
+
+    Done by hand so the warm path never imports importlib.metadata. Any exception of the
+    plugin's own code propagates; callers report it.
+    """
+    module_name, _, attr = target.partition(":")
+    obj: Any = importlib.import_module(module_name)
+    for part in attr.split(".") if attr else []:
+        obj = getattr(obj, part)
+    return obj

@@ -37,9 +37,9 @@ class Completed:
         return self.stderr.decode(errors="replace").strip()
 
 
-def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment for a child: ours without NOTIFY_SOCKET, plus `extra`."""
-    env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
+def child_env(extra: Mapping[str, str] | None = None, *, inherit: bool = True) -> dict[str, str]:
+    """The environment for a child: ours without NOTIFY_SOCKET (none unless `inherit`), plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"} if inherit else {}
     if extra:
         env.update(extra)
     return env
@@ -97,14 +97,18 @@ def spawn(
     cwd: str | os.PathLike[str] | None = None,
     pass_fds: Sequence[int] = (),
     new_session: bool = True,
+    inherit_env: bool = True,
 ) -> subprocess.Popen[bytes]:
-    """Start `argv` and return the Popen without waiting (for monitors such as conmon)."""
+    """Start `argv` and return the Popen without waiting (for monitors such as conmon).
+
+    With `inherit_env=False` the child gets exactly `env` (a container's process environment).
+    """
     return subprocess.Popen(  # noqa: S603 - argv list, no shell
         [os.fspath(a) for a in argv],
         stdin=stdin,
         stdout=stdout,
         stderr=stderr,
-        env=child_env(env),
+        env=child_env(env, inherit=inherit_env),
         cwd=cwd,
         pass_fds=tuple(pass_fds),
         start_new_session=new_session,

@@ -8,7 +8,6 @@ at least one hook plugin is installed: `Hooks.empty()` costs nothing.
 
 from __future__ import annotations
 
-import importlib
 import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, final
@@ -38,17 +37,13 @@ class Hooks:
         import pluggy
 
         from . import hookspec
-        from ._entries import BrokenPlugin
+        from ._entries import BrokenPlugin, import_target
 
         pm = pluggy.PluginManager(hookspec.PROJECT)
         pm.add_hookspecs(hookspec)
         for entry in self.entries:
-            module_name, _, attr = entry.target.partition(":")
             try:
-                obj: Any = importlib.import_module(module_name)
-                for part in attr.split(".") if attr else []:
-                    obj = getattr(obj, part)
-                pm.register(obj, name=f"ep:{entry.name}")
+                pm.register(import_target(entry.target), name=f"ep:{entry.name}")
             except Exception as exc:  # noqa: BLE001 - a broken hook plugin must not break ocimux
                 self.broken.append(
                     BrokenPlugin(

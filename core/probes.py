@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,7 +22,7 @@ from .capabilities import CAPABILITY_NAMES, Capability
 if TYPE_CHECKING:
     from .runtime import Runtime
 
-__all__ = ["probe_cached", "run_probes"]
+__all__ = ["probe_cached", "probe_checkpoint", "run_probes"]
 
 
 def run_probes(runtime: Runtime) -> list[tuple[str, Capability]]:
@@ -66,3 +67,43 @@ def _read(path: Path) -> dict[str, list[list]]:
         return data if isinstance(data, dict) else {}
     except (OSError, ValueError):
         return {}
+
+
+# --- probes shared by OCI-CLI runtimes ------------------------------------------------------
+
+
+def probe_checkpoint(runtime: Runtime) -> list[tuple[str, Capability]]:
+    """checkpoint: the runtime has the verb (`checkpoint --help` exits 0) AND `criu check` passes.
+
+    podman stops at the first test (pkg/checkpoint/crutils); on a kernel CRIU cannot handle
+    that promises a checkpoint which then fails, so the real CRIU check decides.
+    """
+    from . import _spawn
+    from .ocicli import error_message
+
+    assert runtime.path is not None
+    timeout = runtime.context.command_timeout
+    done = _spawn.run([runtime.path, "checkpoint", "--help"], timeout=timeout)
+    if done.returncode != 0:
+        message = error_message(done.stderr) or done.stdout.decode(errors="replace").strip()
+        return [
+            ("checkpoint", Capability(False, "probed", f"`checkpoint --help` failed: {message}"))
+        ]
+    criu = runtime.context.options.get("criu_path") or shutil.which("criu")
+    if not criu:
+        return [("checkpoint", Capability(False, "probed", "criu is not installed"))]
+    try:
+        check = _spawn.run([criu, "check"], timeout=timeout)
+    except OSError as exc:
+        return [("checkpoint", Capability(False, "probed", f"cannot run {criu}: {exc.strerror}"))]
+    if check.returncode != 0:
+        out = (check.stdout + check.stderr).decode(errors="replace")
+        errors = [ln.strip() for ln in out.splitlines() if ln.strip().startswith("Error")]
+        why = errors[0] if errors else (out.strip().splitlines() or ["no output"])[-1]
+        return [("checkpoint", Capability(False, "probed", f"`criu check` failed: {why}"))]
+    return [
+        (
+            "checkpoint",
+            Capability(True, "probed", "`checkpoint --help` works and `criu check` passed"),
+        )
+    ]

@@ -13,7 +13,6 @@ runtime keeps working. Two distributions claiming one name is an error naming bo
 
 from __future__ import annotations
 
-import importlib
 import os
 import shutil
 import warnings
@@ -22,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, final
 
-from ._entries import BrokenPlugin
+from ._entries import BrokenPlugin, import_target
 from .capabilities import Capabilities, Capability, merge
 from .errors import PluginError, RuntimeNotFoundError
 from .runtime import Runtime, RuntimeContext
@@ -120,7 +119,7 @@ class Registry:
                 return name
         raise RuntimeNotFoundError(
             "no usable runtime is installed",
-            hint="install runc or crun, or set [engine] runtime (try `ocimux runtimes`)",
+            hint="install a runtime and its plugin, or set [engine] runtime (see `ocimux runtimes`)",
         )
 
     # --- loading --------------------------------------------------------------------------
@@ -199,14 +198,16 @@ class Registry:
                 hint=f"known runtimes: {', '.join(self.runtime_names()) or 'none'}; see `ocimux runtimes`",
             )
         cls = self.plugin_class(plugin)
-        runtime = cls(self._context(name, cls))
+        runtime = cls(self._context(name, plugin, cls))
         self._runtimes[name] = runtime
         return runtime
 
-    def _context(self, name: str, cls: type[Runtime]) -> RuntimeContext:
+    def _context(self, name: str, plugin: str, cls: type[Runtime]) -> RuntimeContext:
         config = self.config
-        candidates = config.runtime_paths(name)
-        path = _resolve_binary(candidates, cls.binary) if cls.binary or candidates else None
+        own = name == plugin  # else a configured name driven by another plugin (youki by runc's)
+        candidates = config.runtime_paths(name) or (cls.default_paths if own else ())
+        fallback = (cls.binary if own else name) if cls.binary else None
+        path = _resolve_binary(candidates, fallback) if fallback or candidates else None
         return RuntimeContext(
             name=name,
             path=path,
@@ -216,6 +217,7 @@ class Registry:
             options=config.plugin_options(name),
             command_timeout=config.command_timeout,
             conmon_path=_resolve_binary(config.conmon_paths, "conmon"),
+            binary=fallback,
             searched=(*candidates, "$PATH"),
         )
 
@@ -288,11 +290,8 @@ class Registry:
 
 def _import_target(entry: PluginEntry) -> Any:
     """Import `module:attr`; any failure becomes a PluginError naming entry point and distribution."""
-    module_name, _, attr = entry.target.partition(":")
     try:
-        obj: Any = importlib.import_module(module_name)
-        for part in attr.split(".") if attr else []:
-            obj = getattr(obj, part)
+        return import_target(entry.target)
     except Exception as exc:  # noqa: BLE001 - any failure of third-party code is reported
         raise PluginError(
             f"plugin failed to import: {type(exc).__name__}: {exc}",
@@ -301,7 +300,6 @@ def _import_target(entry: PluginEntry) -> Any:
             distribution=entry.distribution,
             hint=f"fix or uninstall {entry.distribution}",
         ) from exc
-    return obj
 
 
 def _validate_class(entry: PluginEntry, obj: Any) -> type[Runtime]:

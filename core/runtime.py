@@ -66,6 +66,8 @@ class RuntimeContext:
     options: Mapping[str, Any] = field(default_factory=dict)
     command_timeout: float = 60.0
     conmon_path: str | None = None
+    #: the executable looked for (the plugin's `binary`, or the configured name it drives)
+    binary: str | None = None
     #: where the binary was looked for, for "not installed" messages
     searched: tuple[str, ...] = ()
 
@@ -77,12 +79,14 @@ class Runtime(ABC):
     - `capabilities`: what it declares it can do (source "declared"); a plugin that sets none
       of its own is warned about by the Registry.
     - `probes`: functions that measure capabilities from the binary (source "probed").
-    - `binary`: the executable to look for when config names no path (None: needs none).
+    - `binary`: the executable to look for in $PATH when config names no path (None: needs none).
+    - `default_paths`: candidate paths tried before $PATH when config names none.
     """
 
     capabilities: ClassVar[Capabilities] = Capabilities()
     probes: ClassVar[tuple[Probe, ...]] = ()
     binary: ClassVar[str | None] = None
+    default_paths: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, context: RuntimeContext) -> None:
         self.context = context
@@ -101,9 +105,10 @@ class Runtime(ABC):
 
     def unavailable_reason(self) -> str | None:
         """Say why this runtime cannot run containers here, or None if it can."""
-        if self.binary is not None and self.path is None:
+        wanted = self.context.binary or self.binary
+        if wanted is not None and self.path is None:
             where = ", ".join(self.context.searched) or "$PATH"
-            return f"not installed: {self.binary} not found in {where}"
+            return f"not installed: {wanted} not found in {where}"
         return None
 
     def container_dir(self, cid: str) -> Path:
@@ -157,12 +162,12 @@ class Runtime(ABC):
         RuntimeCommandError if it survives SIGKILL for 5 seconds. Needs no capability.
         """
         if timeout > 0:
-            self.kill_container(cid, stop_signal, all_procs=all_procs)
+            if self._signal_unless_stopped(cid, stop_signal, all_procs):
+                return
             if self._wait_stopped(cid, timeout):
                 return
-        if self.state_container(cid).status == "stopped":
+        if self._signal_unless_stopped(cid, _signal.SIGKILL, all_procs):
             return
-        self.kill_container(cid, _signal.SIGKILL, all_procs=all_procs)
         if not self._wait_stopped(cid, KILL_WAIT_SECONDS):
             raise RuntimeCommandError(
                 f"still running {KILL_WAIT_SECONDS:g}s after SIGKILL",
@@ -171,6 +176,21 @@ class Runtime(ABC):
                 verb="stop",
                 hint="the process may be stuck in the kernel (state D)",
             )
+
+    def _signal_unless_stopped(self, cid: str, sig: int, all_procs: bool) -> bool:
+        """Send `sig`; return True if the container turned out to be stopped already.
+
+        A kill that fails because the container exited meanwhile is no error (podman's rule).
+        """
+        if self.state_container(cid).status == "stopped":
+            return True
+        try:
+            self.kill_container(cid, sig, all_procs=all_procs)
+        except RuntimeCommandError:
+            if self.state_container(cid).status == "stopped":
+                return True
+            raise
+        return False
 
     def _wait_stopped(self, cid: str, timeout: float) -> bool:
         deadline = time.monotonic() + timeout

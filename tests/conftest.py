@@ -6,7 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -72,8 +72,11 @@ Runner = Callable[..., subprocess.CompletedProcess[str]]
 
 
 @pytest.fixture
-def ocimux(ocimux_env: dict[str, str]) -> Runner:
-    """Run the `ocimux` CLI in a subprocess with the isolated environment."""
+def ocimux(ocimux_env: dict[str, str]) -> Iterator[Runner]:
+    """Run the `ocimux` CLI in a subprocess with the isolated environment.
+
+    Containers a test leaves behind are removed afterwards (monitors must not pile up).
+    """
 
     def run(*args: str, input: str | None = None, timeout: float = 60, env: dict[str, str] | None = None,
             check: bool = False) -> subprocess.CompletedProcess[str]:
@@ -87,4 +90,7 @@ def ocimux(ocimux_env: dict[str, str]) -> Runner:
             raise AssertionError(f"ocimux {' '.join(args)} exited {proc.returncode}: {proc.stderr}")
         return proc
 
-    return run
+    yield run
+    left = run("ps", "-a", "-q").stdout.split()
+    if left:
+        run("rm", "-f", "-t", "0", *left, timeout=120)

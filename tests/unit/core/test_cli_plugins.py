@@ -109,3 +109,7 @@ def test_routing_survives_a_change_of_the_default_runtime(ocimux, ocimux_env, tm
     # and new containers do go to the new default (which fails as configured)
     proc = ocimux("run", "-d", "--rootfs", str(rootfs), "--", "sleep", "1")
     assert proc.returncode == 125 and "trap" in proc.stderr and "injected" in proc.stderr
+    # that container stays "created" on trap; lift the faults so it can be removed
+    conf.write_text(conf.read_text().split("[ocimux.plugins.trap]")[0])
+    (left,) = json.loads(ocimux("ps", "-a", "--format", "json").stdout)
+    assert left["runtime"] == "trap" and left["status"] == "created"

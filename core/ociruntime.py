@@ -1,0 +1,312 @@
+"""`OciCliRuntime`: a Runtime over an OCI-CLI binary (runc, crun, ...) with conmon as the monitor.
+
+The container's directory is its bundle (config.json) and conmon's: `attach`, `ctl`,
+`winsz`, `pidfile`, `conmon.pid`, the k8s-file log `ctr.log`, the JSON error log `oci-log`
+and the exit file `exit` (conmon's persist dir). The runtime's `--root` is this runtime's
+private state directory. State comes from the exit file first, then `<runtime> state`.
+
+A plugin for a runc-like runtime subclasses this and overrides only what differs: an option
+type, `cli()`, `global_args_for_create()`, or one verb.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from . import conmon
+from .errors import OcimuxError, RuntimeCommandError
+from .ocicli import (
+    DeleteOpts,
+    ExecOpts,
+    KillOpts,
+    OciCli,
+    UpdateOpts,
+    classify,
+    error_message,
+    parse_version,
+)
+from .options import CreateResult, ExecStatus, RuntimeInfo, RuntimeState
+from .runtime import Runtime
+
+if TYPE_CHECKING:
+    from .options import CreateRequest, ExecOptions, Resources, StdStreams
+
+__all__ = ["OciCliRuntime"]
+
+#: how long state waits for conmon to write the exit file once the runtime says "stopped"
+EXIT_FILE_GRACE = 2.0
+
+
+class OciCliRuntime(Runtime):
+    """Drive a runc-compatible CLI through `OciCli`, with conmon holding each container."""
+
+    #: the runtime-spec statuses this runtime reports, mapped to ocimux's
+    status_map: ClassVar[dict[str, str]] = {
+        "creating": "created", "created": "created", "running": "running",
+        "paused": "paused", "stopped": "stopped",
+    }  # fmt: skip
+
+    # --- building blocks ----------------------------------------------------------------------
+
+    def cli(self) -> OciCli:
+        """The driver for this runtime's binary with its global flags."""
+        if self.path is None:
+            raise RuntimeCommandError(self.unavailable_reason() or "no binary", runtime=self.name)
+        return OciCli(
+            path=self.path,
+            root=self.context.state_dir,
+            name=self.name,
+            flags=self.context.flags,
+            json_log=bool(self.capabilities.json_errors),
+            timeout=self.context.command_timeout,
+        )
+
+    def oci_log(self, cid: str) -> Path:
+        """The JSON error log the runtime appends to (`--log`)."""
+        return self.container_dir(cid) / "oci-log"
+
+    def create_global_args(self, request: CreateRequest) -> list[str]:
+        """Global flags for `create` (conmon passes them as `--runtime-arg`)."""
+        return self.cli().global_args(self.oci_log(request.cid))
+
+    def kill_opts(self, all_procs: bool) -> KillOpts:
+        return KillOpts(all_procs=all_procs)
+
+    def update_opts(self, resources_file: Path) -> UpdateOpts:
+        return UpdateOpts(resources_file)
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def create_container(self, request: CreateRequest) -> CreateResult:
+        """Start conmon, which runs `<runtime> create`; return the init pid and conmon's pid."""
+        if not self.context.conmon_path:
+            raise RuntimeCommandError(
+                "conmon not found in [engine] conmon_path or $PATH",
+                runtime=self.name,
+                verb="create",
+                hint="install conmon",
+            )
+        self.context.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        exit_dir = self.context.state_dir / "exits"
+        exit_dir.mkdir(mode=0o700, exist_ok=True)
+        launch = conmon.ConmonLaunch(
+            conmon=self.context.conmon_path,
+            cid=request.cid,
+            name=request.name,
+            runtime_path=self.path or "",
+            runtime_args=tuple(self.create_global_args(request)),
+            bundle=request.bundle,
+            exit_dir=exit_dir,
+            stdin=request.stdin,
+            terminal=request.terminal,
+        )
+        offset = _size(self.oci_log(request.cid))
+        message, monitor_pid = conmon.launch(
+            launch, env=self._conmon_env(), timeout=self.context.command_timeout
+        )
+        if message.data < 0:
+            detail = error_message(message.message.encode(), self.oci_log(request.cid), offset)
+            raise classify(
+                detail or "the runtime failed to create the container",
+                argv=launch.argv(),
+                exit_status=None,
+                container=request.cid,
+                runtime=self.name,
+                verb="create",
+            )
+        return CreateResult(pid=message.data, monitor_pid=monitor_pid)
+
+    def _conmon_env(self) -> list[str]:
+        path = os.environ.get(
+            "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        )
+        return [f"PATH={path}", *self.context.options.get("conmon_env", ())]
+
+    def start_container(self, cid: str) -> None:
+        self.cli().start(cid, log=self.oci_log(cid))
+
+    def kill_container(self, cid: str, signal: int, *, all_procs: bool = False) -> None:
+        self.cli().kill(cid, signal, self.kill_opts(all_procs), log=self.oci_log(cid))
+
+    def delete_container(self, cid: str) -> None:
+        """`delete --force`; a container the runtime does not know is already deleted."""
+        try:
+            self.cli().delete(cid, DeleteOpts(force=True), log=self.oci_log(cid))
+        except RuntimeCommandError as exc:
+            if not _does_not_exist(exc.detail):
+                raise
+        self._reap_conmon(cid)
+
+    def _reap_conmon(self, cid: str) -> None:
+        """conmon ends once its container is gone; wait briefly so no monitor outlives delete."""
+        pid = conmon.read_pidfile(self.container_dir(cid) / "conmon.pid")
+        deadline = time.monotonic() + 2.0
+        while conmon.conmon_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if conmon.conmon_alive(pid):
+            os.kill(pid, 9)  # type: ignore[arg-type]
+
+    def state_container(self, cid: str) -> RuntimeState:
+        code = self._exit_code(cid)
+        if code is not None:
+            return RuntimeState("stopped", 0, code)
+        try:
+            state = self.cli().state(cid)
+        except RuntimeCommandError as exc:
+            if _does_not_exist(exc.detail):
+                code = self._exit_code(cid)  # conmon may have finished just now
+                if code is not None:
+                    return RuntimeState("stopped", 0, code)
+                return RuntimeState(
+                    "unknown",
+                    reason=f"{self.name} no longer knows the container and no exit code was recorded",
+                )
+            raise
+        status = self.status_map.get(str(state.get("status")), "unknown")
+        pid = int(state.get("pid") or 0)
+        if status == "stopped":
+            code = self._wait_exit_code(cid)
+            if code is None:
+                return RuntimeState("stopped", 0, None, reason="conmon recorded no exit code")
+            return RuntimeState("stopped", 0, code)
+        if status != "unknown" and not self.check_conmon_running(cid):
+            return RuntimeState(
+                status, pid, reason="its conmon is gone: output and exit code are lost"
+            )
+        return RuntimeState(status, pid)
+
+    def _exit_code(self, cid: str) -> int | None:
+        try:
+            text = self.exit_file_path(cid).read_text().strip()
+        except OSError:
+            return None
+        return int(text) if text.lstrip("-").isdigit() else None
+
+    def _wait_exit_code(self, cid: str) -> int | None:
+        deadline = time.monotonic() + EXIT_FILE_GRACE
+        while True:
+            code = self._exit_code(cid)
+            if (
+                code is not None
+                or not self.check_conmon_running(cid)
+                or time.monotonic() >= deadline
+            ):
+                return code if code is not None else self._exit_code(cid)
+            time.sleep(0.005)
+
+    def pause_container(self, cid: str) -> None:
+        self.cli().pause(cid, log=self.oci_log(cid))
+
+    def unpause_container(self, cid: str) -> None:
+        self.cli().resume(cid, log=self.oci_log(cid))
+
+    def update_container(self, cid: str, resources: Resources) -> None:
+        """Write the limits as `linux.resources` JSON and run `update --resources FILE`."""
+        with tempfile.NamedTemporaryFile(
+            "w", dir=self.container_dir(cid), prefix="resources-", suffix=".json", delete=True
+        ) as fh:
+            json.dump(resources.as_linux_resources(), fh)
+            fh.flush()
+            self.cli().update(cid, self.update_opts(Path(fh.name)), log=self.oci_log(cid))
+
+    def list_processes(self, cid: str) -> list[int]:
+        return self.cli().ps(cid)
+
+    # --- exec (direct, without a monitor) ------------------------------------------------------
+
+    def exec_container(
+        self, cid: str, session_id: str, options: ExecOptions, streams: StdStreams
+    ) -> int:
+        """`<runtime> exec`, its stdio relayed to `streams`; return the command's exit code."""
+        from ._attached import run_attached
+
+        cli = self.cli()
+        opts = ExecOpts(cwd=options.cwd, env=options.env, user=options.user)
+        argv = cli.argv("exec", *opts.argv(), cid, *options.args, log=self.oci_log(cid))
+        code = run_attached(
+            argv,
+            env=None,
+            cwd=None,
+            streams=streams,
+            stdin=options.stdin,
+            container=cid,
+            runtime=self.name,
+        )
+        return code
+
+    def exec_container_detached(self, cid: str, session_id: str, options: ExecOptions) -> int:
+        directory = self.exec_dir(cid, session_id)
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        pid_file = directory / "exec_pid"
+        opts = ExecOpts(
+            cwd=options.cwd, env=options.env, user=options.user, detach=True, pid_file=pid_file
+        )
+        self.cli().run("exec", *opts.argv(), cid, *options.args, cid=cid, log=self.oci_log(cid))
+        pid = conmon.read_pidfile(pid_file)
+        if not pid:
+            raise RuntimeCommandError(
+                "exec started but wrote no pid file", container=cid, runtime=self.name, verb="exec"
+            )
+        return pid
+
+    def exec_update_status(self, cid: str, session_id: str) -> ExecStatus:
+        pid = conmon.read_pidfile(self.exec_dir(cid, session_id) / "exec_pid") or 0
+        return ExecStatus(running=_alive(pid), pid=pid, exit_code=None)
+
+    # --- monitor and info ---------------------------------------------------------------------
+
+    def check_conmon_running(self, cid: str) -> bool:
+        return conmon.conmon_alive(conmon.read_pidfile(self.container_dir(cid) / "conmon.pid"))
+
+    def runtime_info(self) -> RuntimeInfo:
+        text = self.cli().version()
+        monitor = None
+        if self.context.conmon_path:
+            try:
+                from . import _spawn
+
+                out = _spawn.run(
+                    [self.context.conmon_path, "--version"], timeout=self.context.command_timeout
+                )
+                monitor = out.stdout.decode(errors="replace").strip().splitlines()[0]
+            except (OSError, OcimuxError, IndexError):
+                monitor = None
+        return RuntimeInfo(
+            name=self.name,
+            path=self.path,
+            version=parse_version(text),
+            monitor=monitor,
+            extra={"version_text": text},
+        )
+
+
+def _does_not_exist(message: str) -> bool:
+    text = message.lower()
+    return "does not exist" in text or "no such file or directory" in text or "not found" in text
+
+
+def _alive(pid: int) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except OSError as exc:
+        return exc.errno == errno.EPERM
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _size(path: Path) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0

@@ -1,0 +1,246 @@
+"""The shim's relay: the process's output to the log and attach clients, clients to its stdin.
+
+conmon's protocol on the SEQPACKET attach socket: output packets are one stream-id byte
+(2 stdout, 3 stderr) and at most 8192 payload bytes; input from a client is raw bytes for
+the process's stdin, and a client's EOF (`shutdown(SHUT_WR)` or close) closes that stdin.
+The log is k8s-file: `TIMESTAMP STREAM F|P LINE`, `P` for a partial line.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import socket
+import time
+from pathlib import Path
+
+from ._child import write_all
+from ._proc import ATTACH_SOCKET, EXIT_FILE, START_FIFO, remove_quietly, write_atomic
+
+__all__ = ["STDERR", "STDOUT", "Relay", "format_log"]
+
+#: attach-socket stream ids (conmon's stdpipe_t)
+STDOUT = 2
+STDERR = 3
+#: payload bytes per packet (conmon's STDIO_BUF_SIZE)
+STDIO_BUF_SIZE = 8192
+#: bytes read from a client at once (conmon's CONN_SOCK_BUF_SIZE)
+CONN_SOCK_BUF_SIZE = 32768
+#: a client that accepts no packet for this long is dropped
+SEND_TIMEOUT = 5.0
+#: after the process exits: stop draining after this long without output, or this long at all
+DRAIN_IDLE = 0.05
+DRAIN_MAX = 2.0
+
+_STREAM_NAMES = {STDOUT: b"stdout", STDERR: b"stderr"}
+
+
+def format_log(stream: int, data: bytes, now_ns: int | None = None) -> bytes:
+    """Render one chunk of output as k8s-file lines: full lines `F`, a trailing partial `P`.
+
+    Like conmon, a line split across two reads becomes a `P` record and then an `F` record.
+    """
+    ns = time.time_ns() if now_ns is None else now_ns
+    sec, frac = divmod(ns, 1_000_000_000)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)).encode()
+    head = b"%s.%09d+00:00 %s " % (stamp, frac, _STREAM_NAMES[stream])
+    *lines, rest = data.split(b"\n")
+    out = [head + b"F " + line + b"\n" for line in lines]
+    if rest:
+        out.append(head + b"P " + rest + b"\n")
+    return b"".join(out)
+
+
+class Relay:
+    """Relay one process's stdio until it exits, then record the exit and clean up.
+
+    Runs with the monitored directory as working directory (every name is relative to it).
+    Takes ownership of every fd it is given. `outputs` maps a pipe's read end to its stream
+    id; `stdin_w` is the write end of the process's stdin pipe, or None (/dev/null).
+    """
+
+    def __init__(
+        self,
+        *,
+        pid: int,
+        listener: socket.socket,
+        outputs: dict[int, int],
+        stdin_w: int | None,
+        log_fd: int,
+        gate: bool,
+    ) -> None:
+        self.pid = pid
+        self.pidfd = os.pidfd_open(pid)
+        self.listener = listener
+        self.outputs = outputs
+        self.stdin_w = stdin_w
+        self.log_fd = log_fd
+        self.gate = gate
+        self.stdin_buf = bytearray()
+        self.stdin_eof = False
+        self.clients: list[socket.socket] = []
+        self.sel = selectors.DefaultSelector()
+
+    def run(self) -> None:
+        """Relay until the process exits, then record its exit and clean up."""
+        self.sel.register(self.listener, selectors.EVENT_READ, "accept")
+        for fd in self.outputs:
+            self.sel.register(fd, selectors.EVENT_READ, "output")
+        self.sel.register(self.pidfd, selectors.EVENT_READ, "exit")
+        exited = False
+        while not exited:
+            # Accept first: a client that connected before some output was produced (e.g.
+            # before start) is still in the backlog and must receive that output too.
+            events = sorted(self.sel.select(), key=lambda event: event[0].data != "accept")
+            for key, _mask in events:
+                if key.data == "exit":
+                    exited = True
+                elif key.data == "accept":
+                    self._accept()
+                elif key.data == "output":
+                    self._read_output(key.fd)
+                elif key.data == "stdin":
+                    self._write_stdin()
+                elif isinstance(key.fileobj, socket.socket):
+                    self._read_client(key.fileobj)
+        self._finish()
+
+    def _accept(self) -> None:
+        """Accept every pending connection (none is left to be reset when the socket closes)."""
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:  # BlockingIOError: no more
+                return
+            conn.settimeout(SEND_TIMEOUT)
+            self.clients.append(conn)
+            self.sel.register(conn, selectors.EVENT_READ, "client")
+
+    def _drop(self, conn: socket.socket) -> None:
+        try:
+            self.sel.unregister(conn)
+        except (KeyError, ValueError):
+            pass
+        if conn in self.clients:
+            self.clients.remove(conn)
+        conn.close()
+
+    def _read_client(self, conn: socket.socket) -> None:
+        try:
+            data = conn.recv(CONN_SOCK_BUF_SIZE)
+        except OSError:
+            self._drop(conn)
+            return
+        if data:
+            if self.stdin_w is not None and not self.stdin_eof:
+                if not self.stdin_buf:
+                    self.sel.register(self.stdin_w, selectors.EVENT_WRITE, "stdin")
+                self.stdin_buf += data
+            return
+        # EOF: the client shut its sending side (or left); it may still read output.
+        self.sel.unregister(conn)
+        self.stdin_eof = True
+        if not self.stdin_buf:
+            self._close_stdin()
+
+    def _write_stdin(self) -> None:
+        assert self.stdin_w is not None
+        try:
+            written = os.write(self.stdin_w, self.stdin_buf)
+        except BlockingIOError:
+            return
+        except OSError:  # EPIPE: the process closed its stdin; later input is dropped
+            self._close_stdin()
+            return
+        del self.stdin_buf[:written]
+        if not self.stdin_buf:
+            self.sel.unregister(self.stdin_w)
+            if self.stdin_eof:
+                self._close_stdin()
+
+    def _close_stdin(self) -> None:
+        if self.stdin_w is not None:
+            if self.stdin_buf:
+                self.sel.unregister(self.stdin_w)
+            os.close(self.stdin_w)
+            self.stdin_w = None
+            self.stdin_buf.clear()
+
+    def _read_output(self, fd: int) -> None:
+        if not self._relay(fd):
+            self.sel.unregister(fd)
+            self._close_output(fd)
+
+    def _close_output(self, fd: int) -> None:
+        os.close(fd)
+        del self.outputs[fd]
+
+    def _relay(self, fd: int) -> bool:
+        """Relay one read from `fd` to the log and the clients; return False at EOF."""
+        try:
+            data = os.read(fd, STDIO_BUF_SIZE)
+        except BlockingIOError:
+            return True
+        if not data:
+            return False
+        stream = self.outputs[fd]
+        try:
+            write_all(self.log_fd, format_log(stream, data))
+        except OSError:
+            pass  # a full disk must not stop the relay to attached clients
+        packet = bytes([stream]) + data
+        for conn in list(self.clients):
+            try:
+                conn.send(packet)
+            except OSError:
+                self._drop(conn)
+        return True
+
+    # --- exit -----------------------------------------------------------------------------
+
+    def _finish(self) -> None:
+        info = os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOWAIT)
+        assert info is not None
+        code = info.si_status if info.si_code == os.CLD_EXITED else 128 + info.si_status
+        try:
+            os.killpg(self.pid, signal.SIGKILL)  # the leader is a zombie: its group id is ours
+        except OSError:
+            pass
+        self._accept()
+        self._drain()
+        write_atomic(Path(EXIT_FILE), str(code).encode())
+        os.waitpid(self.pid, 0)
+        os.close(self.pidfd)
+        self._close_stdin()
+        os.close(self.log_fd)
+        # Remove the socket first: a client that sees EOF finds it gone and `exit` written.
+        self.listener.close()
+        remove_quietly(Path(ATTACH_SOCKET))
+        if self.gate:
+            remove_quietly(Path(START_FIFO))
+        for conn in list(self.clients):
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self._drop(conn)
+
+    def _drain(self) -> None:
+        """Relay what is left in the pipes: until EOF, a quiet spell, or DRAIN_MAX seconds."""
+        for fd in self.outputs:
+            self.sel.unregister(fd)
+        deadline = time.monotonic() + DRAIN_MAX
+        with selectors.DefaultSelector() as sel:
+            for fd in self.outputs:
+                sel.register(fd, selectors.EVENT_READ)
+            while self.outputs and time.monotonic() < deadline:
+                ready = sel.select(timeout=DRAIN_IDLE)
+                if not ready:
+                    break
+                for key, _mask in ready:
+                    if not self._relay(key.fd):
+                        sel.unregister(key.fd)
+                        self._close_output(key.fd)
+        for fd in list(self.outputs):
+            self._close_output(fd)

@@ -1,0 +1,256 @@
+"""The mock runtime's monitor, a small conmon: `python -m ocimux.plugins.mock.shim ...`.
+
+Command line (built by `MockRuntime`, not meant for people):
+
+    --dir DIR      the directory it monitors: a container's bundle or an exec session's dir
+    --spec FILE    the runtime spec to run, relative to DIR (`config.json`, `process.json`)
+    --log FILE     the k8s-file log, relative to DIR (`ctr.log`, `exec.log`)
+    --sync-fd N    conmon's sync pipe: one JSON line, `{"data": PID}` or
+                   `{"data": -1, "message": TEXT}` (plus `"errno": N` when the exec failed)
+    --gate         hold the process until the FIFO `DIR/start` is written (create/start split)
+    --stdin        give the process a stdin pipe fed by attach clients (else /dev/null)
+
+Lifecycle:
+
+1. Daemonize like conmon: fork; the parent writes the child's pid to its stdout (conmon's
+   `--conmon-pidfile`) and exits at once (the caller reaps it); the child calls setsid and
+   carries on, surviving the `ocimux` process that created it.
+2. Record itself in `mock-state.json`, validate the spec (the rootfs must exist), create the
+   start FIFO, the attach socket (bound by its relative name after chdir into DIR: sun_path
+   holds only 108 bytes) and the log, then fork the process.
+3. The process gets its own session and process group, default signal dispositions and pipes
+   to the shim as stdout/stderr. With `--gate` it blocks opening `start` for reading until
+   `MockRuntime.start_container` writes a byte; meanwhile signals take their default action
+   (SIGTERM and SIGKILL kill it, SIGSTOP stops it). Then it chdirs to `<rootfs>/<cwd>` (or the
+   rootfs) and execs `args` with exactly the spec's env. If the exec fails it writes a message
+   to stderr and exits 127 (not found) or 126 (cannot invoke), as a shell does. Without
+   `--gate` the shim waits for the exec before reporting, so the failure is reported on the
+   sync pipe instead.
+4. Report `{"data": PID}`, then relay: output goes to the log (`TIMESTAMP STREAM F|P LINE`)
+   and to every attach client as packets `b"\\x02"+data` (stdout) / `b"\\x03"+data` (stderr)
+   of at most 8192 payload bytes; bytes from a client go to stdin; a client's EOF
+   (`shutdown(SHUT_WR)` or close) closes stdin. Output produced while no client is connected
+   goes only to the log.
+5. When the process exits: SIGKILL what is left of its process group (as the end of a pid
+   namespace would), drain the output, write `exit` (the exit code, or 128+signal), reap the
+   process, close every client (their `recv` returns b""), remove the socket and the FIFO, exit.
+   The output is drained before `exit` is written, so whoever sees the exit file sees the
+   whole log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import selectors
+import signal
+import socket
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+from ._bundle import ProcessSpec, SpecError, load_spec
+from ._child import exec_child, write_all
+from ._proc import ATTACH_SOCKET, START_FIFO, STATE_FILE, ShimState, proc_stat, remove_quietly
+from ._relay import STDERR, STDOUT, Relay
+
+__all__ = ["main"]
+
+#: how long an ungated process may take to exec before the shim gives up waiting
+EXEC_CHECK_TIMEOUT = 30.0
+
+
+class SetupError(Exception):
+    """The shim cannot start the process; `message` goes to the sync pipe."""
+
+    def __init__(self, message: str, errno: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.errno = errno
+
+
+class Setup:
+    """Create a shim's files and process (step 2 above), or undo them after a failure.
+
+    Runs with DIR as its working directory; every file name is relative to it.
+    """
+
+    def __init__(self, directory: Path, spec_name: str, log_name: str, *, gate: bool, stdin: bool):
+        self.directory = directory
+        self.spec_name = spec_name
+        self.log_name = log_name
+        self.gate = gate
+        self.want_stdin = stdin
+        self.pid = 0
+        self.listener: socket.socket | None = None
+        self.log_fd = -1
+        self.outputs: dict[int, int] = {}  # read fd -> stream id
+        self.stdin_w: int | None = None
+        self._made: list[str] = []
+
+    def start(self) -> int:
+        """Create the files and the process; return its pid. Raises SetupError."""
+        me = os.getpid()
+        my_stat = proc_stat(me)
+        state = ShimState(me, my_stat.starttime if my_stat else 0)
+        state.save(self.directory)
+        self._made.append(STATE_FILE)
+        try:
+            spec = load_spec(Path(self.spec_name).resolve())
+        except SpecError as exc:
+            raise SetupError(str(exc)) from None
+        if not spec.rootfs.is_dir():
+            raise SetupError(f"rootfs {spec.rootfs} does not exist or is not a directory")
+        if self.gate:
+            remove_quietly(Path(START_FIFO))
+            os.mkfifo(START_FIFO, 0o600)
+            self._made.append(START_FIFO)
+        remove_quietly(Path(ATTACH_SOCKET))
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        listener.bind(ATTACH_SOCKET)  # relative: dodges the 108-byte sun_path limit
+        self._made.append(ATTACH_SOCKET)
+        os.chmod(ATTACH_SOCKET, 0o600)
+        listener.listen(10)
+        listener.setblocking(False)
+        self.listener = listener
+        self.log_fd = os.open(
+            self.log_name, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600
+        )
+        self._spawn_process(spec)
+        child = proc_stat(self.pid)
+        ShimState(state.shim_pid, state.shim_start, self.pid, child.starttime if child else 0).save(
+            self.directory
+        )
+        return self.pid
+
+    def _spawn_process(self, spec: ProcessSpec) -> None:
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        if self.want_stdin:
+            in_r, in_w = os.pipe()
+        else:
+            in_r, in_w = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC), -1
+        check_r, check_w = (-1, -1) if self.gate else os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            exec_child(spec, (in_r, out_w, err_w), self.gate, None if self.gate else check_w)
+        self.pid = pid
+        for fd in (in_r, out_w, err_w, check_w):
+            if fd >= 0:
+                os.close(fd)
+        for fd, stream in ((out_r, STDOUT), (err_r, STDERR)):
+            os.set_blocking(fd, False)
+            self.outputs[fd] = stream
+        if in_w >= 0:
+            os.set_blocking(in_w, False)
+            self.stdin_w = in_w
+        if check_r >= 0:
+            failure = _read_to_eof(check_r, EXEC_CHECK_TIMEOUT)
+            if failure:
+                os.waitpid(pid, 0)
+                self.pid = 0
+                number, _, message = failure.decode(errors="replace").partition(":")
+                raise SetupError(message, int(number) if number.isdigit() else None)
+
+    def abort(self) -> None:
+        """Undo `setup` after a failure: kill the process if any, remove every file made."""
+        if self.pid:
+            for kill in (os.killpg, os.kill):  # not a group leader yet if just forked
+                try:
+                    kill(self.pid, signal.SIGKILL)
+                    break
+                except OSError:
+                    continue
+            os.waitpid(self.pid, 0)
+        for name in reversed(self._made):
+            remove_quietly(Path(name))
+        if self.log_fd >= 0 and os.fstat(self.log_fd).st_size == 0:
+            remove_quietly(Path(self.log_name))
+
+    def relay(self) -> Relay:
+        """Hand the process and its fds over to a Relay."""
+        assert self.listener is not None
+        return Relay(
+            pid=self.pid,
+            listener=self.listener,
+            outputs=self.outputs,
+            stdin_w=self.stdin_w,
+            log_fd=self.log_fd,
+            gate=self.gate,
+        )
+
+
+def _read_to_eof(fd: int, timeout: float) -> bytes:
+    """Read `fd` until EOF or `timeout` seconds; close it; return what was read."""
+    deadline = time.monotonic() + timeout
+    chunks = []
+    with selectors.DefaultSelector() as sel:
+        sel.register(fd, selectors.EVENT_READ)
+        while (left := deadline - time.monotonic()) > 0 and sel.select(timeout=left):
+            data = os.read(fd, 4096)
+            if not data:
+                break
+            chunks.append(data)
+    os.close(fd)
+    return b"".join(chunks)
+
+
+def _report(fd: int, payload: dict[str, object]) -> None:
+    try:
+        write_all(fd, json.dumps(payload).encode() + b"\n")
+    except OSError:
+        pass  # the runtime gave up waiting; it cleans up after us
+    finally:
+        os.close(fd)
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="ocimux.plugins.mock.shim")
+    parser.add_argument("--dir", required=True)
+    parser.add_argument("--spec", required=True)
+    parser.add_argument("--log", required=True)
+    parser.add_argument("--sync-fd", type=int, required=True)
+    parser.add_argument("--gate", action="store_true")
+    parser.add_argument("--stdin", action="store_true")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Daemonize, set up, report on the sync pipe, relay until the process exits."""
+    opts = _parse(argv)
+    shim = os.fork()
+    if shim != 0:  # the intermediate: tell the caller the shim's pid (stdout), exit, be reaped
+        write_all(1, b"%d\n" % shim)
+        os._exit(0)
+    os.setsid()
+    os.umask(0o077)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+    os.chdir(opts.dir)
+    setup = Setup(Path(opts.dir), opts.spec, opts.log, gate=opts.gate, stdin=opts.stdin)
+    try:
+        pid = setup.start()
+    except Exception as exc:
+        if isinstance(exc, SetupError):
+            failure = exc
+        else:
+            traceback.print_exc()  # stderr is mock-shim.log
+            failure = SetupError(f"mock shim failed: {exc}")
+        setup.abort()
+        payload: dict[str, object] = {"data": -1, "message": failure.message}
+        if failure.errno is not None:
+            payload["errno"] = failure.errno
+        _report(opts.sync_fd, payload)
+        return 1
+    _report(opts.sync_fd, {"data": pid})
+    setup.relay().run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

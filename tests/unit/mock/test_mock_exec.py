@@ -1,0 +1,202 @@
+"""Exec in the mock runtime: attached (through `_spawn`) and detached (through an exec shim)."""
+
+from __future__ import annotations
+
+import io
+import signal
+import stat
+import time
+from typing import TYPE_CHECKING
+
+import pytest
+from ocimux.errors import (
+    CommandNotFoundError,
+    CommandNotInvocableError,
+    ExecSessionNotFoundError,
+    RuntimeCommandError,
+)
+from ocimux.options import ExecOptions, StdStreams
+from ocimux.plugins.mock._proc import ShimState, proc_stat
+
+if TYPE_CHECKING:
+    from conftest import Harness
+
+
+def streams(stdin: bytes | None = None) -> StdStreams:
+    return StdStreams(io.BytesIO(), io.BytesIO(), io.BytesIO(stdin) if stdin is not None else None)
+
+
+def output(s: StdStreams) -> tuple[bytes, bytes]:
+    return s.stdout.getvalue(), s.stderr.getvalue()  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def running(mock: Harness) -> Harness:
+    (mock.rootfs / "work").mkdir()
+    mock.run("c1", ["sleep", "30"], env=[*mock.ENV, "FOO=1"])
+    return mock
+
+
+def test_exec_attached_separates_streams_and_returns_the_exit_code(running: Harness) -> None:
+    s = streams()
+    args = ("sh", "-c", "echo out; echo err >&2; exit 5")
+    assert running.runtime.exec_container("c1", "e1", ExecOptions(args=args), s) == 5
+    assert output(s) == (b"out\n", b"err\n")
+
+
+def test_exec_attached_reads_both_pipes_together(running: Harness) -> None:
+    # 200 kB on each pipe: reading one pipe to its end first would deadlock.
+    script = "head -c 200000 /dev/zero >&2; head -c 200000 /dev/zero; echo end >&2"
+    s = streams()
+    assert (
+        running.runtime.exec_container("c1", "e1", ExecOptions(args=("sh", "-c", script)), s) == 0
+    )
+    out, err = output(s)
+    assert (len(out), len(err)) == (200000, 200004)
+
+
+def test_exec_attached_env_cwd_and_stdin(running: Harness) -> None:
+    s = streams(b"from-stdin")
+    options = ExecOptions(
+        args=("sh", "-c", 'echo "$FOO:$BAR:$(pwd)"; cat'), env=("BAR=2",), cwd="/work", stdin=True
+    )
+    assert running.runtime.exec_container("c1", "e1", options, s) == 0
+    assert output(s) == (f"1:2:{running.rootfs / 'work'}\nfrom-stdin".encode(), b"")
+
+
+def test_exec_attached_killed_by_a_signal(running: Harness) -> None:
+    s = streams()
+    assert (
+        running.runtime.exec_container("c1", "e1", ExecOptions(args=("sh", "-c", "kill -9 $$")), s)
+        == 137
+    )
+
+
+def test_exec_command_not_found(running: Harness) -> None:
+    with pytest.raises(CommandNotFoundError, match="no-such-command-xyz") as info:
+        running.runtime.exec_container(
+            "c1", "e1", ExecOptions(args=("no-such-command-xyz",)), streams()
+        )
+    err = info.value
+    assert (err.exit_code, err.container, err.runtime, err.verb) == (127, "c1", "mock", "exec")
+
+
+def test_exec_command_not_executable(running: Harness) -> None:
+    script = running.rootfs / "script.sh"
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o644)
+    with pytest.raises(CommandNotInvocableError, match="ermission denied") as info:
+        running.runtime.exec_container("c1", "e1", ExecOptions(args=(str(script),)), streams())
+    assert (info.value.exit_code, info.value.container) == (126, "c1")
+
+
+def test_exec_needs_a_running_container(mock: Harness) -> None:
+    mock.run("c1", ["true"])
+    mock.wait_state("c1", "stopped")
+    with pytest.raises(RuntimeCommandError, match="container is stopped"):
+        mock.runtime.exec_container("c1", "e1", ExecOptions(args=("true",)), streams())
+    with pytest.raises(RuntimeCommandError, match="container is stopped"):
+        mock.runtime.exec_container_detached("c1", "e1", ExecOptions(args=("true",)))
+
+
+def wait_exec_done(mock: Harness, session: str, timeout: float = 10.0) -> int | None:
+    deadline = time.monotonic() + timeout
+    while (status := mock.runtime.exec_update_status("c1", session)).running:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    return status.exit_code
+
+
+def remember_session(mock: Harness, session: str) -> None:
+    st = ShimState.load(mock.runtime.exec_dir("c1", session))
+    assert st is not None
+    mock.remember(st.shim_pid, st.pid)
+
+
+def test_exec_detached_records_exit_code_and_output(running: Harness) -> None:
+    rt = running.runtime
+    script = "echo detached-out; while [ ! -e go ]; do sleep 0.01; done; exit 4"
+    pid = rt.exec_container_detached("c1", "e1", ExecOptions(args=("sh", "-c", script)))
+    remember_session(running, "e1")
+    status = rt.exec_update_status("c1", "e1")
+    assert (status.running, status.pid, status.exit_code) == (True, pid, None)
+    (running.rootfs / "go").touch()
+    assert wait_exec_done(running, "e1") == 4
+    session = rt.exec_dir("c1", "e1")
+    assert (session / "exit").read_text() == "4"
+    assert stat.S_IMODE(session.stat().st_mode) == stat.S_IMODE(session.parent.stat().st_mode)
+    assert stat.S_IMODE(session.stat().st_mode) == 0o700
+    for name in ("exit", "exec.log", "process.json", "mock-state.json"):
+        assert stat.S_IMODE((session / name).stat().st_mode) == 0o600, name
+    assert b"stdout F detached-out" in (session / "exec.log").read_bytes()
+    assert rt.state_container("c1").status == "running"
+
+
+def test_exec_stop_container_stops_a_detached_exec(running: Harness) -> None:
+    rt = running.runtime
+    pid = rt.exec_container_detached("c1", "e1", ExecOptions(args=("sleep", "30")))
+    remember_session(running, "e1")
+    assert pid in rt.list_processes("c1")
+    rt.exec_stop_container("c1", "e1", 2)
+    status = rt.exec_update_status("c1", "e1")
+    assert (status.running, status.exit_code) == (False, 143)
+    assert rt.state_container("c1").status == "running"
+
+
+def test_exec_stop_container_escalates_to_sigkill(running: Harness) -> None:
+    rt = running.runtime
+    args = ("sh", "-c", "trap '' TERM; echo ready; sleep 30; :")
+    rt.exec_container_detached("c1", "e1", ExecOptions(args=args))
+    remember_session(running, "e1")
+    log = rt.exec_dir("c1", "e1") / "exec.log"
+    running.wait_for(lambda: b"ready" in log.read_bytes())
+    started = time.monotonic()
+    rt.exec_stop_container("c1", "e1", 0.5)
+    assert 0.5 <= time.monotonic() - started < 3.5
+    assert rt.exec_update_status("c1", "e1").exit_code == 137
+
+
+def test_exec_detached_command_not_found(running: Harness) -> None:
+    with pytest.raises(CommandNotFoundError, match="no-such-command-xyz") as info:
+        running.runtime.exec_container_detached(
+            "c1", "e1", ExecOptions(args=("no-such-command-xyz",))
+        )
+    assert (info.value.container, info.value.runtime, info.value.verb) == ("c1", "mock", "exec")
+    session = running.runtime.exec_dir("c1", "e1")
+    assert sorted(p.name for p in session.iterdir()) == ["process.json"]
+
+
+def test_exec_session_unknown(running: Harness) -> None:
+    with pytest.raises(ExecSessionNotFoundError, match="no exec session nope"):
+        running.runtime.exec_update_status("c1", "nope")
+
+
+def test_pause_and_delete_reach_detached_execs(running: Harness) -> None:
+    rt = running.runtime
+    pid = rt.exec_container_detached("c1", "e1", ExecOptions(args=("sleep", "30")))
+    remember_session(running, "e1")
+    shim = ShimState.load(rt.exec_dir("c1", "e1"))
+    assert shim is not None
+    rt.pause_container("c1")
+    running.wait_for(lambda: proc_stat(pid).state == "T")
+    rt.unpause_container("c1")
+    running.wait_for(lambda: proc_stat(pid).state != "T")
+    rt.kill_container("c1", signal.SIGKILL, all_procs=True)
+    assert running.wait_state("c1", "stopped").exit_code == 137
+    assert wait_exec_done(running, "e1") == 137
+    rt.delete_container("c1")
+    assert not running.alive(pid) and not running.alive(shim.shim_pid)
+    assert not (rt.exec_dir("c1", "e1") / "mock-state.json").exists()
+
+
+def test_exec_session_id_reuse(running: Harness) -> None:
+    rt = running.runtime
+    rt.exec_container_detached("c1", "e1", ExecOptions(args=("sleep", "30")))
+    remember_session(running, "e1")
+    with pytest.raises(RuntimeCommandError, match="exec session e1 is already running"):
+        rt.exec_container_detached("c1", "e1", ExecOptions(args=("true",)))
+    rt.exec_stop_container("c1", "e1", 5)
+    assert rt.exec_update_status("c1", "e1").exit_code == 143
+    rt.exec_container_detached("c1", "e1", ExecOptions(args=("sh", "-c", "exit 9")))
+    remember_session(running, "e1")
+    assert wait_exec_done(running, "e1") == 9

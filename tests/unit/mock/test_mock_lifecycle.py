@@ -1,0 +1,354 @@
+"""The mock runtime's container lifecycle, with real host processes under the real shim."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import sys
+import textwrap
+import time
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from ocimux.errors import CapabilityError, RuntimeCommandError, RuntimeTimeoutError
+from ocimux.options import CreateRequest, Resources
+from ocimux.plugins.mock import MockRuntime
+from ocimux.plugins.mock._proc import ShimState, proc_stat
+from ocimux.plugins.mock._shimctl import launch
+
+if TYPE_CHECKING:
+    from conftest import Harness
+
+
+def _shims_for(directory: Path) -> list[int]:
+    """Live shim processes whose command line names `directory`."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                cmdline = Path(f"/proc/{entry.name}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"ocimux.plugins.mock.shim" in cmdline and str(directory).encode() in cmdline:
+                st = proc_stat(int(entry.name))
+                if st is not None and st.state != "Z":
+                    found.append(int(entry.name))
+    return found
+
+
+def test_entry_point_and_capabilities() -> None:
+    (ep,) = [ep for ep in entry_points(group="ocimux.runtimes") if ep.name == "mock"]
+    assert ep.load() is MockRuntime
+    caps = MockRuntime.capabilities
+    assert caps.pause and caps.exec and caps.no_cgroups
+    assert (
+        not caps.isolation
+        and caps.isolation.reason == "processes run on the host without namespaces"
+    )
+    assert not caps.checkpoint and not caps.terminal and not caps.update_resources
+    assert MockRuntime.binary is None
+
+
+def test_create_start_exit_code(mock: Harness) -> None:
+    rt = mock.runtime
+    result = mock.create("c1", ["sh", "-c", "read x < /dev/null; sleep 0.3; exit 3"])
+    directory = mock.containers / "c1"
+    state = rt.state_container("c1")
+    assert (state.status, state.pid) == ("created", result.pid)
+    assert result.monitor_pid and result.monitor_pid != result.pid
+    assert rt.check_conmon_running("c1")
+    for name in ("mock-state.json", "ctr.log", "attach", "start"):
+        assert stat.S_IMODE((directory / name).stat().st_mode) == 0o600, name
+    assert stat.S_ISFIFO((directory / "start").stat().st_mode)
+    assert stat.S_ISSOCK((directory / "attach").stat().st_mode)
+
+    rt.start_container("c1")
+    assert rt.state_container("c1").status == "running"
+    assert not (directory / "start").exists()
+    state = mock.wait_state("c1", "stopped")
+    assert state.exit_code == 3
+    assert (directory / "exit").read_text() == "3"
+    assert stat.S_IMODE((directory / "exit").stat().st_mode) == 0o600
+    mock.wait_for(lambda: not rt.check_conmon_running("c1"))
+    assert not (directory / "attach").exists()
+
+
+def test_state_of_unknown_container(mock: Harness) -> None:
+    state = mock.runtime.state_container("never")
+    assert state.status == "unknown"
+    assert "never created" in state.reason
+    assert not mock.runtime.check_conmon_running("never")
+
+
+def test_start_requires_created(mock: Harness) -> None:
+    mock.run("c1", ["sleep", "30"])
+    with pytest.raises(RuntimeCommandError, match="container is running") as info:
+        mock.runtime.start_container("c1")
+    assert (info.value.verb, info.value.container, info.value.runtime) == ("start", "c1", "mock")
+    with pytest.raises(RuntimeCommandError, match="never created"):
+        mock.runtime.start_container("ghost")
+
+
+@pytest.mark.parametrize(
+    ("started", "sig", "code"),
+    [
+        (True, signal.SIGTERM, 143),
+        (True, signal.SIGKILL, 137),
+        (False, signal.SIGTERM, 143),
+        (False, signal.SIGKILL, 137),
+    ],
+)
+def test_kill(mock: Harness, started: bool, sig: int, code: int) -> None:
+    mock.create("c1", ["sleep", "30"])
+    if started:
+        mock.runtime.start_container("c1")
+    mock.runtime.kill_container("c1", sig)
+    assert mock.wait_state("c1", "stopped").exit_code == code
+
+
+def test_kill_stopped_container_fails(mock: Harness) -> None:
+    mock.run("c1", ["true"])
+    mock.wait_state("c1", "stopped")
+    with pytest.raises(RuntimeCommandError, match="container is not running") as info:
+        mock.runtime.kill_container("c1", signal.SIGTERM)
+    assert info.value.verb == "kill"
+
+
+def test_kill_all_reaches_the_whole_group(mock: Harness) -> None:
+    mock.run("c1", ["sh", "-c", "trap '' TERM; sleep 30 & sleep 30; :"])
+    mock.wait_for(lambda: len(mock.runtime.list_processes("c1")) == 3)
+    pids = mock.runtime.list_processes("c1")
+    mock.runtime.kill_container("c1", signal.SIGUSR1, all_procs=True)  # sh ignores only TERM
+    assert mock.wait_state("c1", "stopped").exit_code == 128 + signal.SIGUSR1
+    mock.wait_for(lambda: not any(mock.alive(p) for p in pids))
+
+
+def test_exit_of_init_kills_the_rest_of_its_group(mock: Harness) -> None:
+    mock.run("c1", ["sh", "-c", "sleep 30 & sleep 30; :"])
+    mock.wait_for(lambda: len(mock.runtime.list_processes("c1")) == 3)
+    pids = mock.runtime.list_processes("c1")
+    state = mock.runtime.state_container("c1")
+    assert state.pid in pids
+    mock.runtime.kill_container("c1", signal.SIGKILL)  # init only
+    assert mock.wait_state("c1", "stopped").exit_code == 137
+    assert mock.runtime.list_processes("c1") == []
+    mock.wait_for(lambda: not any(mock.alive(p) for p in pids))
+
+
+def test_stop_escalates_to_sigkill(mock: Harness) -> None:
+    mock.run("c1", ["sh", "-c", "trap '' TERM; sleep 30; :"])
+    mock.wait_for(lambda: len(mock.runtime.list_processes("c1")) == 2)
+    started = time.monotonic()
+    mock.runtime.stop_container("c1", 0.5)
+    elapsed = time.monotonic() - started
+    assert 0.5 <= elapsed < 0.5 + 3.0
+    assert mock.runtime.state_container("c1").exit_code == 137
+
+
+def test_stop_with_cooperative_process(mock: Harness) -> None:
+    mock.run("c1", ["sleep", "30"])
+    started = time.monotonic()
+    mock.runtime.stop_container("c1", 10)
+    assert time.monotonic() - started < 3.0
+    assert mock.runtime.state_container("c1").exit_code == 143
+    mock.runtime.stop_container("c1", 1)  # already stopped: nothing to do, no error
+    assert mock.runtime.state_container("c1").exit_code == 143
+
+
+def test_pause_unpause(mock: Harness) -> None:
+    rt = mock.runtime
+    mock.run("c1", ["sh", "-c", "sleep 30 & sleep 30; :"])
+    mock.wait_for(lambda: len(rt.list_processes("c1")) == 3)
+    rt.pause_container("c1")
+    assert rt.state_container("c1").status == "paused"
+    mock.wait_for(lambda: all(proc_stat(p).state == "T" for p in rt.list_processes("c1")))
+    with pytest.raises(RuntimeCommandError, match="container is paused"):
+        rt.pause_container("c1")
+    rt.unpause_container("c1")
+    assert rt.state_container("c1").status == "running"
+    assert all(proc_stat(p).state != "T" for p in rt.list_processes("c1"))
+    with pytest.raises(RuntimeCommandError, match="container is running"):
+        rt.unpause_container("c1")
+
+
+def test_update_is_refused_for_lack_of_capability(mock: Harness) -> None:
+    mock.run("c1", ["sleep", "30"])
+    with pytest.raises(CapabilityError, match="no cgroups") as info:
+        mock.runtime.update_container("c1", Resources(memory=1 << 20))
+    assert info.value.capability == "update_resources"
+
+
+def test_delete_running_container(mock: Harness) -> None:
+    rt = mock.runtime
+    result = mock.run("c1", ["sh", "-c", "sleep 30 & sleep 30; :"])
+    mock.wait_for(lambda: len(rt.list_processes("c1")) == 3)
+    pids = rt.list_processes("c1")
+    rt.delete_container("c1")
+    assert not any(mock.alive(p) for p in [*pids, result.monitor_pid or 0])
+    directory = mock.containers / "c1"
+    assert sorted(os.listdir(directory)) == ["config.json", "ctr.log", "exit"]
+    assert rt.state_container("c1").exit_code == 137
+    assert not rt.check_conmon_running("c1")
+
+
+def test_delete_created_container(mock: Harness) -> None:
+    result = mock.create("c1", ["sleep", "30"])
+    mock.runtime.delete_container("c1")
+    assert not mock.alive(result.pid) and not mock.alive(result.monitor_pid or 0)
+    assert not (mock.containers / "c1" / "start").exists()
+    assert not (mock.containers / "c1" / "mock-state.json").exists()
+
+
+def test_delete_unknown_container_is_not_an_error(mock: Harness) -> None:
+    mock.runtime.delete_container("ghost")
+    assert mock.runtime.state_container("ghost").status == "unknown"
+
+
+def test_shim_death_makes_state_unknown(mock: Harness) -> None:
+    rt = mock.runtime
+    result = mock.run("c1", ["sleep", "30"])
+    assert rt.check_conmon_running("c1")
+    os.kill(result.monitor_pid or 0, signal.SIGKILL)
+    mock.wait_for(lambda: not rt.check_conmon_running("c1"))
+    state = rt.state_container("c1")
+    assert state.status == "unknown"
+    assert state.reason == (
+        f"mock shim (pid {result.monitor_pid}) died without recording an exit code"
+    )
+    assert mock.alive(result.pid)  # the container outlives its monitor, as with conmon
+    rt.delete_container("c1")
+    assert not mock.alive(result.pid)
+
+
+def test_check_conmon_running_guards_against_pid_reuse(mock: Harness) -> None:
+    directory = mock.bundle("c1", ["true"])
+    me = proc_stat(os.getpid())
+    assert me is not None
+    ShimState(os.getpid(), me.starttime + 1).save(directory)  # our pid, another start time
+    assert not mock.runtime.check_conmon_running("c1")
+    ShimState(os.getpid(), me.starttime).save(directory)
+    assert mock.runtime.check_conmon_running("c1")
+    (directory / "mock-state.json").unlink()
+
+
+def test_container_survives_the_creating_process(mock: Harness) -> None:
+    import subprocess
+
+    mock.bundle("c1", ["sh", "-c", "echo survived; exit 7"])
+    script = textwrap.dedent(
+        f"""
+        import json, pathlib
+        from ocimux.options import CreateRequest
+        from ocimux.plugins.mock import MockRuntime
+        from ocimux.runtime import RuntimeContext
+        ctx = RuntimeContext(name="mock", path=None, state_dir=pathlib.Path({str(mock.tmp)!r}),
+                             containers_dir=pathlib.Path({str(mock.containers)!r}))
+        bundle = ctx.containers_dir / "c1"
+        r = MockRuntime(ctx).create_container(CreateRequest(cid="c1", name="c1", bundle=bundle))
+        print(json.dumps([r.pid, r.monitor_pid]))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, timeout=30, check=True
+    )
+    pid, monitor = json.loads(done.stdout)
+    mock.remember(pid, monitor)
+    assert mock.runtime.state_container("c1").status == "created"
+    assert mock.runtime.check_conmon_running("c1")
+    mock.runtime.start_container("c1")
+    assert mock.wait_state("c1", "stopped").exit_code == 7
+    assert b"stdout F survived" in (mock.containers / "c1" / "ctr.log").read_bytes()
+
+
+def test_missing_rootfs_fails_create_and_leaves_nothing(mock: Harness) -> None:
+    bundle = mock.bundle("c1", ["true"], rootfs=mock.tmp / "nope")
+    with pytest.raises(RuntimeCommandError, match="rootfs .*nope does not exist") as info:
+        mock.runtime.create_container(CreateRequest(cid="c1", name="c1", bundle=bundle))
+    assert (info.value.verb, info.value.container, info.value.runtime) == ("create", "c1", "mock")
+    assert os.listdir(bundle) == ["config.json"]
+    assert _shims_for(bundle) == []
+
+
+def test_a_shim_that_never_reports_is_killed(mock: Harness) -> None:
+    runtime = mock.make_runtime(timeout=0.5)
+    directory = mock.bundle("c1", ["true"])
+    os.mkfifo(directory / "stuck.json")  # the shim blocks reading its spec: it never reports
+    started = time.monotonic()
+    with pytest.raises(RuntimeTimeoutError, match="hung for 0.5s") as info:
+        launch(
+            runtime, "c1", directory, "stuck.json", "ctr.log", gate=True, stdin=False, verb="create"
+        )
+    assert time.monotonic() - started < 0.5 + 3.0
+    assert info.value.argv is not None and "ocimux.plugins.mock.shim" in info.value.argv
+    assert (info.value.container, info.value.verb) == ("c1", "create")
+    assert sorted(os.listdir(directory)) == ["config.json", "stuck.json"]
+    assert _shims_for(directory) == []
+
+
+def test_invalid_spec_fails_create(mock: Harness) -> None:
+    bundle = mock.bundle("c1", [])
+    with pytest.raises(RuntimeCommandError, match=r"process\.args"):
+        mock.runtime.create_container(CreateRequest(cid="c1", name="c1", bundle=bundle))
+    assert os.listdir(bundle) == ["config.json"]
+
+
+def test_terminal_is_refused(mock: Harness) -> None:
+    bundle = mock.bundle("c1", ["true"])
+    with pytest.raises(CapabilityError, match="console"):
+        mock.runtime.create_container(
+            CreateRequest(cid="c1", name="c1", bundle=bundle, terminal=True)
+        )
+    assert os.listdir(bundle) == ["config.json"]
+
+
+def test_command_not_found_exits_127(mock: Harness) -> None:
+    mock.run("c1", ["no-such-command-xyz"])
+    assert mock.wait_state("c1", "stopped").exit_code == 127
+    log = (mock.containers / "c1" / "ctr.log").read_text()
+    assert (
+        'stderr F ocimux mock: exec "no-such-command-xyz": executable file not found in $PATH'
+        in log
+    )
+
+
+def test_command_not_executable_exits_126(mock: Harness) -> None:
+    script = mock.rootfs / "script.sh"
+    script.write_text("#!/bin/sh\necho hi\n")
+    script.chmod(0o644)
+    mock.run("c1", [str(script)])
+    assert mock.wait_state("c1", "stopped").exit_code == 126
+    assert "permission denied" in (mock.containers / "c1" / "ctr.log").read_text()
+
+
+def test_env_is_exact_and_cwd_resolves_in_rootfs(mock: Harness) -> None:
+    (mock.rootfs / "work").mkdir()
+    mock.run("c1", ["env"], env=[*mock.ENV, "FOO=bar"], cwd="/work")
+    mock.run("c2", ["pwd"], cwd="/missing")
+    mock.run("c3", ["pwd"], cwd="/work")
+    for cid in ("c1", "c2", "c3"):
+        assert mock.wait_state(cid, "stopped").exit_code == 0
+
+    def out(cid: str) -> list[str]:
+        lines = (mock.containers / cid / "ctr.log").read_text().splitlines()
+        return [line.split(" ", 3)[3] for line in lines]
+
+    assert sorted(out("c1")) == ["FOO=bar", "PATH=/usr/bin:/bin"]
+    assert out("c2") == [str(mock.rootfs)]
+    assert out("c3") == [str(mock.rootfs / "work")]
+
+
+def test_runtime_info(mock: Harness) -> None:
+    info = mock.runtime.runtime_info()
+    assert (info.name, info.path, info.monitor) == ("mock", None, "ocimux mock shim")
+    assert info.version
+
+
+def test_list_processes_of_stopped_container_is_empty(mock: Harness) -> None:
+    mock.run("c1", ["true"])
+    mock.wait_state("c1", "stopped")
+    assert mock.runtime.list_processes("c1") == []
+    assert mock.runtime.list_processes("ghost") == []
