@@ -46,7 +46,9 @@ def load_environment(
     environ = os.environ if environ is None else environ
     path = os.fspath(config_file) if config_file is not None else None
     relevant = relevant_environ(environ)
-    key = _cache.fingerprint(config_sources(path, environ), relevant, extra=f"config={path} euid={os.geteuid()}")
+    key = _cache.fingerprint(
+        config_sources(path, environ), relevant, extra=f"config={path} euid={os.geteuid()}"
+    )
     value = _cache.cached("environment", key, environ, lambda: _cold(path, environ))
     return (
         Config.from_dict(value["config"]),

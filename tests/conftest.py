@@ -27,7 +27,7 @@ def write_conf(path: Path, state: Path, text: str = "") -> Path:
     """A containers.conf that keeps ocimux's state under `state`, plus `text`."""
     path.write_text(
         f'[ocimux]\nstate_dir = "{state}/lib"\nrun_dir = "{state}/run"\ncommand_timeout = 20\n'
-        f"lock_timeout = 30\n[engine]\nruntime = \"mock\"\n{text}"
+        f'lock_timeout = 30\n[engine]\nruntime = "mock"\n{text}'
     )
     return path
 
@@ -78,11 +78,19 @@ def ocimux(ocimux_env: dict[str, str]) -> Iterator[Runner]:
     Containers a test leaves behind are removed afterwards (monitors must not pile up).
     """
 
-    def run(*args: str, input: str | None = None, timeout: float = 60, env: dict[str, str] | None = None,
-            check: bool = False) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str,
+        input: str | None = None,
+        timeout: float = 60,
+        env: dict[str, str] | None = None,
+        check: bool = False,
+    ) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
             [sys.executable, "-m", "ocimux.cli", *args],
-            input=input, capture_output=True, text=True, timeout=timeout,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
             env={**ocimux_env, **(env or {})},
             stdin=None if input is not None else subprocess.DEVNULL,
         )

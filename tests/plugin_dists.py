@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def make_dist(site: Path, dist: str, entry_points: dict[str, dict[str, str]], modules: dict[str, str]) -> Path:
+def make_dist(
+    site: Path, dist: str, entry_points: dict[str, dict[str, str]], modules: dict[str, str]
+) -> Path:
     """Write `<site>/<dist>-1.0.dist-info` with the entry points, and the modules beside it."""
     info = site / f"{dist.replace('-', '_')}-1.0.dist-info"
     info.mkdir(parents=True)

@@ -32,7 +32,10 @@ def user_conf(tmp_path: Path, ocimux_env: dict[str, str]) -> tuple[dict[str, str
 def test_edited_file_is_seen(ocimux, ocimux_env):
     conf = Path(ocimux_env["CONTAINERS_CONF"])
     assert _info(ocimux)["default_runtime"] == "mock"
-    conf.write_text(conf.read_text().replace('runtime = "mock"', 'runtime = "other"') + '[ocimux.runtime_plugins]\nother = "mock"\n')
+    conf.write_text(
+        conf.read_text().replace('runtime = "mock"', 'runtime = "other"')
+        + '[ocimux.runtime_plugins]\nother = "mock"\n'
+    )
     st = conf.stat()
     os.utime(conf, ns=(st.st_atime_ns, st.st_mtime_ns))  # same mtime: size and content changed
     assert _info(ocimux)["default_runtime"] == "other"
@@ -50,7 +53,10 @@ def test_new_and_removed_drop_in_are_seen(ocimux, user_conf):
 
 def test_changed_variable_is_seen(ocimux):
     assert _info(ocimux)["default_runtime"] == "mock"
-    env = {"OCIMUX_ENGINE__RUNTIME": "viaenv", "OCIMUX_OCIMUX__RUNTIME_PLUGINS": '{"viaenv": "mock"}'}
+    env = {
+        "OCIMUX_ENGINE__RUNTIME": "viaenv",
+        "OCIMUX_OCIMUX__RUNTIME_PLUGINS": '{"viaenv": "mock"}',
+    }
     assert _info(ocimux, env)["default_runtime"] == "viaenv"
     assert _info(ocimux)["default_runtime"] == "mock"
 
@@ -60,7 +66,12 @@ def test_installed_and_uninstalled_plugin_is_seen(ocimux, tmp_path: Path):
     site.mkdir()
     env = {"PYTHONPATH": str(site)}
     assert "late" not in _info(ocimux, env)["runtimes"]
-    info = make_dist(site, "ocimux-late", {"ocimux.runtimes": {"late": "late_rt:ThirdPartyRuntime"}}, {"late_rt": REBRANDED_MOCK})
+    info = make_dist(
+        site,
+        "ocimux-late",
+        {"ocimux.runtimes": {"late": "late_rt:ThirdPartyRuntime"}},
+        {"late_rt": REBRANDED_MOCK},
+    )
     assert "late" in _info(ocimux, env)["runtimes"]
     # rewritten in place (same dist-info directory): a renamed entry point
     (info / "entry_points.txt").write_text("[ocimux.runtimes]\nlater = late_rt:ThirdPartyRuntime\n")

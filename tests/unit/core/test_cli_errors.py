@@ -25,13 +25,28 @@ def _one_line_error(proc, code: int = 125, *needles: str) -> str:
         (("run", "--rootfs"), ("expected one argument",)),
         (("kill", "-s", "NOPE", "x"), ("invalid signal", "NOPE")),
         (("kill", "-s", "65", "x"), ("invalid signal",)),
-        (("run", "--runtime", "mock", "--rootfs", "/nonexistent-rootfs", "--", "true"), ("/nonexistent-rootfs",)),
-        (("run", "--runtime", "mock", "--name", "../evil", "--rootfs", ".", "--", "true"), ("invalid container name",)),
-        (("run", "--runtime", "mock", "--name", "x" * 300, "--rootfs", ".", "--", "true"), ("at most",)),
-        (("run", "--runtime", "no-such-runtime", "--rootfs", ".", "--", "true"), ("no-such-runtime",)),
+        (
+            ("run", "--runtime", "mock", "--rootfs", "/nonexistent-rootfs", "--", "true"),
+            ("/nonexistent-rootfs",),
+        ),
+        (
+            ("run", "--runtime", "mock", "--name", "../evil", "--rootfs", ".", "--", "true"),
+            ("invalid container name",),
+        ),
+        (
+            ("run", "--runtime", "mock", "--name", "x" * 300, "--rootfs", ".", "--", "true"),
+            ("at most",),
+        ),
+        (
+            ("run", "--runtime", "no-such-runtime", "--rootfs", ".", "--", "true"),
+            ("no-such-runtime",),
+        ),
         (("run", "--runtime", "mock", "--rootfs", "."), ("needs a command",)),
         (("run", "--runtime", "mock", "-t", "--rootfs", ".", "--", "true"), ("terminal", "mock")),
-        (("run", "--runtime", "mock", "--stop-timeout", "-1", "--rootfs", ".", "--", "true"), ("negative",)),
+        (
+            ("run", "--runtime", "mock", "--stop-timeout", "-1", "--rootfs", ".", "--", "true"),
+            ("negative",),
+        ),
         (("run", "--runtime", "mock", "--bundle", "/nonexistent-bundle"), ("/nonexistent-bundle",)),
         (("stop", "-t", "-3", "x"), ("negative",)),
         (("update", "--memory", "lots", "x"), ("invalid memory",)),
@@ -41,7 +56,9 @@ def _one_line_error(proc, code: int = 125, *needles: str) -> str:
 )
 def test_error_is_one_clear_line_with_exit_125(ocimux, args, needles):
     _one_line_error(ocimux(*args), 125, *needles)
-    assert json.loads(ocimux("ps", "-a", "--format", "json").stdout) == [], "a failed command left a container"
+    assert json.loads(ocimux("ps", "-a", "--format", "json").stdout) == [], (
+        "a failed command left a container"
+    )
 
 
 def test_malformed_config_names_file_and_line(ocimux, ocimux_env):
@@ -57,21 +74,61 @@ def test_unknown_engine_key_gets_did_you_mean(ocimux, ocimux_env):
     _one_line_error(ocimux("ps"), 125, str(conf), "runtimez", "did you mean")
 
 
-def test_container_command_not_found_is_127_and_not_invocable_is_126(ocimux, rootfs: Path, tmp_path: Path):
-    assert ocimux("run", "--runtime", "mock", "--rm", "--rootfs", str(rootfs), "--", "/no/such/binary").returncode == 127
+def test_container_command_not_found_is_127_and_not_invocable_is_126(
+    ocimux, rootfs: Path, tmp_path: Path
+):
+    assert (
+        ocimux(
+            "run", "--runtime", "mock", "--rm", "--rootfs", str(rootfs), "--", "/no/such/binary"
+        ).returncode
+        == 127
+    )
     script = tmp_path / "not-executable"
     script.write_text("#!/bin/sh\necho never\n")
     script.chmod(0o644)
-    assert ocimux("run", "--runtime", "mock", "--rm", "--rootfs", str(rootfs), "--", str(script)).returncode == 126
-    assert ocimux("run", "-d", "--runtime", "mock", "--name", "e", "--rootfs", str(rootfs), "--", "sleep", "30").returncode == 0
+    assert (
+        ocimux(
+            "run", "--runtime", "mock", "--rm", "--rootfs", str(rootfs), "--", str(script)
+        ).returncode
+        == 126
+    )
+    assert (
+        ocimux(
+            "run",
+            "-d",
+            "--runtime",
+            "mock",
+            "--name",
+            "e",
+            "--rootfs",
+            str(rootfs),
+            "--",
+            "sleep",
+            "30",
+        ).returncode
+        == 0
+    )
     _one_line_error(ocimux("exec", "e", "/no/such/binary"), 127)
     _one_line_error(ocimux("exec", "e", str(script)), 126)
     assert ocimux("rm", "-f", "e").returncode == 0
 
 
 def test_injected_runtime_failure_leaves_nothing(ocimux, rootfs: Path, ocimux_env):
-    proc = ocimux("run", "--runtime", "mock", "--name", "doomed", "--annotation", "ocimux.mock/fail-on=create",
-                  "--annotation", "ocimux.mock/fail-message=disk on fire", "--rootfs", str(rootfs), "--", "true")
+    proc = ocimux(
+        "run",
+        "--runtime",
+        "mock",
+        "--name",
+        "doomed",
+        "--annotation",
+        "ocimux.mock/fail-on=create",
+        "--annotation",
+        "ocimux.mock/fail-message=disk on fire",
+        "--rootfs",
+        str(rootfs),
+        "--",
+        "true",
+    )
     _one_line_error(proc, 125, "doomed", "mock", "disk on fire")
     assert json.loads(ocimux("ps", "-a", "--format", "json").stdout) == []
     containers = Path(ocimux_env["CONTAINERS_CONF"]).parent / "state" / "lib" / "containers"
@@ -81,9 +138,24 @@ def test_injected_runtime_failure_leaves_nothing(ocimux, rootfs: Path, ocimux_en
 def test_injected_hang_times_out_naming_the_command(ocimux, rootfs: Path, ocimux_env):
     conf = Path(ocimux_env["CONTAINERS_CONF"])
     conf.write_text(conf.read_text().replace("command_timeout = 20", "command_timeout = 1"))
-    proc = ocimux("run", "-d", "--runtime", "mock", "--name", "slow", "--annotation", "ocimux.mock/hang-on=start",
-                  "--rootfs", str(rootfs), "--", "sleep", "30")
+    proc = ocimux(
+        "run",
+        "-d",
+        "--runtime",
+        "mock",
+        "--name",
+        "slow",
+        "--annotation",
+        "ocimux.mock/hang-on=start",
+        "--rootfs",
+        str(rootfs),
+        "--",
+        "sleep",
+        "30",
+    )
     _one_line_error(proc, 125, "slow", "hung", "sleep(86400)")
     rec = json.loads(ocimux("ps", "-a", "--format", "json").stdout)
-    assert [r["status"] for r in rec] == ["created"], "a hung start must leave the container created, not lost"
+    assert [r["status"] for r in rec] == ["created"], (
+        "a hung start must leave the container created, not lost"
+    )
     assert ocimux("rm", "-f", "slow").returncode == 0

@@ -14,7 +14,18 @@ def _ps(ocimux) -> dict[str, dict]:
 
 
 def test_run_rm_prints_output_and_exits_with_the_container_code(ocimux, rootfs: Path):
-    proc = ocimux("run", "--runtime", "mock", "--rm", "--rootfs", str(rootfs), "--", "sh", "-c", "echo hi; echo err >&2; exit 3")
+    proc = ocimux(
+        "run",
+        "--runtime",
+        "mock",
+        "--rm",
+        "--rootfs",
+        str(rootfs),
+        "--",
+        "sh",
+        "-c",
+        "echo hi; echo err >&2; exit 3",
+    )
     assert proc.stdout == "hi\n"
     assert proc.stderr == "err\n"
     assert proc.returncode == 3
@@ -22,21 +33,63 @@ def test_run_rm_prints_output_and_exits_with_the_container_code(ocimux, rootfs: 
 
 
 def test_run_with_stdin(ocimux, rootfs: Path):
-    proc = ocimux("run", "--runtime", "mock", "--rm", "-i", "--rootfs", str(rootfs), "--", "sh", "-c", "read x; echo got:$x", input="hello\n")
+    proc = ocimux(
+        "run",
+        "--runtime",
+        "mock",
+        "--rm",
+        "-i",
+        "--rootfs",
+        str(rootfs),
+        "--",
+        "sh",
+        "-c",
+        "read x; echo got:$x",
+        input="hello\n",
+    )
     assert (proc.stdout, proc.returncode) == ("got:hello\n", 0), proc.stderr
 
 
 def test_env_workdir_and_command_not_found(ocimux, rootfs: Path):
     (rootfs / "sub").mkdir()
-    proc = ocimux("run", "--runtime", "mock", "--rm", "-e", "GREETING=hey", "-w", "/sub", "--rootfs", str(rootfs), "--", "sh", "-c", 'echo $GREETING; basename "$PWD"')
+    proc = ocimux(
+        "run",
+        "--runtime",
+        "mock",
+        "--rm",
+        "-e",
+        "GREETING=hey",
+        "-w",
+        "/sub",
+        "--rootfs",
+        str(rootfs),
+        "--",
+        "sh",
+        "-c",
+        'echo $GREETING; basename "$PWD"',
+    )
     assert proc.stdout == "hey\nsub\n", proc.stderr
-    proc = ocimux("run", "--runtime", "mock", "--rm", "--rootfs", str(rootfs), "--", "no-such-command-here")
+    proc = ocimux(
+        "run", "--runtime", "mock", "--rm", "--rootfs", str(rootfs), "--", "no-such-command-here"
+    )
     assert proc.returncode == 127
 
 
 def test_detached_lifecycle_pause_stop_logs_rm(ocimux, rootfs: Path):
-    proc = ocimux("run", "-d", "--runtime", "mock", "--name", "web", "--rootfs", str(rootfs), "--",
-                  "sh", "-c", "echo started; echo oops >&2; exec sleep 30")
+    proc = ocimux(
+        "run",
+        "-d",
+        "--runtime",
+        "mock",
+        "--name",
+        "web",
+        "--rootfs",
+        str(rootfs),
+        "--",
+        "sh",
+        "-c",
+        "echo started; echo oops >&2; exec sleep 30",
+    )
     assert proc.returncode == 0, proc.stderr
     cid = proc.stdout.strip()
     assert len(cid) == 64
@@ -62,7 +115,9 @@ def test_detached_lifecycle_pause_stop_logs_rm(ocimux, rootfs: Path):
     assert proc.returncode == 125 and "running" in proc.stderr and "rm -f" in proc.stderr
     start = time.monotonic()
     assert ocimux("stop", "-t", "5", "web").returncode == 0
-    assert time.monotonic() - start < 5, "sleep dies on SIGTERM; stop should not wait for the timeout"
+    assert time.monotonic() - start < 5, (
+        "sleep dies on SIGTERM; stop should not wait for the timeout"
+    )
     rec = _ps(ocimux)["web"]
     assert rec["status"] == "stopped" and rec["exit_code"] == 143
     proc = ocimux("pause", "web")
@@ -72,8 +127,20 @@ def test_detached_lifecycle_pause_stop_logs_rm(ocimux, rootfs: Path):
 
 
 def test_stop_escalates_to_sigkill(ocimux, rootfs: Path):
-    proc = ocimux("run", "-d", "--runtime", "mock", "--name", "stubborn", "--rootfs", str(rootfs), "--",
-                  "sh", "-c", "trap '' TERM; while :; do sleep 0.1; done")
+    proc = ocimux(
+        "run",
+        "-d",
+        "--runtime",
+        "mock",
+        "--name",
+        "stubborn",
+        "--rootfs",
+        str(rootfs),
+        "--",
+        "sh",
+        "-c",
+        "trap '' TERM; while :; do sleep 0.1; done",
+    )
     assert proc.returncode == 0, proc.stderr
     time.sleep(0.2)
     start = time.monotonic()
@@ -84,7 +151,9 @@ def test_stop_escalates_to_sigkill(ocimux, rootfs: Path):
 
 
 def test_create_start_kill_with_signal(ocimux, rootfs: Path):
-    proc = ocimux("create", "--runtime", "mock", "--name", "c1", "--rootfs", str(rootfs), "--", "sleep", "30")
+    proc = ocimux(
+        "create", "--runtime", "mock", "--name", "c1", "--rootfs", str(rootfs), "--", "sleep", "30"
+    )
     assert proc.returncode == 0, proc.stderr
     assert _ps(ocimux)["c1"]["status"] == "created"
     assert ocimux("start", "c1").returncode == 0
@@ -98,7 +167,22 @@ def test_create_start_kill_with_signal(ocimux, rootfs: Path):
 
 
 def test_exec_attached_and_detached(ocimux, rootfs: Path):
-    assert ocimux("run", "-d", "--runtime", "mock", "--name", "box", "--rootfs", str(rootfs), "--", "sleep", "30").returncode == 0
+    assert (
+        ocimux(
+            "run",
+            "-d",
+            "--runtime",
+            "mock",
+            "--name",
+            "box",
+            "--rootfs",
+            str(rootfs),
+            "--",
+            "sleep",
+            "30",
+        ).returncode
+        == 0
+    )
     proc = ocimux("exec", "box", "sh", "-c", "echo a; echo b >&2; exit 5")
     assert (proc.stdout, proc.stderr, proc.returncode) == ("a\n", "b\n", 5)
     proc = ocimux("exec", "-d", "box", "sleep", "30")
@@ -109,8 +193,15 @@ def test_exec_attached_and_detached(ocimux, rootfs: Path):
 
 
 def test_name_conflict_and_unknown_container(ocimux, rootfs: Path):
-    assert ocimux("create", "--runtime", "mock", "--name", "dup", "--rootfs", str(rootfs), "--", "true").returncode == 0
-    proc = ocimux("create", "--runtime", "mock", "--name", "dup", "--rootfs", str(rootfs), "--", "true")
+    assert (
+        ocimux(
+            "create", "--runtime", "mock", "--name", "dup", "--rootfs", str(rootfs), "--", "true"
+        ).returncode
+        == 0
+    )
+    proc = ocimux(
+        "create", "--runtime", "mock", "--name", "dup", "--rootfs", str(rootfs), "--", "true"
+    )
     assert proc.returncode == 125 and "dup" in proc.stderr
     assert len(_ps(ocimux)) == 1
     proc = ocimux("kill", "nope")

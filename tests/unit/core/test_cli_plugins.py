@@ -20,7 +20,11 @@ def test_runtimes_lists_mock_with_capabilities_and_sources(ocimux):
     assert mock["entry_point"] == "ocimux.plugins.mock:MockRuntime"
     assert mock["distribution"].startswith("ocimux ")
     caps = mock["capabilities"]
-    assert caps["checkpoint"] == {"value": False, "source": "declared", "reason": caps["checkpoint"]["reason"]}
+    assert caps["checkpoint"] == {
+        "value": False,
+        "source": "declared",
+        "reason": caps["checkpoint"]["reason"],
+    }
     assert caps["checkpoint"]["reason"]
     assert caps["pause"]["value"] is True and caps["pause"]["source"] == "declared"
     assert caps["kvm"]["value"] is False
@@ -28,7 +32,12 @@ def test_runtimes_lists_mock_with_capabilities_and_sources(ocimux):
 
 def test_broken_plugin_is_reported_and_does_not_stop_run(ocimux, tmp_path: Path, rootfs: Path):
     site = tmp_path / "site"
-    make_dist(site, "ocimux-broken", {"ocimux.runtimes": {"broken": "broken_rt:Runtime"}}, {"broken_rt": BROKEN_MODULE})
+    make_dist(
+        site,
+        "ocimux-broken",
+        {"ocimux.runtimes": {"broken": "broken_rt:Runtime"}},
+        {"broken_rt": BROKEN_MODULE},
+    )
     env = {"PYTHONPATH": str(site)}
     rts = _runtimes(ocimux, env)
     assert rts["broken"]["status"] == "broken"
@@ -37,10 +46,24 @@ def test_broken_plugin_is_reported_and_does_not_stop_run(ocimux, tmp_path: Path,
     assert rts["broken"]["distribution"] == "ocimux-broken 1.0"
     assert rts["mock"]["status"] == "ok"
 
-    proc = ocimux("run", "--runtime", "mock", "--rm", "--rootfs", str(rootfs), "--", "sh", "-c", "echo hi; exit 3", env=env)
+    proc = ocimux(
+        "run",
+        "--runtime",
+        "mock",
+        "--rm",
+        "--rootfs",
+        str(rootfs),
+        "--",
+        "sh",
+        "-c",
+        "echo hi; exit 3",
+        env=env,
+    )
     assert (proc.stdout, proc.returncode) == ("hi\n", 3), proc.stderr
 
-    proc = ocimux("run", "--runtime", "broken", "--rm", "--rootfs", str(rootfs), "--", "true", env=env)
+    proc = ocimux(
+        "run", "--runtime", "broken", "--rm", "--rootfs", str(rootfs), "--", "true", env=env
+    )
     assert proc.returncode == 125
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "broken" in lines[0] and "ocimux-broken 1.0" in lines[0], proc.stderr
@@ -48,8 +71,18 @@ def test_broken_plugin_is_reported_and_does_not_stop_run(ocimux, tmp_path: Path,
 
 def test_two_distributions_claiming_one_name_is_a_clear_error(ocimux, tmp_path: Path, rootfs: Path):
     site = tmp_path / "site"
-    make_dist(site, "vendor-a", {"ocimux.runtimes": {"dup": "dup_a:ThirdPartyRuntime"}}, {"dup_a": REBRANDED_MOCK})
-    make_dist(site, "vendor-b", {"ocimux.runtimes": {"dup": "dup_b:ThirdPartyRuntime"}}, {"dup_b": REBRANDED_MOCK})
+    make_dist(
+        site,
+        "vendor-a",
+        {"ocimux.runtimes": {"dup": "dup_a:ThirdPartyRuntime"}},
+        {"dup_a": REBRANDED_MOCK},
+    )
+    make_dist(
+        site,
+        "vendor-b",
+        {"ocimux.runtimes": {"dup": "dup_b:ThirdPartyRuntime"}},
+        {"dup_b": REBRANDED_MOCK},
+    )
     env = {"PYTHONPATH": str(site)}
     proc = ocimux("run", "--runtime", "dup", "--rm", "--rootfs", str(rootfs), "--", "true", env=env)
     assert proc.returncode == 125
@@ -57,24 +90,52 @@ def test_two_distributions_claiming_one_name_is_a_clear_error(ocimux, tmp_path: 
     assert _runtimes(ocimux, env)["dup"]["status"] == "conflict"
 
 
-def test_third_party_plugin_runs_and_is_imported_only_when_used(ocimux, tmp_path: Path, rootfs: Path):
+def test_third_party_plugin_runs_and_is_imported_only_when_used(
+    ocimux, tmp_path: Path, rootfs: Path
+):
     site = tmp_path / "site"
     marker = tmp_path / "imported"
     source = REBRANDED_MOCK + f"\nopen({str(marker)!r}, 'a').write('x')\n"
-    make_dist(site, "ocimux-thirdparty", {"ocimux.runtimes": {"third": "third_rt:ThirdPartyRuntime"}}, {"third_rt": source})
+    make_dist(
+        site,
+        "ocimux-thirdparty",
+        {"ocimux.runtimes": {"third": "third_rt:ThirdPartyRuntime"}},
+        {"third_rt": source},
+    )
     env = {"PYTHONPATH": str(site)}
     assert ocimux("ps", "-a", env=env).returncode == 0
     assert not marker.exists(), "listing containers imported a plugin it did not need"
-    proc = ocimux("run", "--runtime", "third", "--rm", "--rootfs", str(rootfs), "--", "echo", "third", env=env)
+    proc = ocimux(
+        "run", "--runtime", "third", "--rm", "--rootfs", str(rootfs), "--", "echo", "third", env=env
+    )
     assert (proc.stdout, proc.returncode) == ("third\n", 0), proc.stderr
     assert marker.read_text() == "x", "plugin imported more than once in one process"
 
 
-def test_uninstalled_plugin_leaves_container_listed_and_removable(ocimux, tmp_path: Path, rootfs: Path):
+def test_uninstalled_plugin_leaves_container_listed_and_removable(
+    ocimux, tmp_path: Path, rootfs: Path
+):
     site = tmp_path / "site"
-    make_dist(site, "ocimux-thirdparty", {"ocimux.runtimes": {"third": "third_rt:ThirdPartyRuntime"}}, {"third_rt": REBRANDED_MOCK})
+    make_dist(
+        site,
+        "ocimux-thirdparty",
+        {"ocimux.runtimes": {"third": "third_rt:ThirdPartyRuntime"}},
+        {"third_rt": REBRANDED_MOCK},
+    )
     env = {"PYTHONPATH": str(site)}
-    proc = ocimux("create", "--name", "orphan", "--runtime", "third", "--rootfs", str(rootfs), "--", "sleep", "30", env=env)
+    proc = ocimux(
+        "create",
+        "--name",
+        "orphan",
+        "--runtime",
+        "third",
+        "--rootfs",
+        str(rootfs),
+        "--",
+        "sleep",
+        "30",
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr
     # "uninstall": the distribution disappears from sys.path
     proc = ocimux("ps", "-a", "--format", "json")
@@ -91,19 +152,28 @@ def test_uninstalled_plugin_leaves_container_listed_and_removable(ocimux, tmp_pa
     assert json.loads(ocimux("ps", "-a", "--format", "json").stdout) == []
 
 
-def test_routing_survives_a_change_of_the_default_runtime(ocimux, ocimux_env, tmp_path: Path, rootfs: Path):
+def test_routing_survives_a_change_of_the_default_runtime(
+    ocimux, ocimux_env, tmp_path: Path, rootfs: Path
+):
     conf = Path(ocimux_env["CONTAINERS_CONF"])
     base = conf.read_text()
     # "trap" is the mock plugin under a second name, configured to fail every kill/stop/delete:
     # a call routed there instead of to the owner would fail.
-    conf.write_text(base + '[ocimux.runtime_plugins]\ntrap = "mock"\n'
-                    '[ocimux.plugins.trap]\nfail_on = "start,kill,stop,delete,pause,unpause,exec,state"\n')
+    conf.write_text(
+        base + '[ocimux.runtime_plugins]\ntrap = "mock"\n'
+        '[ocimux.plugins.trap]\nfail_on = "start,kill,stop,delete,pause,unpause,exec,state"\n'
+    )
     proc = ocimux("run", "-d", "--name", "owned", "--rootfs", str(rootfs), "--", "sleep", "30")
     assert proc.returncode == 0, proc.stderr
     conf.write_text(conf.read_text().replace('runtime = "mock"', 'runtime = "trap"'))
     info = json.loads(ocimux("info", "--format", "json").stdout)
     assert info["default_runtime"] == "trap"
-    for args in (("pause", "owned"), ("unpause", "owned"), ("kill", "-s", "TERM", "owned"), ("rm", "-f", "owned")):
+    for args in (
+        ("pause", "owned"),
+        ("unpause", "owned"),
+        ("kill", "-s", "TERM", "owned"),
+        ("rm", "-f", "owned"),
+    ):
         proc = ocimux(*args)
         assert proc.returncode == 0, (args, proc.stderr)
     # and new containers do go to the new default (which fails as configured)

@@ -25,10 +25,17 @@ sys.exit(min(failures, 100))
 """
 
 
-def test_eight_processes_creating_and_deleting_fifty_containers_each(ocimux, ocimux_env, rootfs: Path):
+def test_eight_processes_creating_and_deleting_fifty_containers_each(
+    ocimux, ocimux_env, rootfs: Path
+):
     def worker(n: int) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-c", WORKER, str(n), "50", str(rootfs)],
-                              capture_output=True, text=True, env=ocimux_env, timeout=600)
+        return subprocess.run(
+            [sys.executable, "-c", WORKER, str(n), "50", str(rootfs)],
+            capture_output=True,
+            text=True,
+            env=ocimux_env,
+            timeout=600,
+        )
 
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(worker, range(8)))
@@ -44,6 +51,10 @@ def test_eight_processes_creating_and_deleting_fifty_containers_each(ocimux, oci
     # clean up: remove the rest concurrently too
     ids = [r["id"] for r in recs]
     with ThreadPoolExecutor(8) as pool:
-        outs = list(pool.map(lambda chunk: ocimux("rm", "-f", *chunk, timeout=300), [ids[i::8] for i in range(8)]))
+        outs = list(
+            pool.map(
+                lambda chunk: ocimux("rm", "-f", *chunk, timeout=300), [ids[i::8] for i in range(8)]
+            )
+        )
     assert all(o.returncode == 0 for o in outs), [o.stderr for o in outs if o.returncode]
     assert json.loads(ocimux("ps", "-a", "--format", "json").stdout) == []

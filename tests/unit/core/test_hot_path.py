@@ -9,8 +9,13 @@ HEAVY = ("pydantic", "pydantic_settings", "stevedore", "pluggy", "importlib.meta
 
 
 def _imported(args: list[str], env: dict[str, str]) -> set[str]:
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "ocimux.cli", *args],
-                          capture_output=True, text=True, env=env, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "ocimux.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     names = set()
     for line in proc.stderr.splitlines():
