@@ -327,7 +327,8 @@ def cmd_runtimes(d: Dispatcher, args: argparse.Namespace) -> int:
             where = f" [{r.entry_point} from {r.distribution}]" if r.entry_point else ""
             print(f"\n{r.name}: {r.status}: {r.error}{where}")
         if r.capabilities:
-            print(f"\n{r.name} capabilities:")
+            monitor = f" (monitor: {r.monitor})" if r.monitor else ""
+            print(f"\n{r.name} capabilities{monitor}:")
             for cap, ans in r.capabilities.items():
                 yes = "yes" if ans["value"] else "no"
                 reason = f": {ans['reason']}" if ans["reason"] else ""

@@ -173,7 +173,12 @@ def _relay(sock: socket.socket, streams: StdStreams, options: AttachOptions) -> 
     if options.stdin and streams.stdin is not None and stdin_fd is None:
         _feed_stdin_in_thread(sock, streams.stdin)
     elif stdin_fd is not None:
-        sel.register(stdin_fd, selectors.EVENT_READ, "stdin")
+        try:
+            sel.register(stdin_fd, selectors.EVENT_READ, "stdin")
+        except PermissionError:
+            # epoll refuses regular files and /dev/null (EPERM): read those in a thread
+            stdin_fd = None
+            _feed_stdin_in_thread(sock, streams.stdin)  # type: ignore[arg-type]
     try:
         while True:
             for key, _ in sel.select():

@@ -183,7 +183,11 @@ class Dispatcher:
         runtime = self._runtime_or_none(rec)
         if runtime is not None:
             st = runtime.state_container(rec.id)
-            if st.status == rec.status and (st.pid in (0, rec.pid)):
+            if (
+                st.status == rec.status
+                and st.pid in (0, rec.pid)
+                and st.reason == rec.status_reason
+            ):
                 return rec
         with self.store.lock(rec.id, self.config.lock_timeout):
             try:
@@ -569,90 +573,22 @@ class Dispatcher:
         self.hooks.event("delete", container=rec.id, name=rec.name, runtime=rec.runtime)
         return rec
 
-    # --- exec -----------------------------------------------------------------------------
-
-    def _begin_exec(self, ref: str, options: ExecOptions) -> tuple[ContainerRecord, Runtime, str]:
-        with self._locked(ref, "exec") as (rec, runtime):
-            self._require(runtime, "exec", rec.name, "exec")
-            if options.terminal:
-                self._require(runtime, "terminal", rec.name, "exec")
-            sid = new_id()
-            self.store.add_exec(
-                ExecRecord(
-                    id=sid,
-                    container_id=rec.id,
-                    status="created",
-                    created_at=time.time(),
-                    process={
-                        "args": list(options.args),
-                        "env": list(options.env),
-                        "cwd": options.cwd,
-                        "user": options.user,
-                        "terminal": options.terminal,
-                        "stdin": options.stdin,
-                        "privileged": options.privileged,
-                    },
-                )
-            )
-        return rec, runtime, sid
+    # --- exec (in execs.py) ------------------------------------------------------------------
 
     def exec(self, ref: str, options: ExecOptions, streams: StdStreams) -> int:
-        """Run a process in a running container, attached; return its exit code.
+        """Run a process in a running container, attached; return its exit code."""
+        from . import execs
 
-        The session's record and directory are removed when it ends.
-        """
-        rec, runtime, sid = self._begin_exec(ref, options)
-        self.store.update_exec(sid, status="running")
-        try:
-            code = runtime.exec_container(rec.id, sid, options, streams)
-        except OcimuxError as exc:
-            raise exc.add_context(
-                container=rec.name, runtime=rec.runtime, verb="exec", container_id=rec.id
-            ) from None
-        finally:
-            self.store.remove_exec(sid)
-            shutil.rmtree(runtime.exec_dir(rec.id, sid), ignore_errors=True)
-        self.hooks.event(
-            "exec",
-            container=rec.id,
-            name=rec.name,
-            runtime=rec.runtime,
-            session=sid,
-            exit_code=code,
-        )
-        return code
+        return execs.exec_attached(self, ref, options, streams)
 
     def exec_detached(self, ref: str, options: ExecOptions) -> ExecRecord:
         """Start a process in a running container and return its session (running)."""
-        rec, runtime, sid = self._begin_exec(ref, options)
-        try:
-            pid = runtime.exec_container_detached(rec.id, sid, options)
-        except BaseException as exc:
-            self.store.remove_exec(sid)
-            shutil.rmtree(runtime.exec_dir(rec.id, sid), ignore_errors=True)
-            if isinstance(exc, OcimuxError):
-                exc.add_context(
-                    container=rec.name, runtime=rec.runtime, verb="exec", container_id=rec.id
-                )
-            raise
-        session = self.store.update_exec(sid, status="running", pid=pid)
-        self.hooks.event("exec", container=rec.id, name=rec.name, runtime=rec.runtime, session=sid)
-        return session
+        from . import execs
+
+        return execs.exec_detached(self, ref, options)
 
     def exec_sessions(self, ref: str) -> list[ExecRecord]:
         """The container's exec sessions, their status refreshed from the runtime."""
-        rec = self.store.lookup(ref)
-        runtime = self._runtime_or_none(rec)
-        out = []
-        for session in self.store.list_execs(rec.id):
-            if session.status == "running" and runtime is not None:
-                st = runtime.exec_update_status(rec.id, session.id)
-                if not st.running:
-                    session = self.store.update_exec(
-                        session.id,
-                        status="stopped",
-                        exit_code=st.exit_code,
-                        finished_at=time.time(),
-                    )
-            out.append(session)
-        return out
+        from . import execs
+
+        return execs.sessions(self, ref)

@@ -200,7 +200,7 @@ class CapabilityError(OcimuxError):
         self.source = source
         src = f" ({source})" if source else ""
         super().__init__(
-            f"runtime cannot {capability.replace('_', ' ')}{src}: {reason}",
+            f"runtime lacks capability {capability}{src}: {reason}",
             container=container,
             runtime=runtime,
             verb=verb,

@@ -67,6 +67,10 @@ class OciCliRuntime(Runtime):
             timeout=self.context.command_timeout,
         )
 
+    def exit_dir(self) -> Path:
+        """conmon's `--exit-dir`: beside `--root`, not in it (runc lists every entry of its root)."""
+        return self.context.state_dir.with_name(f"{self.name}.exits")
+
     def oci_log(self, cid: str) -> Path:
         """The JSON error log the runtime appends to (`--log`)."""
         return self.container_dir(cid) / "oci-log"
@@ -93,8 +97,8 @@ class OciCliRuntime(Runtime):
                 hint="install conmon",
             )
         self.context.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        exit_dir = self.context.state_dir / "exits"
-        exit_dir.mkdir(mode=0o700, exist_ok=True)
+        exit_dir = self.exit_dir()
+        exit_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         launch = conmon.ConmonLaunch(
             conmon=self.context.conmon_path,
             cid=request.cid,
@@ -142,6 +146,7 @@ class OciCliRuntime(Runtime):
             if not _does_not_exist(exc.detail):
                 raise
         self._reap_conmon(cid)
+        (self.exit_dir() / cid).unlink(missing_ok=True)
 
     def _reap_conmon(self, cid: str) -> None:
         """conmon ends once its container is gone; wait briefly so no monitor outlives delete."""
@@ -200,6 +205,26 @@ class OciCliRuntime(Runtime):
                 return code if code is not None else self._exit_code(cid)
             time.sleep(0.005)
 
+    def stop_container(
+        self, cid: str, timeout: float, stop_signal: int = 15, *, all_procs: bool = False
+    ) -> None:
+        """The base escalation; a paused container gets SIGKILL and is then thawed.
+
+        On cgroup v1 a frozen task cannot die until it is thawed: runc 1.1 thaws it itself
+        after SIGKILL, crun 1.8.1 does not ("still running after SIGKILL").
+        """
+        if self.state_container(cid).status == "paused":
+            try:
+                self.kill_container(cid, 9, all_procs=all_procs)
+            finally:
+                try:
+                    self.unpause_container(cid)
+                except RuntimeCommandError:
+                    pass  # already thawed by the runtime, or gone
+            if self._wait_stopped(cid, 5.0):
+                return
+        super().stop_container(cid, timeout, stop_signal, all_procs=all_procs)
+
     def pause_container(self, cid: str) -> None:
         self.cli().pause(cid, log=self.oci_log(cid))
 
@@ -227,17 +252,33 @@ class OciCliRuntime(Runtime):
         from ._attached import run_attached
 
         cli = self.cli()
+        log = self.oci_log(cid)
         opts = ExecOpts(cwd=options.cwd, env=options.env, user=options.user)
-        argv = cli.argv("exec", *opts.argv(), cid, *options.args, log=self.oci_log(cid))
-        code = run_attached(
-            argv,
-            env=None,
-            cwd=None,
-            streams=streams,
-            stdin=options.stdin,
-            container=cid,
-            runtime=self.name,
-        )
+        argv = cli.argv("exec", *opts.argv(), cid, *options.args, log=log)
+        offset = _size(log)
+        try:
+            code = run_attached(argv, env=None, cwd=None, streams=streams, stdin=options.stdin)
+        except OSError as exc:
+            raise RuntimeCommandError(
+                f"cannot run {argv[0]}: {exc.strerror}",
+                argv=argv,
+                container=cid,
+                runtime=self.name,
+                verb="exec",
+            ) from exc
+        # The runtime logs an error record only when it failed to start the process; the
+        # command's own non-zero exit leaves the log alone and is passed through.
+        if code != 0 and cli.json_log:
+            message = error_message(b"", log, offset)
+            if message:
+                raise classify(
+                    message,
+                    argv=argv,
+                    exit_status=code,
+                    container=cid,
+                    runtime=self.name,
+                    verb="exec",
+                )
         return code
 
     def exec_container_detached(self, cid: str, session_id: str, options: ExecOptions) -> int:

@@ -49,6 +49,7 @@ class RuntimeReport:
     distribution: str | None
     path: str | None = None
     version: str | None = None
+    monitor: str | None = None
     status: str = "ok"  # "ok", "not installed", "broken", "conflict"
     error: str | None = None
     default: bool = False
@@ -62,6 +63,7 @@ class RuntimeReport:
             "distribution": self.distribution,
             "path": self.path,
             "version": self.version,
+            "monitor": self.monitor,
             "status": self.status,
             "error": self.error,
             "default": self.default,
@@ -240,13 +242,12 @@ class Registry:
         config = self.config
         out = []
         for kind, capability in _CONFIG_LISTS:
+            key = f"runtime_supports_{kind}"
             if name in getattr(config, f"supports_{kind}"):
-                out.append(
-                    (
-                        capability,
-                        Capability(True, "configured", f"listed in runtime_supports_{kind}"),
-                    )
-                )
+                out.append((capability, Capability(True, "configured", f"listed in {key}")))
+            elif config.supports_is_set(kind):
+                # podman's meaning: a list that is given names every runtime with the feature
+                out.append((capability, Capability(False, "configured", f"not listed in {key}")))
         for capability, value in config.capability_overrides(name).items():
             reason = f"[ocimux.capabilities.{name}] sets {capability} = {str(value).lower()}"
             out.append((capability, Capability(value, "configured", reason)))
@@ -281,7 +282,8 @@ class Registry:
             report.status, report.error = "not installed", reason
         else:
             try:
-                report.version = runtime.runtime_info().version
+                info = runtime.runtime_info()
+                report.version, report.monitor = info.version, info.monitor
             except Exception as exc:  # noqa: BLE001 - a report must not fail on one runtime
                 report.error = f"runtime_info failed: {exc}"
         report.capabilities = self.capabilities(runtime).as_dict()

@@ -1,0 +1,201 @@
+"""The OCI-CLI driver's argv builders and output parsing, without running a runtime."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from ocimux.conmon import ConmonLaunch
+from ocimux.errors import CommandNotFoundError, CommandNotInvocableError, RuntimeCommandError
+from ocimux.ocicli import (
+    DeleteOpts,
+    ExecOpts,
+    KillOpts,
+    OciCli,
+    UpdateOpts,
+    classify,
+    error_message,
+    parse_version,
+)
+
+
+def _cli(**kw) -> OciCli:
+    return OciCli(path="/usr/bin/rt", root=Path("/run/ocimux/runtimes/rt"), name="rt", **kw)
+
+
+def test_global_flags_come_before_the_verb():
+    cli = _cli(flags=("--systemd-cgroup",), json_log=True)
+    assert cli.argv("start", "c1", log=Path("/b/oci-log")) == [
+        "/usr/bin/rt", "--root", "/run/ocimux/runtimes/rt", "--systemd-cgroup",
+        "--log", "/b/oci-log", "--log-format=json", "start", "c1",
+    ]  # fmt: skip
+
+
+def test_no_json_log_without_the_capability_or_a_file():
+    assert _cli(json_log=False).argv("state", "c1", log=Path("/x")) == [
+        "/usr/bin/rt", "--root", "/run/ocimux/runtimes/rt", "state", "c1",
+    ]  # fmt: skip
+    assert "--log" not in _cli(json_log=True).argv("list")
+
+
+def test_option_builders():
+    assert KillOpts().argv() == []
+    assert KillOpts(all_procs=True, extra_args=("--x",)).argv() == ["--all", "--x"]
+    assert DeleteOpts().argv() == ["--force"]
+    assert DeleteOpts(force=False).argv() == []
+    assert UpdateOpts(Path("/t/r.json")).argv() == ["--resources", "/t/r.json"]
+    assert ExecOpts(cwd="/w", env=("A=1", "B=2"), user="1:2", detach=True, pid_file=Path("/p")).argv() == [
+        "--detach", "--pid-file", "/p", "--cwd", "/w", "--env", "A=1", "--env", "B=2", "--user", "1:2",
+    ]  # fmt: skip
+
+
+def test_conmon_argv_matches_the_working_command_line(tmp_path: Path):
+    launch = ConmonLaunch(
+        conmon="/usr/bin/conmon",
+        cid="abc",
+        name="web",
+        runtime_path="/usr/sbin/runc",
+        runtime_args=("--root", "/r"),
+        bundle=tmp_path,
+        exit_dir=tmp_path / "exits",
+        stdin=True,
+    )
+    argv = launch.argv()
+    assert argv[:3] == ["/usr/bin/conmon", "--api-version", "1"]
+    pairs = dict(zip(argv[3::1], argv[4::1], strict=False))
+    assert pairs["-c"] == "abc" and pairs["-u"] == "abc" and pairs["-r"] == "/usr/sbin/runc"
+    assert pairs["-b"] == str(tmp_path) and pairs["-n"] == "web"
+    assert pairs["-l"] == f"k8s-file:{tmp_path}/ctr.log"
+    assert (
+        pairs["--persist-dir"] == str(tmp_path)
+        and pairs["--conmon-pidfile"] == f"{tmp_path}/conmon.pid"
+    )
+    assert "--full-attach" in argv and argv[-1] == "-i"
+    assert argv[argv.index("--runtime-arg") : argv.index("--runtime-arg") + 4] == [
+        "--runtime-arg",
+        "--root",
+        "--runtime-arg",
+        "/r",
+    ]
+    assert "-t" not in argv
+    assert (
+        ConmonLaunch(
+            "/c", "a", "n", "/r", (), tmp_path, tmp_path, stdin=True, terminal=True
+        ).argv()[-1]
+        == "-t"
+    )
+
+
+def test_error_message_prefers_the_last_json_record_written_since_the_offset(tmp_path: Path):
+    log = tmp_path / "oci-log"
+    old = json.dumps({"level": "error", "msg": "an old failure"}) + "\n"
+    log.write_text(old)
+    new = [
+        {"level": "warning", "msg": "first"},
+        {"level": "error", "msg": "container does not exist"},
+    ]
+    with open(log, "a") as fh:
+        fh.write("".join(json.dumps(r) + "\n" for r in new))
+    assert error_message(b"plain stderr", log, len(old)) == "container does not exist"
+    # nothing new in the log: the stale record is not reused, stderr is
+    assert error_message(b"plain stderr\n", log, log.stat().st_size) == "plain stderr"
+
+
+def test_error_message_unwraps_runc_text_format():
+    stderr = b'time="2026-11-29T06:51:36Z" level=error msg="runc create failed: exec: \\"/x\\": no such file"\n'
+    assert error_message(stderr) == 'runc create failed: exec: "/x": no such file'
+    assert error_message(b"") == ""
+    assert error_message(b"line one\nlast line\n") == "last line"
+
+
+@pytest.mark.parametrize(
+    ("message", "kind"),
+    [
+        (
+            'runc create failed: unable to start container process: exec: "/bin/nonexistent": stat /bin/nonexistent: no such file or directory',
+            CommandNotFoundError,
+        ),
+        (
+            "executable file `/bin/nonexistent` not found in $PATH: No such file or directory",
+            CommandNotFoundError,
+        ),
+        (
+            'runc create failed: unable to start container process: exec: "/x": permission denied',
+            CommandNotInvocableError,
+        ),
+        ("open executable: Permission denied", CommandNotInvocableError),
+        ("open /sys/fs/cgroup/x: no such file or directory", RuntimeCommandError),
+        ("container does not exist", RuntimeCommandError),
+    ],
+)
+def test_classify_like_podman_but_only_for_the_executed_command(message, kind):
+    err = classify(message, argv=["rt"], exit_status=1, container="c", runtime="rt", verb="create")
+    assert type(err) is kind
+    assert err.exit_code == {CommandNotFoundError: 127, CommandNotInvocableError: 126}.get(
+        kind, 125
+    )
+
+
+def test_parse_version():
+    assert parse_version("runc version 1.1.5+ds1\ncommit: v1.1.5\nspec: 1.0.2-dev\n") == "1.1.5+ds1"
+    assert parse_version("crun version 1.8.1\ncommit: abc\nrundir: /run/crun\n") == "1.8.1"
+    assert parse_version("something else\n") == "something else"
+    assert parse_version("") == ""
+
+
+FAKE_RUNTIME = """#!/bin/sh
+# a runtime that fails the way runc does: a JSON record in --log, a plain line on stderr
+log=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --log) log="$2"; shift 2;;
+    --root|--log-format=json) [ "$1" = --root ] && shift; shift;;
+    *) break;;
+  esac
+done
+case "$1" in
+  start) [ -n "$log" ] && echo '{"level":"error","msg":"container is not in created state","time":"t"}' >> "$log"
+         echo "container is not in created state" >&2; exit 3;;
+  hang) sleep 30;;
+  *) echo "unknown command $1" >&2; exit 1;;
+esac
+"""
+
+
+def test_a_runtime_that_exits_non_zero_reports_its_json_message(tmp_path: Path):
+    rt = tmp_path / "fake-rt"
+    rt.write_text(FAKE_RUNTIME)
+    rt.chmod(0o755)
+    cli = OciCli(path=str(rt), root=tmp_path / "root", name="fake", json_log=True, timeout=10)
+    with pytest.raises(RuntimeCommandError) as info:
+        cli.start("c1", log=tmp_path / "oci-log")
+    err = info.value
+    assert (err.detail, err.exit_status, err.container, err.runtime, err.verb) == (
+        "container is not in created state",
+        3,
+        "c1",
+        "fake",
+        "start",
+    )
+    assert str(err) == "start c1 on fake failed (exit 3): container is not in created state"
+    assert err.argv[:2] == [str(rt), "--root"]
+
+
+def test_a_runtime_that_hangs_is_killed_and_named(tmp_path: Path):
+    rt = tmp_path / "fake-rt"
+    rt.write_text(FAKE_RUNTIME)
+    rt.chmod(0o755)
+    cli = OciCli(path=str(rt), root=tmp_path / "root", name="fake", timeout=0.5)
+    from ocimux.errors import RuntimeTimeoutError
+
+    with pytest.raises(RuntimeTimeoutError) as info:
+        cli.run("hang", "c1", cid="c1")
+    assert "hung for 0.5s" in str(info.value) and "hang c1" in str(info.value)
+    assert info.value.runtime == "fake" and info.value.container == "c1"
+
+
+def test_a_missing_runtime_binary_is_a_clear_error(tmp_path: Path):
+    cli = OciCli(path=str(tmp_path / "absent"), root=tmp_path, name="ghost")
+    with pytest.raises(RuntimeCommandError, match="cannot run .*absent"):
+        cli.state("c1")
