@@ -8,46 +8,49 @@ subclass `Runtime` and declare `Capabilities`; hook plugins use `hookimpl`.
     rec, code = d.run(ocimux.NewContainer(rootfs=Path("rootfs"), args=("echo", "hi"),
                                           runtime="mock", auto_remove=True), streams)
 
-`import ocimux` stays cheap: pluggy (for `hookimpl`) and the Dispatcher load on first use.
+`import ocimux` stays cheap: every name loads on first use (pluggy only for `hookimpl`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .capabilities import Capabilities, Capability
-from .errors import (
-    CapabilityError,
-    CommandNotFoundError,
-    CommandNotInvocableError,
-    ConfigError,
-    ConflictError,
-    ContainerNotFoundError,
-    ExecSessionNotFoundError,
-    InvalidArgumentError,
-    NotFoundError,
-    OcimuxError,
-    PluginError,
-    RuntimeCommandError,
-    RuntimeNotFoundError,
-    RuntimeTimeoutError,
-    StateError,
-    StoreError,
-)
-from .options import (
-    AttachOptions,
-    CheckpointOptions,
-    CreateRequest,
-    CreateResult,
-    ExecOptions,
-    ExecStatus,
-    Resources,
-    RestoreOptions,
-    RuntimeInfo,
-    RuntimeState,
-    StdStreams,
-)
-from .runtime import Runtime, RuntimeContext
+if TYPE_CHECKING:  # the names below load on first use (module __getattr__), keeping import cheap
+    from .capabilities import Capabilities, Capability
+    from .dispatcher import Dispatcher, NewContainer
+    from .errors import (
+        CapabilityError,
+        CommandNotFoundError,
+        CommandNotInvocableError,
+        ConfigError,
+        ConflictError,
+        ContainerNotFoundError,
+        ExecSessionNotFoundError,
+        InvalidArgumentError,
+        NotFoundError,
+        OcimuxError,
+        PluginError,
+        RuntimeCommandError,
+        RuntimeNotFoundError,
+        RuntimeTimeoutError,
+        StateError,
+        StoreError,
+    )
+    from .options import (
+        AttachOptions,
+        CheckpointOptions,
+        CreateRequest,
+        CreateResult,
+        ExecOptions,
+        ExecStatus,
+        Resources,
+        RestoreOptions,
+        RuntimeInfo,
+        RuntimeState,
+        StdStreams,
+    )
+    from .runtime import Runtime, RuntimeContext
+    from .session import open_dispatcher
 
 __all__ = [
     "AttachOptions",
@@ -88,21 +91,62 @@ __all__ = [
     "open_dispatcher",
 ]
 
+#: public name -> module that defines it
 _LAZY = {
-    "Dispatcher": ("ocimux.dispatcher", "Dispatcher"),
-    "NewContainer": ("ocimux.dispatcher", "NewContainer"),
-    "open_dispatcher": ("ocimux.session", "open_dispatcher"),
-    "hookimpl": ("ocimux.hookspec", "hookimpl"),
-    "__version__": ("ocimux._version", "VERSION"),
+    **dict.fromkeys(("Capabilities", "Capability"), "ocimux.capabilities"),
+    **dict.fromkeys(("Dispatcher", "NewContainer"), "ocimux.dispatcher"),
+    **dict.fromkeys(
+        (
+            "CapabilityError",
+            "CommandNotFoundError",
+            "CommandNotInvocableError",
+            "ConfigError",
+            "ConflictError",
+            "ContainerNotFoundError",
+            "ExecSessionNotFoundError",
+            "InvalidArgumentError",
+            "NotFoundError",
+            "OcimuxError",
+            "PluginError",
+            "RuntimeCommandError",
+            "RuntimeNotFoundError",
+            "RuntimeTimeoutError",
+            "StateError",
+            "StoreError",
+        ),
+        "ocimux.errors",
+    ),  # fmt: skip
+    **dict.fromkeys(
+        (
+            "AttachOptions",
+            "CheckpointOptions",
+            "CreateRequest",
+            "CreateResult",
+            "ExecOptions",
+            "ExecStatus",
+            "Resources",
+            "RestoreOptions",
+            "RuntimeInfo",
+            "RuntimeState",
+            "StdStreams",
+        ),
+        "ocimux.options",
+    ),  # fmt: skip
+    **dict.fromkeys(("Runtime", "RuntimeContext"), "ocimux.runtime"),
+    "open_dispatcher": "ocimux.session",
+    "hookimpl": "ocimux.hookspec",
 }
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from ._version import VERSION
+
+        return VERSION
     if name in _LAZY:
         import importlib
 
-        module, attr = _LAZY[name]
-        value = getattr(importlib.import_module(module), attr)
+        value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'ocimux' has no attribute {name!r}")

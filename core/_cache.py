@@ -87,7 +87,13 @@ def cached(
     if environ.get("OCIMUX_NO_CACHE"):
         return compute()
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
-    path = cache_dir(environ) / f"{name}-{os.geteuid()}.json"
+    # one file per interpreter, sys.path and caller: `python -m ocimux.cli` (cwd first on
+    # sys.path) and the console script must not keep evicting each other's entry
+    ident = json.dumps([sys.executable, sys.path, key.get("extra")])
+    path = (
+        cache_dir(environ)
+        / f"{name}-{os.geteuid()}-{hashlib.sha256(ident.encode()).hexdigest()[:12]}.json"
+    )
     try:
         with open(path, encoding="utf-8") as fh:
             stored = json.load(fh)

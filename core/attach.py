@@ -35,6 +35,7 @@ __all__ = [
     "connect_attach_socket",
     "http_attach_container",
     "parse_detach_keys",
+    "read_exit_file",
     "write_resize",
 ]
 
@@ -148,8 +149,19 @@ def attach_container(
 
 
 def _wait_exit_code(runtime: Runtime, cid: str) -> int | None:
-    """After the monitor closed the socket, the exit file follows within moments."""
+    """After the monitor closed the socket, its exit file follows within moments.
+
+    The exit file is read first (cheap); the runtime is asked (a process spawn for CLI
+    runtimes) only if the file is slow to appear.
+    """
     deadline = time.monotonic() + runtime.context.command_timeout
+    exit_file = runtime.exit_file_path(cid)
+    quick = time.monotonic() + 0.25
+    while time.monotonic() < quick:
+        code = read_exit_file(exit_file)
+        if code is not None:
+            return code
+        time.sleep(0.001)
     while True:
         state = runtime.state_container(cid)
         if state.status == "stopped":
@@ -162,6 +174,15 @@ def _wait_exit_code(runtime: Runtime, cid: str) -> int | None:
                 verb="attach",
             )
         time.sleep(0.005)
+
+
+def read_exit_file(path: Path) -> int | None:
+    """The decimal exit code a monitor wrote to `path`, or None if it is absent or partial."""
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.lstrip("-").isdigit() else None
 
 
 def _relay(sock: socket.socket, streams: StdStreams, options: AttachOptions) -> bool:

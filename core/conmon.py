@@ -111,11 +111,9 @@ def launch(spec: ConmonLaunch, *, env: Sequence[str], timeout: float) -> tuple[S
         os.write(start_w, b"0")
         # the first process exits right after forking the daemon (it writes the pid file first)
         try:
-            rc = proc.wait(timeout)
-        except Exception:
-            proc.kill()
-            proc.wait()
-            raise
+            rc = _spawn.wait(proc, timeout)
+        except RuntimeCommandError as exc:
+            raise exc.add_context(verb="create") from None
         if rc != 0:
             raise RuntimeCommandError(
                 f"conmon exited {rc} before creating the container",

@@ -363,7 +363,15 @@ class Dispatcher:
             if stdin and not rec.config.get("stdin"):
                 raise InvalidArgumentError("container was created without -i; its stdin is closed")
         options = AttachOptions(stdin=stdin, start=start, detach_keys=detach_keys)
-        if start:
+        return self._stream(rec, runtime, streams, options)
+
+    def _stream(
+        self, rec: ContainerRecord, runtime: Runtime, streams: StdStreams, options: AttachOptions
+    ) -> int | None:
+        """Attach (and start, with `options.start`) without holding the lock; reconcile after."""
+        if options.start:
+            # recorded before the call: it only returns when the container exits or we detach
+            rec = self.store.update_container(rec.id, status="running", started_at=time.time())
             self.hooks.event("start", container=rec.id, name=rec.name, runtime=rec.runtime)
         try:
             code = runtime.attach(rec.id, streams, options)
@@ -371,11 +379,9 @@ class Dispatcher:
             raise exc.add_context(
                 container=rec.name, runtime=rec.runtime, verb="attach", container_id=rec.id
             ) from None
-        if start:
+        finally:
             with suppress(OcimuxError):
-                self.store.update_container(rec.id, started_at=time.time())
-        with suppress(OcimuxError):
-            self.refresh(self.store.get_container(rec.id))
+                self.refresh(self.store.get_container(rec.id))
         return code
 
     def run(
@@ -395,9 +401,9 @@ class Dispatcher:
         try:
             if detach or streams is None:
                 return self.start(rec.id), None
-            code = self.attach(
-                rec.id, streams, stdin=new.stdin, detach_keys=detach_keys, start=True
-            )
+            # the container was created just now by this call: no need to ask its runtime
+            options = AttachOptions(stdin=new.stdin, start=True, detach_keys=detach_keys)
+            code = self._stream(rec, self.registry.get(rec.runtime), streams, options)
         except BaseException:
             if new.auto_remove:
                 with suppress(OcimuxError):

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from . import conmon
+from .attach import read_exit_file
 from .errors import OcimuxError, RuntimeCommandError
 from .ocicli import (
     DeleteOpts,
@@ -187,11 +188,7 @@ class OciCliRuntime(Runtime):
         return RuntimeState(status, pid)
 
     def _exit_code(self, cid: str) -> int | None:
-        try:
-            text = self.exit_file_path(cid).read_text().strip()
-        except OSError:
-            return None
-        return int(text) if text.lstrip("-").isdigit() else None
+        return read_exit_file(self.exit_file_path(cid))
 
     def _wait_exit_code(self, cid: str) -> int | None:
         deadline = time.monotonic() + EXIT_FILE_GRACE

@@ -21,6 +21,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -397,10 +398,7 @@ class Store:
                     db.execute(
                         "INSERT INTO meta VALUES ('schema_version', ?)", (str(self.SCHEMA_VERSION),)
                     )
-            try:  # persistent in the file: later openers find WAL already on
-                self._db.execute("PRAGMA journal_mode = WAL")
-            except sqlite3.Error as exc:
-                raise self._error(exc) from exc
+            self._enable_wal()
         elif version > self.SCHEMA_VERSION:
             raise StoreError(
                 f"state database {self.path} has schema {version}, newer than this ocimux"
@@ -412,6 +410,25 @@ class Store:
                 f" can migrate to {self.SCHEMA_VERSION}",
                 hint="move it aside to start with an empty state",
             )
+
+    def _enable_wal(self) -> None:
+        """Switch the new database to WAL (persistent in the file: later openers find it on).
+
+        The switch needs every other connection to be idle and SQLite answers "locked" at
+        once rather than through the busy handler, so several processes opening a fresh
+        database together retry here until the busy timeout.
+        """
+        deadline = time.monotonic() + self.busy_timeout
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise self._error(exc) from exc
+                time.sleep(0.01)
+            except sqlite3.Error as exc:
+                raise self._error(exc) from exc
 
     def _schema_version(self, db: sqlite3.Connection) -> int | None:
         """Return the schema version recorded in `meta`, or None for an empty database."""
