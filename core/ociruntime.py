@@ -14,7 +14,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -230,6 +229,8 @@ class OciCliRuntime(Runtime):
 
     def update_container(self, cid: str, resources: Resources) -> None:
         """Write the limits as `linux.resources` JSON and run `update --resources FILE`."""
+        import tempfile  # not on the hot path of run
+
         with tempfile.NamedTemporaryFile(
             "w", dir=self.container_dir(cid), prefix="resources-", suffix=".json", delete=True
         ) as fh:
