@@ -19,6 +19,7 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -36,6 +37,8 @@ __all__ = [
     "http_attach_container",
     "parse_detach_keys",
     "read_exit_file",
+    "relay",
+    "wait_exit_file",
     "write_resize",
 ]
 
@@ -138,9 +141,11 @@ def attach_container(
     """
     sock = connect_attach_socket(runtime.attach_socket_path(cid))
     try:
+        if options.size:
+            runtime.attach_resize(cid, *options.size)
         if options.start:
             runtime.start_container(cid)
-        detached = _relay(sock, streams, options)
+        detached = relay(sock, streams, options)
     finally:
         sock.close()
     if detached:
@@ -176,6 +181,23 @@ def _wait_exit_code(runtime: Runtime, cid: str) -> int | None:
         time.sleep(0.005)
 
 
+def wait_exit_file(path: Path, timeout: float, alive: Callable[[], bool]) -> int | None:
+    """Wait for a monitor to write the exit code to `path`; None if it died without writing one.
+
+    `alive()` says whether the monitor still runs; it is asked only while the file is missing.
+    """
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    while True:
+        code = read_exit_file(path)
+        if code is not None:
+            return code
+        if time.monotonic() >= deadline or not alive():
+            return read_exit_file(path)
+        time.sleep(delay)
+        delay = min(delay * 2, 0.02)
+
+
 def read_exit_file(path: Path) -> int | None:
     """The decimal exit code a monitor wrote to `path`, or None if it is absent or partial."""
     try:
@@ -185,7 +207,7 @@ def read_exit_file(path: Path) -> int | None:
     return int(text) if text.lstrip("-").isdigit() else None
 
 
-def _relay(sock: socket.socket, streams: StdStreams, options: AttachOptions) -> bool:
+def relay(sock: socket.socket, streams: StdStreams, options: AttachOptions) -> bool:
     """Copy packets to streams and stdin to the socket; return True if the user detached."""
     matcher = _DetachMatcher(options.detach_keys)
     sel = selectors.DefaultSelector()
@@ -329,6 +351,6 @@ def http_attach_container(
     mux = MultiplexWriter(wfile, raw=tty)
     sock = connect_attach_socket(runtime.attach_socket_path(cid))
     try:
-        _relay(sock, mux.streams(stdin), AttachOptions(stdin=stdin is not None))
+        relay(sock, mux.streams(stdin), AttachOptions(stdin=stdin is not None))
     finally:
         sock.close()

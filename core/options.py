@@ -85,6 +85,8 @@ class AttachOptions:
     stdin: bool = False
     start: bool = False
     detach_keys: bytes | None = None
+    #: (height, width) to give the container's terminal once connected, before it starts
+    size: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +101,8 @@ class ExecOptions:
     stdin: bool = False
     privileged: bool = False
     detach_keys: bytes | None = None
+    #: (height, width) of the exec session's terminal at start, with `terminal`
+    size: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         if not self.args:
