@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +15,7 @@ from .errors import InvalidArgumentError, OcimuxError
 
 if TYPE_CHECKING:
     from .dispatcher import Dispatcher
-    from .store import ContainerRecord
+    from .store import ContainerRecord, ExecRecord
 
 __all__ = ["dispatch"]
 
@@ -97,18 +99,33 @@ def _detach_keys(d: Dispatcher, value: str | None) -> bytes:
 
 
 def cmd_run(d: Dispatcher, args: argparse.Namespace) -> int:
+    from ._terminal import local_size, raw_terminal
+
     new = _new_container(args, auto_remove=args.rm)
     keys = _detach_keys(d, args.detach_keys)
-    rec, code = d.run(
-        new,
-        None if args.detach else _streams(args.interactive),
-        detach=args.detach,
-        detach_keys=keys,
-    )
     if args.detach:
+        rec, _ = d.run(new, None, detach=True)
         print(rec.id)
         return 0
-    return 0 if code is None else code
+    created: list[str] = []
+    resize = (lambda h, w: d.resize(created[0], h, w) if created else None) if args.tty else None
+    with raw_terminal(resize) if args.tty else _nothing():
+        rec, code = d.run(
+            new,
+            _streams(args.interactive),
+            detach_keys=keys,
+            size=local_size(),
+            on_create=lambda r: created.append(r.id),
+        )
+    if code is None:
+        sys.stderr.write(f"detached from {rec.name}\n")
+        return 0
+    return code
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield None
 
 
 def cmd_create(d: Dispatcher, args: argparse.Namespace) -> int:
@@ -222,33 +239,77 @@ def cmd_inspect(d: Dispatcher, args: argparse.Namespace) -> int:
 
 
 def cmd_exec(d: Dispatcher, args: argparse.Namespace) -> int:
+    from ._terminal import local_size, raw_terminal
     from .options import ExecOptions
 
+    if args.list or args.inspect or args.stop:
+        return _exec_sessions(d, args)
     command = _command(args)
-    if not command:
+    if not args.container or not command:
         raise InvalidArgumentError("exec needs a command: ocimux exec CONTAINER CMD [ARG...]")
     options = ExecOptions(
-        args=command,
-        env=tuple(args.env),
-        cwd=args.workdir,
-        user=args.user,
-        terminal=args.tty,
-        stdin=args.interactive,
-        privileged=args.privileged,
-    )
+        args=command, env=tuple(args.env), cwd=args.workdir, user=args.user, terminal=args.tty,
+        stdin=args.interactive, privileged=args.privileged,
+        detach_keys=_detach_keys(d, args.detach_keys), size=local_size() if args.tty else None,
+    )  # fmt: skip
     if args.detach:
         print(d.exec_detached(args.container, options).id)
         return 0
-    return d.exec(args.container, options, _streams(args.interactive))
+    sessions: list[str] = []
+    resize = (
+        (lambda h, w: d.exec_resize(sessions[0], h, w) if sessions else None) if args.tty else None
+    )
+    with raw_terminal(resize) if args.tty else _nothing():
+        code = d.exec(
+            args.container,
+            options,
+            _streams(args.interactive),
+            on_start=sessions.append if args.tty else None,
+        )
+    if code is None:
+        sys.stderr.write(f"detached from exec session {sessions[0][:12] if sessions else ''}\n")
+        return 0
+    return code
+
+
+def exec_dict(session: ExecRecord) -> dict[str, Any]:
+    return {
+        "id": session.id, "container": session.container_id, "status": session.status,
+        "pid": session.pid, "exit_code": session.exit_code, "process": session.process,
+        "created_at": session.created_at, "finished_at": session.finished_at,
+    }  # fmt: skip
+
+
+def _exec_sessions(d: Dispatcher, args: argparse.Namespace) -> int:
+    if args.list:
+        sessions = d.exec_sessions(args.list)
+        if args.format == "json":
+            print_json([exec_dict(e) for e in sessions])
+        else:
+            rows = [[short_id(e.id), e.status, str(e.pid or "-"),
+                     "-" if e.exit_code is None else str(e.exit_code), " ".join(e.process.get("args", []))]
+                    for e in sessions]  # fmt: skip
+            print_table(["SESSION", "STATUS", "PID", "EXIT", "COMMAND"], rows)
+    elif args.inspect:
+        print_json(exec_dict(d.exec_inspect(args.inspect)))
+    else:
+        print(d.exec_stop(args.stop, args.time).id)
+    return 0
 
 
 def cmd_attach(d: Dispatcher, args: argparse.Namespace) -> int:
+    from ._terminal import local_size, raw_terminal
+
     rec = d.inspect(args.container)
     stdin = not args.no_stdin and bool(rec.config.get("stdin"))
-    code = d.attach(
-        rec.id, _streams(stdin), stdin=stdin, detach_keys=_detach_keys(d, args.detach_keys)
-    )
-    return 0 if code is None else code
+    tty = bool(rec.config.get("terminal"))
+    keys = _detach_keys(d, args.detach_keys)
+    with raw_terminal(lambda h, w: d.resize(rec.id, h, w)) if tty else _nothing():
+        code = d.attach(rec.id, _streams(stdin), stdin=stdin, detach_keys=keys, size=local_size())
+    if code is None:
+        sys.stderr.write(f"detached from {rec.name}\n")
+        return 0
+    return code
 
 
 def cmd_logs(d: Dispatcher, args: argparse.Namespace) -> int:

@@ -85,26 +85,7 @@ def write_bundle(dest_dir: Path, spec: Mapping[str, Any]) -> Path:
         raise InvalidArgumentError("cannot write a bundle: the spec has no root.path")
     dest = Path(os.path.abspath(dest_dir))
     doc = {**spec, "root": {**root, "path": os.path.abspath(dest / raw)}}  # type: ignore[dict-item]
-    try:
-        data = json.dumps(doc, indent=2, allow_nan=False).encode() + b"\n"
-    except (TypeError, ValueError) as exc:
-        raise InvalidArgumentError(f"cannot write a bundle: the spec is not JSON: {exc}") from exc
-    target = dest / CONFIG_NAME
-    tmp = dest / f".{CONFIG_NAME}.{os.urandom(6).hex()}.tmp"
-    try:
-        dest.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(
-            tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
-        )
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, target)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        raise InvalidArgumentError(f"cannot write {target}: {exc.strerror or exc}") from exc
+    write_json(dest / CONFIG_NAME, doc)
     return dest
 
 
@@ -186,3 +167,30 @@ def _short(value: object) -> str:
 def _json_type(value: object) -> str:
     names = {list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
     return "null" if value is None else names.get(type(value), type(value).__name__)
+
+
+def write_json(target: Path, doc: Any) -> None:
+    """Write `doc` as JSON to `target` (mode 0600) atomically: temp file, then rename.
+
+    The parent directory is created 0700 if missing. Raises InvalidArgumentError if `doc` is
+    not JSON or the file cannot be written.
+    """
+    try:
+        data = json.dumps(doc, indent=2, allow_nan=False).encode() + b"\n"
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgumentError(f"cannot write {target}: not JSON: {exc}") from exc
+    tmp = target.with_name(f".{target.name}.{os.urandom(6).hex()}.tmp")
+    try:
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(
+            tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
+        )
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise InvalidArgumentError(f"cannot write {target}: {exc.strerror or exc}") from exc

@@ -97,7 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-t", "--time", type=float, help="seconds to wait before SIGKILL with -f")
     p.add_argument("containers", nargs="+", metavar="CONTAINER")
 
-    p = sub.add_parser("exec", help="run a process in a running container")
+    p = sub.add_parser(
+        "exec",
+        help="run a process in a running container; list, inspect and stop exec sessions",
+        usage="ocimux exec [options] CONTAINER CMD [ARG...] | --list CONTAINER | "
+        "--inspect SESSION | --stop SESSION [--time N]",
+    )
     p.add_argument("-d", "--detach", action="store_true", help="print the session id and return")
     p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
     p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-terminal")
@@ -105,7 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-w", "--workdir", help="working directory")
     p.add_argument("-u", "--user", help="user[:group]")
     p.add_argument("--privileged", action="store_true", help="all capabilities")
-    p.add_argument("container", metavar="CONTAINER")
+    p.add_argument("--detach-keys", help="key sequence that detaches (default ctrl-p,ctrl-q)")
+    p.add_argument("--list", metavar="CONTAINER", help="list the container's exec sessions")
+    p.add_argument("--inspect", metavar="SESSION", help="print one exec session as JSON")
+    p.add_argument("--stop", metavar="SESSION", help="stop an exec session (TERM, wait, KILL)")
+    p.add_argument("--time", type=float, default=10.0, help="seconds --stop waits before KILL")
+    _add_format(p)
+    p.add_argument("container", nargs="?", metavar="CONTAINER")
     p.add_argument("command", nargs=argparse.REMAINDER)
 
     p = sub.add_parser("attach", help="attach to a running container's stdio")

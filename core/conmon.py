@@ -19,7 +19,7 @@ import json
 import os
 import select
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,37 +31,46 @@ __all__ = ["ConmonLaunch", "SyncMessage", "conmon_alive", "launch", "read_pidfil
 
 @dataclass(frozen=True, slots=True)
 class ConmonLaunch:
-    """Everything one conmon needs for one container (create) — its argv comes from here."""
+    """Everything one conmon needs for one container or exec session; its argv comes from here.
+
+    `directory` is conmon's `-b`: the container's bundle, or an exec session's own directory
+    (conmon puts `attach`, `ctl` and `winsz` there). With `exec_spec`, conmon runs
+    `<runtime> exec --process SPEC --detach` instead of `create`, and (`--exec-attach`) waits
+    on the attach pipe until the caller has connected to the socket.
+    """
 
     conmon: str
     cid: str
     name: str
     runtime_path: str
     runtime_args: tuple[str, ...]
-    bundle: Path
+    directory: Path
     exit_dir: Path
     stdin: bool = False
     terminal: bool = False
     runtime_opts: tuple[str, ...] = ()
     log_level: str = "error"
+    #: the exec session id (conmon's `-u`), with `exec_spec`
+    session: str | None = None
+    exec_spec: Path | None = None
 
     @property
     def pidfile(self) -> Path:
-        return self.bundle / "pidfile"
+        return self.directory / ("exec_pid" if self.exec_spec else "pidfile")
 
     @property
     def conmon_pidfile(self) -> Path:
-        return self.bundle / "conmon.pid"
+        return self.directory / "conmon.pid"
 
     @property
     def log_path(self) -> Path:
-        return self.bundle / "ctr.log"
+        return self.directory / ("exec.log" if self.exec_spec else "ctr.log")
 
     def argv(self) -> list[str]:
         argv = [
-            self.conmon, "--api-version", "1", "-c", self.cid, "-u", self.cid,
-            "-r", self.runtime_path, "-b", str(self.bundle), "-p", str(self.pidfile),
-            "-n", self.name, "--exit-dir", str(self.exit_dir), "--persist-dir", str(self.bundle),
+            self.conmon, "--api-version", "1", "-c", self.cid, "-u", self.session or self.cid,
+            "-r", self.runtime_path, "-b", str(self.directory), "-p", str(self.pidfile),
+            "-n", self.name, "--exit-dir", str(self.exit_dir), "--persist-dir", str(self.directory),
             "--full-attach", "-l", f"k8s-file:{self.log_path}", "--log-level", self.log_level,
             "--conmon-pidfile", str(self.conmon_pidfile), "--syslog",
         ]  # fmt: skip
@@ -73,6 +82,8 @@ class ConmonLaunch:
             argv.append("-t")
         elif self.stdin:
             argv.append("-i")
+        if self.exec_spec is not None:
+            argv += ["-e", "--exec-attach", "--exec-process-spec", str(self.exec_spec)]
         return argv
 
 
@@ -84,55 +95,99 @@ class SyncMessage:
     message: str = ""
 
 
-def launch(spec: ConmonLaunch, *, env: Sequence[str], timeout: float) -> tuple[SyncMessage, int]:
+def launch(
+    spec: ConmonLaunch,
+    *,
+    env: Sequence[str],
+    timeout: float,
+    before_release: Callable[[], None] | None = None,
+) -> tuple[SyncMessage, int]:
     """Start conmon for `spec`, release it, and return its first sync message and its pid.
 
-    Raises RuntimeCommandError if conmon cannot start, dies, or says nothing within
-    `timeout`; in the timeout case the conmon daemon is killed.
+    For an exec session conmon first reports on the attach pipe that its socket is ready;
+    `before_release` runs then (connect, resize) and the process starts only afterwards,
+    so no output is lost. Raises RuntimeCommandError if conmon cannot start, dies, or says
+    nothing within `timeout`; in the timeout case the conmon daemon is killed.
     """
-    sync_r, sync_w = os.pipe()
-    start_r, start_w = os.pipe()
+    pipes = _Pipes(3 if spec.exec_spec else 2)
+    sync_r, sync_w = pipes.pair(0)
+    start_r, start_w = pipes.pair(1)
     extra = dict(kv.split("=", 1) for kv in env if "=" in kv)
     extra.update({"_OCI_SYNCPIPE": str(sync_w), "_OCI_STARTPIPE": str(start_r)})
+    child_fds = [sync_w, start_r]
+    if spec.exec_spec:
+        attach_r, attach_w = pipes.pair(2)
+        extra["_OCI_ATTACHPIPE"] = str(attach_w)
+        child_fds.append(attach_w)
     argv = spec.argv()
-    try:
+    with pipes:
         try:
-            proc = _spawn.spawn(argv, env=extra, pass_fds=(sync_w, start_r), cwd=spec.bundle)
+            proc = _spawn.spawn(argv, env=extra, pass_fds=child_fds, cwd=spec.directory)
         except OSError as exc:
             raise RuntimeCommandError(
                 f"cannot run conmon {spec.conmon}: {exc.strerror}",
                 argv=argv,
-                verb="create",
+                verb=_verb(spec),
                 hint="install conmon or set [engine] conmon_path",
             ) from exc
-        os.close(sync_w)
-        os.close(start_r)
-        sync_w = start_r = -1
+        pipes.close(*child_fds)
         os.write(start_w, b"0")
         # the first process exits right after forking the daemon (it writes the pid file first)
         try:
             rc = _spawn.wait(proc, timeout)
         except RuntimeCommandError as exc:
-            raise exc.add_context(verb="create") from None
+            raise exc.add_context(verb=_verb(spec)) from None
         if rc != 0:
             raise RuntimeCommandError(
-                f"conmon exited {rc} before creating the container",
-                argv=argv,
-                exit_status=rc,
-                verb="create",
+                f"conmon exited {rc} before starting", argv=argv, exit_status=rc, verb=_verb(spec)
             )
         monitor_pid = read_pidfile(spec.conmon_pidfile)
         try:
+            if spec.exec_spec:
+                ready = _read_sync(attach_r, timeout, argv)
+                if ready.data < 0:
+                    raise RuntimeCommandError(
+                        ready.message or "conmon could not set up the attach socket",
+                        argv=argv,
+                        verb="exec",
+                    )
+                if before_release is not None:
+                    before_release()
+                os.write(start_w, b"0")
             message = _read_sync(sync_r, timeout, argv)
-        except RuntimeCommandError:
+        except BaseException:
             if monitor_pid:
                 _kill(monitor_pid)
             raise
         return message, monitor_pid or 0
-    finally:
-        for fd in (sync_r, sync_w, start_r, start_w):
-            if fd >= 0:
+
+
+def _verb(spec: ConmonLaunch) -> str:
+    return "exec" if spec.exec_spec else "create"
+
+
+class _Pipes:
+    """Pipes for conmon, closed on exit from the `with` block unless handed over already."""
+
+    def __init__(self, count: int) -> None:
+        self._fds: list[int] = []
+        for _ in range(count):
+            self._fds.extend(os.pipe())
+
+    def pair(self, n: int) -> tuple[int, int]:
+        return self._fds[2 * n], self._fds[2 * n + 1]
+
+    def close(self, *fds: int) -> None:
+        for fd in fds:
+            if fd in self._fds:
                 os.close(fd)
+                self._fds[self._fds.index(fd)] = -1
+
+    def __enter__(self) -> _Pipes:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close(*[fd for fd in self._fds if fd >= 0])
 
 
 def _read_sync(fd: int, timeout: float, argv: list[str]) -> SyncMessage:
@@ -145,7 +200,6 @@ def _read_sync(fd: int, timeout: float, argv: list[str]) -> SyncMessage:
             raise RuntimeCommandError(
                 f"conmon said nothing for {timeout:g}s",
                 argv=argv,
-                verb="create",
                 hint="the runtime may hang; raise [ocimux] command_timeout or check it",
             )
         ready, _, _ = select.select([fd], [], [], left)
@@ -156,15 +210,13 @@ def _read_sync(fd: int, timeout: float, argv: list[str]) -> SyncMessage:
             break
         buf += chunk
     if not buf.strip():
-        raise RuntimeCommandError(
-            "conmon exited without reporting the container's pid", argv=argv, verb="create"
-        )
+        raise RuntimeCommandError("conmon exited without reporting a pid", argv=argv)
     try:
         obj = json.loads(buf.split(b"\n", 1)[0])
         return SyncMessage(int(obj["data"]), str(obj.get("message", "")))
     except (ValueError, KeyError, TypeError) as exc:
         raise RuntimeCommandError(
-            f"conmon sent an unreadable message: {buf[:200]!r}", argv=argv, verb="create"
+            f"conmon sent an unreadable message: {buf[:200]!r}", argv=argv
         ) from exc
 
 

@@ -25,7 +25,7 @@ import os
 import shutil
 import signal as _signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -354,6 +354,7 @@ class Dispatcher:
         stdin: bool = False,
         detach_keys: bytes | None = None,
         start: bool = False,
+        size: tuple[int, int] | None = None,
     ) -> int | None:
         """Attach to the container (starting it first with `start`); return its exit code or None if detached.
 
@@ -362,7 +363,10 @@ class Dispatcher:
         with self._locked(ref, "start" if start else "attach") as (rec, runtime):
             if stdin and not rec.config.get("stdin"):
                 raise InvalidArgumentError("container was created without -i; its stdin is closed")
-        options = AttachOptions(stdin=stdin, start=start, detach_keys=detach_keys)
+        tty = bool(rec.config.get("terminal"))
+        options = AttachOptions(
+            stdin=stdin, start=start, detach_keys=detach_keys, size=size if tty else None
+        )
         return self._stream(rec, runtime, streams, options)
 
     def _stream(
@@ -391,18 +395,29 @@ class Dispatcher:
         *,
         detach: bool = False,
         detach_keys: bytes | None = None,
+        size: tuple[int, int] | None = None,
+        on_create: Callable[[ContainerRecord], None] | None = None,
     ) -> tuple[ContainerRecord, int | None]:
         """Create and start; in the foreground stream its output and return its exit code.
 
         With `new.auto_remove` the container is deleted once it exits (also when start fails).
+        `size` is the terminal's initial size (with `new.terminal`); `on_create` learns the
+        record before the container starts (e.g. to forward window resizes to it).
         Returns (record, exit code); the code is None when detached.
         """
         rec = self.create(new)
+        if on_create is not None:
+            on_create(rec)
         try:
             if detach or streams is None:
                 return self.start(rec.id), None
             # the container was created just now by this call: no need to ask its runtime
-            options = AttachOptions(stdin=new.stdin, start=True, detach_keys=detach_keys)
+            options = AttachOptions(
+                stdin=new.stdin,
+                start=True,
+                detach_keys=detach_keys,
+                size=size if new.terminal else None,
+            )
             code = self._stream(rec, self.registry.get(rec.runtime), streams, options)
         except BaseException:
             if new.auto_remove:
@@ -525,7 +540,7 @@ class Dispatcher:
             rec = self.store.get_container(rec.id)
             runtime = self._runtime_or_none(rec)
             rec = self._refresh_locked(rec, runtime)
-            live_execs = [e for e in self.store.list_execs(rec.id) if e.status == "running"]
+            live_execs = self._live_execs(rec, runtime)
             if runtime is None:
                 if not force:
                     raise RuntimeNotFoundError(
@@ -549,6 +564,10 @@ class Dispatcher:
                         verb="cannot rm",
                         hint="stop it first, or use `ocimux rm -f`",
                     )
+                if live_execs:
+                    from . import execs
+
+                    execs.stop_all(self, rec, runtime, timeout=timeout or 0)
                 if rec.status in states.ACTIVE:
                     wait = (
                         timeout
@@ -579,13 +598,32 @@ class Dispatcher:
         self.hooks.event("delete", container=rec.id, name=rec.name, runtime=rec.runtime)
         return rec
 
-    # --- exec (in execs.py) ------------------------------------------------------------------
-
-    def exec(self, ref: str, options: ExecOptions, streams: StdStreams) -> int:
-        """Run a process in a running container, attached; return its exit code."""
+    def _live_execs(self, rec: ContainerRecord, runtime: Runtime | None) -> list[ExecRecord]:
+        """The container's exec sessions that still run (statuses refreshed)."""
         from . import execs
 
-        return execs.exec_attached(self, ref, options, streams)
+        return [
+            e
+            for e in (execs.refresh(self, runtime, e) for e in self.store.list_execs(rec.id))
+            if e.status == "running"
+        ]
+
+    # --- exec (in execs.py) ------------------------------------------------------------------
+
+    def exec(
+        self,
+        ref: str,
+        options: ExecOptions,
+        streams: StdStreams,
+        on_start: Callable[[str], None] | None = None,
+    ) -> int | None:
+        """Run a process in a running container, attached; its exit code, or None if detached.
+
+        `on_start` learns the session id before the process starts (e.g. to forward resizes).
+        """
+        from . import execs
+
+        return execs.exec_attached(self, ref, options, streams, on_start)
 
     def exec_detached(self, ref: str, options: ExecOptions) -> ExecRecord:
         """Start a process in a running container and return its session (running)."""
@@ -598,3 +636,28 @@ class Dispatcher:
         from . import execs
 
         return execs.sessions(self, ref)
+
+    def exec_inspect(self, session: str) -> ExecRecord:
+        """One exec session by id or unique id prefix, its status refreshed."""
+        from . import execs
+
+        return execs.find(self, session)
+
+    def exec_stop(self, session: str, timeout: float = 10.0) -> ExecRecord:
+        """Stop an exec session (SIGTERM, timeout, SIGKILL) without touching the container."""
+        from . import execs
+
+        return execs.stop(self, session, timeout)
+
+    def exec_resize(self, session: str, height: int, width: int) -> None:
+        """Resize an exec session's terminal."""
+        from . import execs
+
+        execs.resize(self, session, height, width)
+
+    def resize(self, ref: str, height: int, width: int) -> None:
+        """Resize the container's terminal. Needs capability `terminal`."""
+        rec = self.store.lookup(ref)
+        runtime = self.runtime_of(rec)
+        self._require(runtime, "terminal", rec.name, "resize")
+        runtime.attach_resize(rec.id, height, width)

@@ -23,7 +23,6 @@ from .attach import read_exit_file
 from .errors import OcimuxError, RuntimeCommandError
 from .ocicli import (
     DeleteOpts,
-    ExecOpts,
     KillOpts,
     OciCli,
     UpdateOpts,
@@ -105,7 +104,7 @@ class OciCliRuntime(Runtime):
             name=request.name,
             runtime_path=self.path or "",
             runtime_args=tuple(self.create_global_args(request)),
-            bundle=request.bundle,
+            directory=request.bundle,
             exit_dir=exit_dir,
             stdin=request.stdin,
             terminal=request.terminal,
@@ -241,62 +240,131 @@ class OciCliRuntime(Runtime):
     def list_processes(self, cid: str) -> list[int]:
         return self.cli().ps(cid)
 
-    # --- exec (direct, without a monitor) ------------------------------------------------------
+    # --- exec sessions under conmon (podman's ExecContainer) ---------------------------------
 
-    def exec_container(
-        self, cid: str, session_id: str, options: ExecOptions, streams: StdStreams
-    ) -> int:
-        """`<runtime> exec`, its stdio relayed to `streams`; return the command's exit code."""
-        from ._attached import run_attached
+    def _exec_launch(self, cid: str, session_id: str, options: ExecOptions) -> conmon.ConmonLaunch:
+        """Write the session's process spec and describe its conmon (`--exec --exec-attach`)."""
+        from . import spec as specs
+        from .bundle import write_json
 
-        cli = self.cli()
-        log = self.oci_log(cid)
-        opts = ExecOpts(cwd=options.cwd, env=options.env, user=options.user)
-        argv = cli.argv("exec", *opts.argv(), cid, *options.args, log=log)
-        offset = _size(log)
-        try:
-            code = run_attached(argv, env=None, cwd=None, streams=streams, stdin=options.stdin)
-        except OSError as exc:
+        directory = self.exec_dir(cid, session_id)
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        container_spec = json.loads((self.container_dir(cid) / "config.json").read_text())
+        rootfs = Path(container_spec["root"]["path"])
+        user = specs.parse_user(options.user, rootfs) if options.user else None
+        process = specs.with_overrides(
+            container_spec,
+            args=options.args,
+            env=options.env,
+            cwd=options.cwd,
+            user=user,
+            terminal=options.terminal,
+        )["process"]
+        spec_file = directory / "process.json"
+        write_json(spec_file, process)
+        if not self.context.conmon_path:
             raise RuntimeCommandError(
-                f"cannot run {argv[0]}: {exc.strerror}",
-                argv=argv,
+                "conmon not found in [engine] conmon_path or $PATH",
+                runtime=self.name,
+                verb="exec",
+                hint="install conmon",
+            )
+        return conmon.ConmonLaunch(
+            conmon=self.context.conmon_path,
+            cid=cid,
+            name=cid,
+            runtime_path=self.path or "",
+            runtime_args=tuple(self.cli().global_args(self.oci_log(cid))),
+            directory=directory,
+            exit_dir=directory / "exits",
+            stdin=options.stdin,
+            terminal=options.terminal,
+            session=session_id,
+            exec_spec=spec_file,
+        )
+
+    def _start_exec(
+        self, cid: str, launch: conmon.ConmonLaunch, before_release=None
+    ) -> tuple[int, int]:  # noqa: ANN001
+        (launch.directory / "exits").mkdir(mode=0o700, exist_ok=True)
+        offset = _size(self.oci_log(cid))
+        message, monitor_pid = conmon.launch(
+            launch,
+            env=self._conmon_env(),
+            timeout=self.context.command_timeout,
+            before_release=before_release,
+        )
+        if message.data < 0:
+            detail = error_message(message.message.encode(), self.oci_log(cid), offset)
+            raise classify(
+                detail or "the runtime failed to start the process",
+                argv=launch.argv(),
+                exit_status=None,
                 container=cid,
                 runtime=self.name,
                 verb="exec",
-            ) from exc
-        # The runtime logs an error record only when it failed to start the process; the
-        # command's own non-zero exit leaves the log alone and is passed through.
-        if code != 0 and cli.json_log:
-            message = error_message(b"", log, offset)
-            if message:
-                raise classify(
-                    message,
-                    argv=argv,
-                    exit_status=code,
-                    container=cid,
-                    runtime=self.name,
-                    verb="exec",
-                )
+            )
+        return message.data, monitor_pid
+
+    def exec_container(
+        self, cid: str, session_id: str, options: ExecOptions, streams: StdStreams
+    ) -> int | None:
+        """Run a process under its own conmon, attached through its socket; return its exit code.
+
+        Connects before the process starts (no output lost) and applies `options.size` to its
+        terminal. Returns None if the user detached: the session runs on.
+        """
+        from .attach import connect_attach_socket, relay, wait_exit_file
+        from .options import AttachOptions
+
+        launch = self._exec_launch(cid, session_id, options)
+        sockets = []
+
+        def connect() -> None:
+            sockets.append(connect_attach_socket(launch.directory / "attach"))
+            if options.terminal and options.size:
+                self.exec_attach_resize(cid, session_id, *options.size)
+
+        try:
+            _, monitor_pid = self._start_exec(cid, launch, connect)
+            detached = relay(
+                sockets[0],
+                streams,
+                AttachOptions(stdin=options.stdin, detach_keys=options.detach_keys),
+            )
+        finally:
+            for sock in sockets:
+                sock.close()
+        if detached:
+            return None
+        code = wait_exit_file(
+            launch.directory / "exit",
+            self.context.command_timeout,
+            alive=lambda: conmon.conmon_alive(monitor_pid),
+        )
+        if code is None:
+            raise RuntimeCommandError(
+                f"exec session {session_id[:12]} ended without an exit code",
+                container=cid,
+                runtime=self.name,
+                verb="exec",
+            )
         return code
 
     def exec_container_detached(self, cid: str, session_id: str, options: ExecOptions) -> int:
-        directory = self.exec_dir(cid, session_id)
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        pid_file = directory / "exec_pid"
-        opts = ExecOpts(
-            cwd=options.cwd, env=options.env, user=options.user, detach=True, pid_file=pid_file
-        )
-        self.cli().run("exec", *opts.argv(), cid, *options.args, cid=cid, log=self.oci_log(cid))
-        pid = conmon.read_pidfile(pid_file)
-        if not pid:
-            raise RuntimeCommandError(
-                "exec started but wrote no pid file", container=cid, runtime=self.name, verb="exec"
-            )
+        """Start a process under its own conmon (output to `exec.log`); return its pid."""
+        pid, _ = self._start_exec(cid, self._exec_launch(cid, session_id, options))
         return pid
 
     def exec_update_status(self, cid: str, session_id: str) -> ExecStatus:
-        pid = conmon.read_pidfile(self.exec_dir(cid, session_id) / "exec_pid") or 0
-        return ExecStatus(running=_alive(pid), pid=pid, exit_code=None)
+        directory = self.exec_dir(cid, session_id)
+        pid = conmon.read_pidfile(directory / "exec_pid") or 0
+        code = read_exit_file(directory / "exit")
+        if code is not None:
+            return ExecStatus(running=False, pid=pid, exit_code=code)
+        monitor = conmon.read_pidfile(directory / "conmon.pid")
+        running = _alive(pid) or conmon.conmon_alive(monitor)
+        return ExecStatus(running=running, pid=pid, exit_code=read_exit_file(directory / "exit"))
 
     # --- monitor and info ---------------------------------------------------------------------
 

@@ -279,10 +279,12 @@ class Runtime(ABC):
 
     def exec_container(
         self, cid: str, session_id: str, options: ExecOptions, streams: StdStreams
-    ) -> int:
+    ) -> int | None:
         """Run a process in the container, attached to `streams`; return its exit code.
 
-        Needs capability `exec`. The Dispatcher guarantees the container is running.
+        Returns None when the user detached (`options.detach_keys`): the session runs on and
+        `exec_update_status` reports it. Needs capability `exec` (and `terminal` with
+        `options.terminal`). The Dispatcher guarantees the container is running.
         Raises CommandNotFoundError / CommandNotInvocableError when the command cannot run.
         """
         raise self._unsupported("exec", "exec", cid)

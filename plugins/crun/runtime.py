@@ -46,9 +46,7 @@ class CrunRuntime(OciCliRuntime):
         kvm=Capability(
             False, "declared", "crun starts no virtual machine (krun is another runtime)"
         ),
-        terminal=Capability(
-            False, "declared", "terminal support arrives with exec sessions (issue 4)"
-        ),
+        terminal=Capability(True, "declared", "conmon -t: a console socket, resized through ctl"),
         checkpoint=Capability(False, "declared", "not probed yet: needs +CRIU and `criu check`"),
     )
     probes = (probe_checkpoint, probe_build_features)

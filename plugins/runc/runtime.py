@@ -41,9 +41,7 @@ class RuncRuntime(OciCliRuntime):
             False, "declared", "runc has no cgroup manager that disables cgroups"
         ),
         kvm=Capability(False, "declared", "runc starts no virtual machine"),
-        terminal=Capability(
-            False, "declared", "terminal support arrives with exec sessions (issue 4)"
-        ),
+        terminal=Capability(True, "declared", "conmon -t: a console socket, resized through ctl"),
         checkpoint=Capability(
             False, "declared", "not probed yet: needs `checkpoint --help` and `criu check`"
         ),
