@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import errno as _errno
 import json
-from collections.abc import Iterable
+import os
+import stat
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ __all__ = [
     "ProcessSpec",
     "SpecError",
     "classify_exec_error",
+    "command_error",
     "env_map",
     "load_spec",
     "merge_env",
@@ -145,3 +148,30 @@ def classify_exec_error(command: str, exc: OSError) -> tuple[int, str]:
         return 127, f'exec "{command}": executable file not found in $PATH'
     reason = exc.strerror or str(exc)
     return 126, f'exec "{command}": {reason.lower()}'
+
+
+def command_error(command: str, env: Mapping[str, str], cwd: Path) -> OSError | None:
+    """Return the error `os.execvpe(command, ..., env)` would raise from `cwd`, or None.
+
+    Checks without executing, as execvp searches: a command with a `/` is taken as a path
+    (relative to `cwd`); otherwise each entry of the env's PATH (default `os.defpath`) is
+    tried. A regular file executable by us resolves; a match that is not executable gives
+    EACCES (unless a later entry resolves); no match at all gives ENOENT. Failures only the
+    exec itself finds (ENOEXEC, a bad interpreter) are left to it.
+    """
+    if "/" in command:
+        candidates = [cwd / command]
+    else:
+        path = env.get("PATH", os.defpath)
+        candidates = [cwd / (entry or ".") / command for entry in path.split(os.pathsep)]
+    denied = False
+    for candidate in candidates:
+        try:
+            st = os.stat(candidate)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and os.access(candidate, os.X_OK):
+            return None
+        denied = True
+    number = _errno.EACCES if denied else _errno.ENOENT
+    return OSError(number, os.strerror(number))

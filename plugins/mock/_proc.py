@@ -5,8 +5,11 @@ session's directory); the runtime derives every state from them and from /proc, 
 cache of its own:
 
 - `mock-state.json`  the shim's pid and start time, the process's pid and start time
-- `start`            the FIFO a created container's process blocks on (container mode only)
+- `start`            the FIFO a gated process blocks on until it is started (or its exec
+                     session attached)
 - `attach`           the SEQPACKET attach socket (conmon's protocol)
+- `ctl`              the control FIFO: `1 <height> <width>` lines resize the terminal
+- `exec_pid`         an exec session's process pid, decimal (conmon's `--pid-file`)
 - `exit`             the process's exit code, decimal, written once it has exited
 - `mock-shim.log`    the shim's own stderr (tracebacks), for diagnosis
 
@@ -25,7 +28,9 @@ from pathlib import Path
 __all__ = [
     "ATTACH_SOCKET",
     "CONTAINER_LOG",
+    "CTL_FIFO",
     "EXEC_LOG",
+    "EXEC_PID_FILE",
     "EXIT_FILE",
     "PROCESS_FILE",
     "SHIM_LOG",
@@ -35,6 +40,7 @@ __all__ = [
     "ShimState",
     "is_live",
     "pids_in_groups",
+    "pids_in_session",
     "proc_stat",
     "read_exit_code",
     "remove_quietly",
@@ -44,6 +50,8 @@ __all__ = [
 STATE_FILE = "mock-state.json"
 START_FIFO = "start"
 ATTACH_SOCKET = "attach"
+CTL_FIFO = "ctl"
+EXEC_PID_FILE = "exec_pid"
 EXIT_FILE = "exit"
 SHIM_LOG = "mock-shim.log"
 CONTAINER_LOG = "ctr.log"
@@ -53,11 +61,13 @@ PROCESS_FILE = "process.json"
 
 @dataclass(frozen=True, slots=True)
 class ProcStat:
-    """The fields of /proc/PID/stat the mock needs: state letter, process group, start time."""
+    """The fields of /proc/PID/stat the mock needs: state letter, process group, session,
+    start time."""
 
     state: str
     pgrp: int
     starttime: int
+    session: int = 0
 
 
 def proc_stat(pid: int) -> ProcStat | None:
@@ -72,7 +82,7 @@ def proc_stat(pid: int) -> ProcStat | None:
     # comm (field 2) may hold spaces and parentheses: split after its last ')'.
     rest = data[data.rfind(b")") + 2 :].split()
     try:
-        return ProcStat(rest[0].decode(), int(rest[2]), int(rest[19]))
+        return ProcStat(rest[0].decode(), int(rest[2]), int(rest[19]), int(rest[3]))
     except (IndexError, ValueError):
         return None
 
@@ -93,6 +103,17 @@ def pids_in_groups(pgids: Iterable[int]) -> list[int]:
         if entry.name.isdigit():
             stat = proc_stat(int(entry.name))
             if stat is not None and stat.pgrp in wanted and stat.state not in ("Z", "X"):
+                found.append(int(entry.name))
+    return sorted(found)
+
+
+def pids_in_session(sid: int) -> list[int]:
+    """Return the live pids in session `sid` (every process group of a terminal's jobs)."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            stat = proc_stat(int(entry.name))
+            if stat is not None and stat.session == sid and stat.state not in ("Z", "X"):
                 found.append(int(entry.name))
     return sorted(found)
 

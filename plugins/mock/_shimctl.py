@@ -30,6 +30,7 @@ from ocimux.errors import (
 
 from ._proc import (
     ATTACH_SOCKET,
+    CTL_FIFO,
     SHIM_LOG,
     START_FIFO,
     STATE_FILE,
@@ -41,7 +42,7 @@ from ._proc import (
 if TYPE_CHECKING:
     from ocimux.runtime import Runtime
 
-__all__ = ["SHIM_MODULE", "launch", "terminate", "wait_for"]
+__all__ = ["SHIM_MODULE", "GateError", "launch", "open_gate", "terminate", "wait_for"]
 
 #: the shim runs as `python -m SHIM_MODULE`
 SHIM_MODULE = "ocimux.plugins.mock.shim"
@@ -100,8 +101,44 @@ def terminate(directory: Path, timeout: float) -> bool:
 
 def remove_shim_files(directory: Path) -> None:
     """Remove the files a shim makes (not `exit`, not the logs)."""
-    for name in (STATE_FILE, START_FIFO, ATTACH_SOCKET, SHIM_LOG):
+    for name in (STATE_FILE, START_FIFO, CTL_FIFO, ATTACH_SOCKET, SHIM_LOG):
         remove_quietly(directory / name)
+
+
+class GateError(Exception):
+    """A gated process could not be released; the message says why."""
+
+
+def open_gate(directory: Path, timeout: float, waiting: Callable[[], None]) -> None:
+    """Release the process gated in `directory`: it execs its command now.
+
+    Like runc's exec.fifo: the process blocks opening the `start` FIFO for reading; this
+    opens it for writing, removes it (a container reads "running" from then on) and writes
+    one byte. While the process has not opened the FIFO yet, `waiting()` is called before
+    each retry; it raises when there is no point in waiting (the process died). Raises
+    GateError if the FIFO cannot be opened or written, or after `timeout` seconds.
+    """
+    fifo = directory / START_FIFO
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            break
+        except OSError as exc:
+            if exc.errno != errno.ENXIO:  # ENOENT: released meanwhile
+                raise GateError(f"cannot open {fifo}: {exc.strerror}") from None
+        # ENXIO: no reader yet: the process is just forked, or it died
+        waiting()
+        if time.monotonic() >= deadline:
+            raise GateError("the process never waited for start")
+        time.sleep(0.001)
+    try:
+        os.unlink(fifo)
+        os.write(fd, b"\0")
+    except OSError as exc:  # EPIPE: the process died between open and write
+        raise GateError(f"cannot release the process: {exc.strerror}") from None
+    finally:
+        os.close(fd)
 
 
 def _read_line(fd: int, deadline: float) -> bytes | None:
@@ -157,16 +194,22 @@ def launch(
     gate: bool,
     stdin: bool,
     verb: str,
+    terminal: bool = False,
+    check_command: bool = False,
+    pid_file: str | None = None,
 ) -> tuple[int, int]:
     """Start a shim for `directory` and return (process pid, shim pid) once it reports.
 
-    On any failure the shim is gone and its files removed before this raises:
-    RuntimeCommandError with the shim's message, RuntimeTimeoutError if it never reports
-    within `command_timeout`, and for an exec (no `gate`) CommandNotFoundError /
-    CommandNotInvocableError when the command cannot be executed.
+    The options are the shim's (`shim.py`). On any failure the shim is gone and its files
+    removed before this raises: RuntimeCommandError with the shim's message,
+    RuntimeTimeoutError if it never reports within `command_timeout`, and for an exec (no
+    `gate`, or `check_command`) CommandNotFoundError / CommandNotInvocableError when the
+    command cannot be executed.
     """
     argv = [sys.executable, "-m", SHIM_MODULE, "--dir", str(directory), "--spec", spec_name]
     argv += ["--log", log_name, *(["--gate"] if gate else []), *(["--stdin"] if stdin else [])]
+    argv += [*(["--terminal"] if terminal else []), *(["--check-command"] if check_command else [])]
+    argv += ["--pid-file", pid_file] if pid_file else []
     context = {"container": cid, "runtime": runtime.name, "verb": verb}
     timeout = runtime.context.command_timeout
     read_fd, write_fd = os.pipe()
@@ -214,6 +257,8 @@ def launch(
         _kill_shim(shim_pid, grace=0.0 if line is None else KILL_WAIT)
         terminate(directory, 0.0)  # its process, if the shim got as far as recording one
         remove_shim_files(directory)
+        if pid_file:
+            remove_quietly(directory / pid_file)
         log = directory / log_name
         if log.exists() and log.stat().st_size == 0:
             remove_quietly(log)

@@ -66,7 +66,7 @@ def container_state(directory: Path, cid: str) -> RuntimeState:
 
 
 def exec_status(session: Path) -> ExecStatus | None:
-    """Derive a detached exec's status; None when the session is unknown.
+    """Derive an exec session's status; None when the session is unknown.
 
     Running while its process lives, or while its shim is still recording the exit code.
     """
@@ -85,7 +85,7 @@ def exec_status(session: Path) -> ExecStatus | None:
 
 
 def exec_sessions(directory: Path) -> list[Path]:
-    """The directories of the detached exec sessions a shim has recorded in `directory`."""
+    """The directories of the exec sessions whose shim has recorded itself in `directory`."""
     base = directory / "exec"
     return sorted(p.parent for p in base.glob(f"*/{STATE_FILE}")) if base.is_dir() else []
 

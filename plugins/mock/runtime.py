@@ -3,17 +3,18 @@
 It isolates nothing (no namespaces, no cgroups, no change of user), so it runs anywhere and
 as any user; and it is the fault injector for the Dispatcher's error paths (`faults.py`).
 Otherwise it behaves like a runc-like runtime under conmon: a create/start split, conmon's
-sync-pipe and attach-socket protocols, a k8s-file log, an exit file, exec sessions.
+sync-pipe, attach-socket and control-FIFO protocols, pseudo-terminals, a k8s-file log, an
+exit file, exec sessions under their own shim (attached like conmon's `--exec-attach`).
 
 Files in a container's directory (its bundle), all mode 0600: `config.json` (the
-Dispatcher's), `mock-state.json`, `start` (FIFO, until started), `attach` (socket, while the
-shim runs), `ctr.log`, `exit`, `mock-shim.log` (the shim's stderr); and per detached exec
-`exec/<session>/` with `process.json`, `mock-state.json`, `attach`, `exec.log`, `exit`.
+Dispatcher's), `mock-state.json`, `start` (FIFO, until started), `ctl` (FIFO) and `attach`
+(socket) while the shim runs, `ctr.log`, `exit`, `mock-shim.log` (the shim's stderr); and
+per exec session `exec/<session>/` with `process.json`, `mock-state.json`, `start` (while an
+attached exec is being connected), `ctl`, `attach`, `exec_pid`, `exec.log`, `exit` (`_exec.py`).
 
 Nothing is cached: every state is derived from those files and /proc (`_state.py`). The
-container's processes are its init's process group plus each live detached exec session's
-group: `kill(all_procs)`, pause, unpause, `list_processes` and delete act on all of them.
-Attached exec processes belong to their caller and are not in that set.
+container's processes are its init's process group plus each live exec session's group:
+`kill(all_procs)`, pause, unpause, `list_processes` and delete act on all of them.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from ocimux.errors import (
     InvalidArgumentError,
     RuntimeCommandError,
 )
-from ocimux.ids import validate_name
 from ocimux.options import (
     CreateRequest,
     CreateResult,
@@ -45,27 +45,10 @@ from ocimux.options import (
 )
 from ocimux.runtime import Runtime
 
-from ._bundle import (
-    ProcessSpec,
-    SpecError,
-    env_map,
-    load_spec,
-    merge_env,
-    read_annotations,
-    resolve_cwd,
-)
-from ._exec import run_attached
-from ._proc import (
-    CONTAINER_LOG,
-    EXEC_LOG,
-    EXIT_FILE,
-    PROCESS_FILE,
-    START_FIFO,
-    pids_in_groups,
-    remove_quietly,
-    write_atomic,
-)
-from ._shimctl import launch, remove_shim_files, terminate, wait_for
+from ._bundle import ProcessSpec, SpecError, load_spec, merge_env, read_annotations
+from ._exec import prepare_session, run_attached, start_detached
+from ._proc import CONTAINER_LOG, EXEC_PID_FILE, PROCESS_FILE, pids_in_groups, remove_quietly
+from ._shimctl import GateError, launch, open_gate, remove_shim_files, terminate, wait_for
 from ._state import container_state, exec_sessions, exec_status, load_state, process_groups
 from .faults import Faults
 
@@ -93,7 +76,9 @@ class MockRuntime(Runtime):
         update_resources=Capability(
             False, "declared", "the mock enforces no limits: it has no cgroups"
         ),
-        terminal=Capability(False, "declared", "the mock has no console support yet"),
+        terminal=Capability(
+            True, "declared", "pseudo-terminals from the shim, resized through the ctl FIFO"
+        ),
         isolation=Capability(False, "declared", "processes run on the host without namespaces"),
     )
 
@@ -152,15 +137,15 @@ class MockRuntime(Runtime):
     def create_container(self, request: CreateRequest) -> CreateResult:
         """Start a shim that creates the process, held before exec until `start_container`.
 
-        Reads `request.bundle/config.json` (process.args, env, cwd; root.path). On failure
-        (fault, spec, missing rootfs, shim timeout) no shim and none of the mock's files
-        remain. Raises RuntimeCommandError, RuntimeTimeoutError, InvalidArgumentError (bad
-        fault annotations), or CapabilityError for a terminal.
+        Reads `request.bundle/config.json` (process.args, env, cwd; root.path). With
+        `request.terminal` the process gets a pseudo-terminal (all its output is stdout, attach
+        input goes to it, `attach_resize` sizes it, before start too). On failure (fault,
+        spec, missing rootfs, shim timeout) no shim and none of the mock's files remain.
+        Raises RuntimeCommandError, RuntimeTimeoutError, InvalidArgumentError (bad fault
+        annotations).
         """
         cid, bundle = request.cid, request.bundle
         self._inject(cid, "create", bundle / "config.json")
-        if request.terminal:
-            raise self._refuse("terminal", "create", cid)
         pid, shim_pid = launch(
             self,
             cid,
@@ -169,6 +154,7 @@ class MockRuntime(Runtime):
             CONTAINER_LOG,
             gate=True,
             stdin=request.stdin,
+            terminal=request.terminal,
             verb="create",
         )
         return CreateResult(pid=pid, monitor_pid=shim_pid)
@@ -182,27 +168,14 @@ class MockRuntime(Runtime):
         """
         self._inject(cid, "start")
         self._require(cid, "start", "created")
-        fifo = self.container_dir(cid) / START_FIFO
-        deadline = time.monotonic() + self.context.command_timeout
-        while True:
-            try:
-                fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-                break
-            except OSError as exc:
-                if exc.errno != errno.ENXIO:  # ENOENT: started meanwhile
-                    raise self._error(cid, "start", f"cannot open {fifo}: {exc.strerror}") from None
-            # ENXIO: no reader yet: the process is just forked, or it died
-            self._require(cid, "start", "created")
-            if time.monotonic() >= deadline:
-                raise self._error(cid, "start", "the container's process never waited for start")
-            time.sleep(0.001)
         try:
-            os.unlink(fifo)
-            os.write(fd, b"\0")
-        except OSError as exc:  # EPIPE: the process died between open and write
-            raise self._error(cid, "start", f"cannot release the process: {exc.strerror}") from None
-        finally:
-            os.close(fd)
+            open_gate(
+                self.container_dir(cid),
+                self.context.command_timeout,
+                lambda: self._require(cid, "start", "created"),
+            )
+        except GateError as exc:
+            raise self._error(cid, "start", str(exc)) from None
 
     def kill_container(self, cid: str, signal: int, *, all_procs: bool = False) -> None:
         """Send `signal` to the init process, or with `all_procs` to every process group.
@@ -268,9 +241,10 @@ class MockRuntime(Runtime):
 
         Each exec session's and the container's process group get SIGKILL; their shims get
         `command_timeout` to record the exit and leave, then SIGKILL. Removed:
-        `mock-state.json`, `start`, `attach`, `mock-shim.log`, and each session's
-        `process.json` and the same shim files. Kept: `exit`, the logs and the directory,
-        which are the Dispatcher's. Deleting a container the mock does not know is no error.
+        `mock-state.json`, `start`, `ctl`, `attach`, `mock-shim.log`, and each session's
+        `process.json`, `exec_pid` and the same shim files. Kept: `exit`, the logs and the
+        directory, which are the Dispatcher's. Deleting a container the mock does not know is
+        no error.
         Raises RuntimeCommandError if a process survives SIGKILL for 5 seconds.
         """
         self._inject(cid, "delete")
@@ -283,6 +257,7 @@ class MockRuntime(Runtime):
         for session in sessions:
             remove_shim_files(session)
             remove_quietly(session / PROCESS_FILE)
+            remove_quietly(session / EXEC_PID_FILE)
         remove_shim_files(directory)
 
     def state_container(self, cid: str) -> RuntimeState:
@@ -302,10 +277,8 @@ class MockRuntime(Runtime):
     # --- exec -----------------------------------------------------------------------------
 
     def _exec_spec(self, cid: str, options: ExecOptions) -> ProcessSpec:
-        """Check an exec may run (fault, terminal, running) and build its process."""
+        """Check an exec may run (fault, running) and build its process."""
         self._inject(cid, "exec")
-        if options.terminal:
-            raise self._refuse("terminal", "exec", cid)
         self._require(cid, "exec", "running")
         try:
             spec = load_spec(self.container_dir(cid) / "config.json")
@@ -316,48 +289,35 @@ class MockRuntime(Runtime):
 
     def exec_container(
         self, cid: str, session_id: str, options: ExecOptions, streams: StdStreams
-    ) -> int:
-        """Run `options.args` as a host process in the container's rootfs; return its code.
+    ) -> int | None:
+        """Run `options.args` in the container under an exec shim, attached to `streams`.
 
-        env: the container's with `options.env` on top; cwd: `<rootfs>/<cwd>` if it exists,
-        else the rootfs; `options.user` is ignored. Output is copied as it arrives, both
-        pipes at once. Raises CommandNotFoundError (127) / CommandNotInvocableError (126).
+        Returns the exit code, or None when the user detached with `options.detach_keys`
+        (the session runs on; `exec_update_status` and `exec_stop_container` reach it).
+        env: exactly the container's with `options.env` on top; cwd: `<rootfs>/<cwd>` if it
+        exists, else the rootfs; `options.user` is ignored. With `options.terminal` the
+        process gets a pseudo-terminal of `options.size` (all output is stdout); without it
+        stdout and stderr stay apart. The session's files are in `exec_dir` (`_exec.py`).
+        Raises CommandNotFoundError (127) / CommandNotInvocableError (126) before anything
+        runs when the command does not resolve to an executable file.
         """
         spec = self._exec_spec(cid, options)
-        return run_attached(
-            spec.args,
-            env=env_map(spec.env),
-            cwd=resolve_cwd(spec.rootfs, spec.cwd),
-            streams=streams,
-            stdin=options.stdin,
-            container=cid,
-            runtime=self.name,
-        )
+        prepare_session(self, cid, session_id, spec)
+        return run_attached(self, cid, session_id, options, streams)
 
     def exec_container_detached(self, cid: str, session_id: str, options: ExecOptions) -> int:
-        """Start `options.args` under an exec-mode shim (no start gate); return its pid.
+        """Start `options.args` under an exec-mode shim (no gate, no client); return its pid.
 
         The shim survives the caller, writes the output to `exec_dir/exec.log` and the exit
         code to `exec_dir/exit`. A command that cannot be executed raises at once
         (CommandNotFoundError / CommandNotInvocableError) and leaves only `process.json`.
         """
-        validate_name(session_id, "exec session id")
         spec = self._exec_spec(cid, options)
-        session = self.exec_dir(cid, session_id)
-        previous = exec_status(session)
-        if previous is not None and previous.running:
-            raise self._error(cid, "exec", f"exec session {session_id} is already running")
-        session.parent.mkdir(mode=0o700, exist_ok=True)
-        session.mkdir(mode=0o700, exist_ok=True)
-        remove_quietly(session / EXIT_FILE)  # a finished session of that id: start afresh
-        write_atomic(session / PROCESS_FILE, spec.to_json())
-        pid, _ = launch(
-            self, cid, session, PROCESS_FILE, EXEC_LOG, gate=False, stdin=False, verb="exec"
-        )
-        return pid
+        session = prepare_session(self, cid, session_id, spec)
+        return start_detached(self, cid, session, options)
 
     def exec_update_status(self, cid: str, session_id: str) -> ExecStatus:
-        """Report a detached exec: running, or exited with the code its shim recorded.
+        """Report an exec session: running, or exited with the code its shim recorded.
 
         Raises ExecSessionNotFoundError for a session the mock never started.
         """

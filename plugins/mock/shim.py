@@ -7,35 +7,46 @@ Command line (built by `MockRuntime`, not meant for people):
     --log FILE     the k8s-file log, relative to DIR (`ctr.log`, `exec.log`)
     --sync-fd N    conmon's sync pipe: one JSON line, `{"data": PID}` or
                    `{"data": -1, "message": TEXT}` (plus `"errno": N` when the exec failed)
-    --gate         hold the process until the FIFO `DIR/start` is written (create/start split)
+    --gate         hold the process until the FIFO `DIR/start` is written (create/start split;
+                   an attached exec session: conmon's `--exec-attach`)
     --stdin        give the process a stdin pipe fed by attach clients (else /dev/null)
+    --terminal     give the process a pseudo-terminal as stdin, stdout and stderr (`-t`)
+    --check-command  before anything runs, check that `args[0]` resolves to an executable
+                   file and report ENOENT / EACCES on the sync pipe if not (for a gated exec,
+                   whose exec cannot be waited for)
+    --pid-file F   write the process's pid to `DIR/F` (`exec_pid` for an exec session)
 
 Lifecycle:
 
 1. Daemonize like conmon: fork; the parent writes the child's pid to its stdout (conmon's
    `--conmon-pidfile`) and exits at once (the caller reaps it); the child calls setsid and
    carries on, surviving the `ocimux` process that created it.
-2. Record itself in `mock-state.json`, validate the spec (the rootfs must exist), create the
-   start FIFO, the attach socket (bound by its relative name after chdir into DIR: sun_path
-   holds only 108 bytes) and the log, then fork the process.
+2. Record itself in `mock-state.json`, validate the spec (the rootfs must exist; with
+   `--check-command` the command too), create the start FIFO, the control FIFO `ctl` (held
+   open for reading and writing, so it never reads EOF), the attach socket (bound by its
+   relative name after chdir into DIR: sun_path holds only 108 bytes) and the log, allocate
+   the pseudo-terminal with `--terminal`, then fork the process.
 3. The process gets its own session and process group, default signal dispositions and pipes
-   to the shim as stdout/stderr. With `--gate` it blocks opening `start` for reading until
-   `MockRuntime.start_container` writes a byte; meanwhile signals take their default action
-   (SIGTERM and SIGKILL kill it, SIGSTOP stops it). Then it chdirs to `<rootfs>/<cwd>` (or the
-   rootfs) and execs `args` with exactly the spec's env. If the exec fails it writes a message
-   to stderr and exits 127 (not found) or 126 (cannot invoke), as a shell does. Without
-   `--gate` the shim waits for the exec before reporting, so the failure is reported on the
-   sync pipe instead.
+   to the shim as stdout/stderr, or with `--terminal` the pty's slave as stdin, stdout, stderr
+   and controlling terminal. With `--gate` it blocks opening `start` for reading until
+   `MockRuntime.start_container` (or an attaching exec) writes a byte; meanwhile signals take
+   their default action (SIGTERM and SIGKILL kill it, SIGSTOP stops it). A gated process with
+   a terminal then waits for the shim to apply the resizes already written to `ctl`. Then it
+   chdirs to `<rootfs>/<cwd>` (or the rootfs) and execs `args` with exactly the spec's env.
+   If the exec fails it writes a message to stderr and exits 127 (not found) or 126 (cannot
+   invoke), as a shell does. Without `--gate` the shim waits for the exec before reporting,
+   so the failure is reported on the sync pipe instead.
 4. Report `{"data": PID}`, then relay: output goes to the log (`TIMESTAMP STREAM F|P LINE`)
    and to every attach client as packets `b"\\x02"+data` (stdout) / `b"\\x03"+data` (stderr)
    of at most 8192 payload bytes; bytes from a client go to stdin; a client's EOF
    (`shutdown(SHUT_WR)` or close) closes stdin. Output produced while no client is connected
-   goes only to the log.
-5. When the process exits: SIGKILL what is left of its process group (as the end of a pid
-   namespace would), drain the output, write `exit` (the exit code, or 128+signal), reap the
-   process, close every client (their `recv` returns b""), remove the socket and the FIFO, exit.
-   The output is drained before `exit` is written, so whoever sees the exit file sees the
-   whole log.
+   goes only to the log. With a terminal all output is stdout, input goes to the pty and EOF
+   closes nothing. `1 <height> <width>` lines on `ctl` resize the terminal.
+5. When the process exits: SIGKILL what is left of its process group (with a terminal, of its
+   session), as the end of a pid namespace would, drain the output, write `exit` (the exit
+   code, or 128+signal), reap the process, close every client (their `recv` returns b""),
+   remove the socket and the FIFOs, exit. The output is drained before `exit` is written, so
+   whoever sees the exit file sees the whole log.
 """
 
 from __future__ import annotations
@@ -52,9 +63,26 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from ._bundle import ProcessSpec, SpecError, load_spec
+from ._bundle import (
+    ProcessSpec,
+    SpecError,
+    classify_exec_error,
+    command_error,
+    env_map,
+    load_spec,
+    resolve_cwd,
+)
 from ._child import exec_child, write_all
-from ._proc import ATTACH_SOCKET, START_FIFO, STATE_FILE, ShimState, proc_stat, remove_quietly
+from ._proc import (
+    ATTACH_SOCKET,
+    CTL_FIFO,
+    START_FIFO,
+    STATE_FILE,
+    ShimState,
+    proc_stat,
+    remove_quietly,
+    write_atomic,
+)
 from ._relay import STDERR, STDOUT, Relay
 
 __all__ = ["main"]
@@ -78,15 +106,32 @@ class Setup:
     Runs with DIR as its working directory; every file name is relative to it.
     """
 
-    def __init__(self, directory: Path, spec_name: str, log_name: str, *, gate: bool, stdin: bool):
+    def __init__(
+        self,
+        directory: Path,
+        spec_name: str,
+        log_name: str,
+        *,
+        gate: bool,
+        stdin: bool,
+        terminal: bool = False,
+        check_command: bool = False,
+        pid_file: str | None = None,
+    ):
         self.directory = directory
         self.spec_name = spec_name
         self.log_name = log_name
         self.gate = gate
         self.want_stdin = stdin
+        self.terminal = terminal
+        self.check_command = check_command
+        self.pid_file = pid_file
         self.pid = 0
         self.listener: socket.socket | None = None
         self.log_fd = -1
+        self.ctl_fd = -1
+        self.tty_fd: int | None = None  # the pty master, for resizing
+        self.sync_fd: int | None = None
         self.outputs: dict[int, int] = {}  # read fd -> stream id
         self.stdin_w: int | None = None
         self._made: list[str] = []
@@ -104,10 +149,20 @@ class Setup:
             raise SetupError(str(exc)) from None
         if not spec.rootfs.is_dir():
             raise SetupError(f"rootfs {spec.rootfs} does not exist or is not a directory")
+        if self.check_command:
+            error = command_error(
+                spec.args[0], env_map(spec.env), resolve_cwd(spec.rootfs, spec.cwd)
+            )
+            if error is not None:
+                raise SetupError(classify_exec_error(spec.args[0], error)[1], error.errno)
         if self.gate:
             remove_quietly(Path(START_FIFO))
             os.mkfifo(START_FIFO, 0o600)
             self._made.append(START_FIFO)
+        remove_quietly(Path(CTL_FIFO))
+        os.mkfifo(CTL_FIFO, 0o600)
+        self._made.append(CTL_FIFO)
+        self.ctl_fd = os.open(CTL_FIFO, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
         remove_quietly(Path(ATTACH_SOCKET))
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         listener.bind(ATTACH_SOCKET)  # relative: dodges the 108-byte sun_path limit
@@ -119,11 +174,17 @@ class Setup:
         self.log_fd = os.open(
             self.log_name, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600
         )
-        self._spawn_process(spec)
+        if self.terminal:
+            self._spawn_with_terminal(spec)
+        else:
+            self._spawn_process(spec)
         child = proc_stat(self.pid)
         ShimState(state.shim_pid, state.shim_start, self.pid, child.starttime if child else 0).save(
             self.directory
         )
+        if self.pid_file:
+            write_atomic(Path(self.pid_file), b"%d" % self.pid)
+            self._made.append(self.pid_file)
         return self.pid
 
     def _spawn_process(self, spec: ProcessSpec) -> None:
@@ -147,13 +208,50 @@ class Setup:
         if in_w >= 0:
             os.set_blocking(in_w, False)
             self.stdin_w = in_w
-        if check_r >= 0:
-            failure = _read_to_eof(check_r, EXEC_CHECK_TIMEOUT)
-            if failure:
-                os.waitpid(pid, 0)
-                self.pid = 0
-                number, _, message = failure.decode(errors="replace").partition(":")
-                raise SetupError(message, int(number) if number.isdigit() else None)
+        self._check_exec(check_r)
+
+    def _spawn_with_terminal(self, spec: ProcessSpec) -> None:
+        """Fork the process on a new pty: the master is its output, its input and its size.
+
+        The shim keeps no slave open, so reading the master fails with EIO once the
+        process and its session are gone: that is the output's EOF.
+        """
+        master, slave = os.openpty()
+        sync_fd: int | None = None  # the child's end
+        if self.gate:
+            shim_end, child_end = socket.socketpair()
+            self.sync_fd, sync_fd = shim_end.detach(), child_end.detach()
+        check_r, check_w = (-1, -1) if self.gate else os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            exec_child(
+                spec,
+                (slave, slave, slave),
+                self.gate,
+                None if self.gate else check_w,
+                terminal=True,
+                sync=sync_fd,
+            )
+        self.pid = pid
+        for fd in (slave, check_w, sync_fd if sync_fd is not None else -1):
+            if fd >= 0:
+                os.close(fd)
+        os.set_blocking(master, False)
+        self.outputs[master] = STDOUT
+        self.stdin_w = os.dup(master)
+        self.tty_fd = os.dup(master)
+        self._check_exec(check_r)
+
+    def _check_exec(self, check_r: int) -> None:
+        """For an ungated process: wait for its exec; raise SetupError if it failed."""
+        if check_r < 0:
+            return
+        failure = _read_to_eof(check_r, EXEC_CHECK_TIMEOUT)
+        if failure:
+            os.waitpid(self.pid, 0)
+            self.pid = 0
+            number, _, message = failure.decode(errors="replace").partition(":")
+            raise SetupError(message, int(number) if number.isdigit() else None)
 
     def abort(self) -> None:
         """Undo `setup` after a failure: kill the process if any, remove every file made."""
@@ -180,6 +278,9 @@ class Setup:
             stdin_w=self.stdin_w,
             log_fd=self.log_fd,
             gate=self.gate,
+            ctl_fd=self.ctl_fd,
+            tty_fd=self.tty_fd,
+            sync_fd=self.sync_fd,
         )
 
 
@@ -215,6 +316,9 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--sync-fd", type=int, required=True)
     parser.add_argument("--gate", action="store_true")
     parser.add_argument("--stdin", action="store_true")
+    parser.add_argument("--terminal", action="store_true")
+    parser.add_argument("--check-command", action="store_true")
+    parser.add_argument("--pid-file")
     return parser.parse_args(argv)
 
 
@@ -232,7 +336,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.dup2(devnull, 1)
     os.close(devnull)
     os.chdir(opts.dir)
-    setup = Setup(Path(opts.dir), opts.spec, opts.log, gate=opts.gate, stdin=opts.stdin)
+    setup = Setup(
+        Path(opts.dir),
+        opts.spec,
+        opts.log,
+        gate=opts.gate,
+        stdin=opts.stdin,
+        terminal=opts.terminal,
+        check_command=opts.check_command,
+        pid_file=opts.pid_file,
+    )
     try:
         pid = setup.start()
     except Exception as exc:
@@ -253,4 +366,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    sys.stderr.flush()
+    os._exit(status)  # skip the interpreter's teardown: an attached exec waits for our end

@@ -70,6 +70,23 @@ class AttachClient:
     def close_stdin(self) -> None:
         self.sock.shutdown(socket.SHUT_WR)
 
+    def read_until(self, needle: bytes, timeout: float = 10.0) -> bytes:
+        """Read packets until the stdout received so far contains `needle`; return that stdout.
+
+        Fails on EOF or after `timeout` seconds. The packets stay in `packets` for `collect`.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            out = b"".join(p[1:] for p in self.packets if p[0] == 2)
+            if needle in out:
+                return out
+            left = deadline - time.monotonic()
+            assert left > 0, f"{needle!r} not in {out!r}"
+            self.sock.settimeout(left)
+            packet = self.sock.recv(8193)
+            assert packet, f"EOF before {needle!r}; got {out!r}"
+            self.packets.append(packet)
+
     def collect(self, timeout: float = 10.0) -> tuple[bytes, bytes]:
         """Read packets until EOF (b""); return (stdout, stderr)."""
         self.sock.settimeout(timeout)
@@ -119,12 +136,18 @@ class Harness:
         cwd: str = "/",
         annotations: dict[str, str] | None = None,
         rootfs: Path | None = None,
+        terminal: bool = False,
     ) -> Path:
         directory = self.containers / cid
         directory.mkdir(mode=0o700, exist_ok=True)
         spec: dict[str, Any] = {
             "ociVersion": "1.0.2",
-            "process": {"args": args, "env": ENV if env is None else env, "cwd": cwd},
+            "process": {
+                "args": args,
+                "env": ENV if env is None else env,
+                "cwd": cwd,
+                "terminal": terminal,
+            },
             "root": {"path": str(rootfs or self.rootfs)},
         }
         if annotations:
@@ -138,10 +161,12 @@ class Harness:
         spec["annotations"] = annotations
         path.write_text(json.dumps(spec))
 
-    def create(self, cid: str, args: list[str], *, stdin: bool = False, **kw: Any) -> CreateResult:
-        bundle = self.bundle(cid, args, **kw)
+    def create(
+        self, cid: str, args: list[str], *, stdin: bool = False, terminal: bool = False, **kw: Any
+    ) -> CreateResult:
+        bundle = self.bundle(cid, args, terminal=terminal, **kw)
         result = self.runtime.create_container(
-            CreateRequest(cid=cid, name=cid, bundle=bundle, stdin=stdin)
+            CreateRequest(cid=cid, name=cid, bundle=bundle, stdin=stdin, terminal=terminal)
         )
         self.remember(result.pid, result.monitor_pid or 0)
         return result

@@ -62,11 +62,16 @@ def test_stdin_is_forwarded_and_eof_closes_it(mock: Harness) -> None:
 
 
 def test_without_stdin_the_process_reads_dev_null(mock: Harness) -> None:
-    mock.create("c1", ["sh", "-c", "cat; echo done"])
+    # `cat` ends at once, unfed; the process then waits for `go`, so that its shim is still
+    # there to take (and drop) the client's input rather than the send failing with EPIPE.
+    script = "cat; echo cat-ended; while [ ! -e go ]; do sleep 0.01; done; echo done"
+    mock.create("c1", ["sh", "-c", script])
     client = mock.attach("c1")
     mock.runtime.start_container("c1")
+    client.read_until(b"cat-ended")
     client.send(b"ignored\n")
-    assert client.collect() == (b"done\n", b"")
+    (mock.rootfs / "go").touch()
+    assert client.collect() == (b"cat-ended\ndone\n", b"")
     assert mock.runtime.state_container("c1").exit_code == 0
 
 

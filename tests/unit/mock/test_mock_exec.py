@@ -1,8 +1,10 @@
-"""Exec in the mock runtime: attached (through `_spawn`) and detached (through an exec shim)."""
+"""Exec in the mock runtime: every session runs under an exec shim; attached ones are relayed
+through its attach socket (conmon's `--exec-attach`), detached ones write only their log."""
 
 from __future__ import annotations
 
 import io
+import os
 import signal
 import stat
 import time
@@ -16,7 +18,7 @@ from ocimux.errors import (
     RuntimeCommandError,
 )
 from ocimux.options import ExecOptions, StdStreams
-from ocimux.plugins.mock._proc import ShimState, proc_stat
+from ocimux.plugins.mock._proc import ShimState, is_live, pids_in_groups, proc_stat
 
 if TYPE_CHECKING:
     from conftest import Harness
@@ -64,6 +66,33 @@ def test_exec_attached_env_cwd_and_stdin(running: Harness) -> None:
     assert output(s) == (f"1:2:{running.rootfs / 'work'}\nfrom-stdin".encode(), b"")
 
 
+def test_exec_env_is_exactly_the_containers_plus_the_execs(
+    running: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OCIMUX_LEAK_CHECK", "leaked")  # ocimux's own env must not leak in
+    s = streams()
+    options = ExecOptions(args=("env",), env=("BAR=2", "FOO=override"))
+    assert running.runtime.exec_container("c1", "e1", options, s) == 0
+    assert sorted(s.stdout.getvalue().split()) == [  # type: ignore[attr-defined]
+        b"BAR=2",
+        b"FOO=override",
+        b"PATH=/usr/bin:/bin",
+    ]
+
+
+def test_exec_attached_leaves_its_session_files_and_no_shim(running: Harness) -> None:
+    rt = running.runtime
+    assert rt.exec_container("c1", "e1", ExecOptions(args=("sh", "-c", "echo hi")), streams()) == 0
+    session = rt.exec_dir("c1", "e1")
+    shim = ShimState.load(session)
+    assert shim is not None and not shim.shim_live()
+    assert (session / "exit").read_text() == "0"
+    assert (session / "exec_pid").read_text() == str(shim.pid)
+    assert b"stdout F hi" in (session / "exec.log").read_bytes()
+    for name in ("attach", "ctl", "start"):  # the shim removed its socket and FIFOs
+        assert not (session / name).exists(), name
+
+
 def test_exec_attached_killed_by_a_signal(running: Harness) -> None:
     s = streams()
     assert (
@@ -88,6 +117,98 @@ def test_exec_command_not_executable(running: Harness) -> None:
     with pytest.raises(CommandNotInvocableError, match="ermission denied") as info:
         running.runtime.exec_container("c1", "e1", ExecOptions(args=(str(script),)), streams())
     assert (info.value.exit_code, info.value.container) == (126, "c1")
+
+
+def test_exec_command_not_found_starts_nothing(running: Harness) -> None:
+    with pytest.raises(CommandNotFoundError, match="no such file or directory"):
+        running.runtime.exec_container(
+            "c1", "e1", ExecOptions(args=("/no/such/binary",)), streams()
+        )
+    session = running.runtime.exec_dir("c1", "e1")
+    assert sorted(p.name for p in session.iterdir()) == ["process.json"]
+
+
+def test_exec_command_resolves_through_the_execs_path(running: Harness) -> None:
+    tool = running.rootfs / "tools" / "hello"
+    tool.parent.mkdir()
+    tool.write_text("#!/bin/sh\necho hello-tool\n")
+    tool.chmod(0o755)
+    s = streams()
+    options = ExecOptions(args=("hello",), env=(f"PATH={tool.parent}:/usr/bin:/bin",))
+    assert running.runtime.exec_container("c1", "e1", options, s) == 0
+    assert output(s) == (b"hello-tool\n", b"")
+    with pytest.raises(CommandNotFoundError, match=r"executable file not found in \$PATH"):
+        running.runtime.exec_container("c1", "e2", ExecOptions(args=("hello",)), streams())
+
+
+def test_exec_detach_keys_leave_the_session_running(running: Harness) -> None:
+    rt = running.runtime
+    r, w = os.pipe()
+    os.write(w, b"hello\n\x10\x11")
+    s = StdStreams(io.BytesIO(), io.BytesIO(), os.fdopen(r, "rb", buffering=0))
+    options = ExecOptions(args=("cat",), terminal=True, stdin=True, detach_keys=b"\x10\x11")
+    try:
+        assert rt.exec_container("c1", "e1", options, s) is None
+    finally:
+        s.stdin.close()  # type: ignore[union-attr]
+        os.close(w)
+    remember_session(running, "e1")
+    status = rt.exec_update_status("c1", "e1")
+    assert status.running and status.pid
+    assert status.pid in rt.list_processes("c1")
+    log = rt.exec_dir("c1", "e1") / "exec.log"
+    running.wait_for(lambda: log.read_bytes().count(b"hello") == 2)  # the echo, then cat
+    rt.exec_stop_container("c1", "e1", 5)
+    status = rt.exec_update_status("c1", "e1")
+    assert (status.running, status.exit_code) == (False, 143)
+    assert rt.state_container("c1").status == "running"
+
+
+def test_exec_detach_from_a_pipe_closes_its_stdin(running: Harness) -> None:
+    """As with conmon: without a terminal, a leaving client closes the process's stdin."""
+    rt = running.runtime
+    r, w = os.pipe()
+    os.write(w, b"\x10\x11")
+    s = StdStreams(io.BytesIO(), io.BytesIO(), os.fdopen(r, "rb", buffering=0))
+    args = ("sh", "-c", "cat; echo stdin-closed; sleep 30")
+    options = ExecOptions(args=args, stdin=True, detach_keys=b"\x10\x11")
+    try:
+        assert rt.exec_container("c1", "e1", options, s) is None
+    finally:
+        s.stdin.close()  # type: ignore[union-attr]
+        os.close(w)
+    remember_session(running, "e1")
+    log = rt.exec_dir("c1", "e1") / "exec.log"
+    running.wait_for(lambda: b"stdin-closed" in log.read_bytes())
+    assert rt.exec_update_status("c1", "e1").running
+    rt.exec_stop_container("c1", "e1", 5)
+
+
+def test_an_interrupted_attached_exec_is_killed(running: Harness) -> None:
+    class Broken(io.BytesIO):
+        def write(self, data: bytes) -> int:  # type: ignore[override]
+            raise BrokenPipeError("stdout went away")
+
+    rt = running.runtime
+    s = StdStreams(Broken(), io.BytesIO())
+    with pytest.raises(BrokenPipeError):
+        rt.exec_container("c1", "e1", ExecOptions(args=("sh", "-c", "echo x; sleep 30")), s)
+    status = rt.exec_update_status("c1", "e1")
+    assert (status.running, status.exit_code) == (False, 137)
+
+
+def test_a_hundred_attached_execs_leave_no_shim_behind(running: Harness) -> None:
+    rt = running.runtime
+    shims: list[ShimState] = []
+    for i in range(100):
+        assert rt.exec_container("c1", f"e{i}", ExecOptions(args=("true",)), streams()) == 0
+        shim = ShimState.load(rt.exec_dir("c1", f"e{i}"))
+        assert shim is not None
+        shims.append(shim)
+    assert not [s.shim_pid for s in shims if is_live(s.shim_pid, s.shim_start)]
+    assert not pids_in_groups(s.pid for s in shims)
+    init = rt.state_container("c1").pid
+    assert rt.list_processes("c1") == [init]
 
 
 def test_exec_needs_a_running_container(mock: Harness) -> None:
