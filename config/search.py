@@ -45,7 +45,9 @@ ENV_PREFIX = "OCIMUX_"
 #: `OCIMUX_*` variables that are not configuration (other parts of ocimux read them: the warm
 #: cache's switch and location, `core/_cache.py`). Every other `OCIMUX_*` variable must name a
 #: setting, or loading fails with "did you mean". Add a new non-config variable here.
-NON_CONFIG_VARIABLES: frozenset[str] = frozenset({"OCIMUX_NO_CACHE", "OCIMUX_CACHE_DIR"})
+NON_CONFIG_VARIABLES: frozenset[str] = frozenset(
+    {"OCIMUX_NO_CACHE", "OCIMUX_CACHE_DIR", "OCIMUX_CRASH_AT"}
+)
 
 #: The vendor and the administrator directory, in load order. Tests point these at tmp dirs.
 SYSTEM_DIRS: tuple[str, str] = ("/usr/share/containers", "/etc/containers")

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, final
 
 from . import states
+from ._faults import crash_point
 from .errors import (
     InvalidArgumentError,
     OcimuxError,
@@ -122,7 +123,7 @@ class Dispatcher:
         """Look `ref` up, lock it, refresh its state, check `verb` is allowed; yield record and runtime."""
         rec = self.store.lookup(ref)
         with self.store.lock(rec.id, self.config.lock_timeout):
-            rec = self.store.get_container(rec.id)
+            rec = self._get_unless_interrupted(rec)
             runtime = self.runtime_of(rec)
             rec = self._refresh_locked(rec, runtime)
             states.check(verb, rec.status, rec.name, rec.runtime)
@@ -133,6 +134,20 @@ class Dispatcher:
                     container=rec.name, runtime=rec.runtime, verb=verb, container_id=rec.id
                 )
                 raise
+
+    def _get_unless_interrupted(self, rec: ContainerRecord) -> ContainerRecord:
+        """Re-read a record under its lock; finish it if a dead process left it half-done."""
+        from .errors import ContainerNotFoundError
+        from .reconcile import INTERRUPTED, finish_interrupted
+
+        rec = self.store.get_container(rec.id)
+        if rec.status in INTERRUPTED:
+            finish_interrupted(self, rec)
+            raise ContainerNotFoundError(
+                f"container {rec.name} was left half-done by an ocimux process that died; it is removed now",
+                hint="create it again",
+            )
+        return rec
 
     # --- state ----------------------------------------------------------------------------
 
@@ -177,38 +192,30 @@ class Dispatcher:
             return None
 
     def refresh(self, rec: ContainerRecord) -> ContainerRecord:
-        """Reconcile one record with its runtime; takes the lock only when something changed."""
-        if rec.status not in states.ACTIVE and rec.status != "unknown":
-            return rec
-        runtime = self._runtime_or_none(rec)
-        if runtime is not None:
-            st = runtime.state_container(rec.id)
-            if (
-                st.status == rec.status
-                and st.pid in (0, rec.pid)
-                and st.reason == rec.status_reason
-            ):
-                return rec
-        with self.store.lock(rec.id, self.config.lock_timeout):
-            try:
-                rec = self.store.get_container(rec.id)
-            except OcimuxError:
-                return rec  # removed meanwhile
-            return self._refresh_locked(rec, runtime)
+        """Reconcile one record with its runtime (see `reconcile.py`).
+
+        Raises ContainerNotFoundError if it was a leftover of a dead process, now removed.
+        """
+        from .errors import ContainerNotFoundError
+        from .reconcile import refresh
+
+        fresh = refresh(self, rec)
+        if fresh is None:
+            raise ContainerNotFoundError(
+                f"container {rec.name} was left half-done by an ocimux process that died; it is removed now",
+                hint="create it again",
+            )
+        return fresh
 
     def inspect(self, ref: str) -> ContainerRecord:
         """The container's record, reconciled with its runtime."""
         return self.refresh(self.store.lookup(ref))
 
     def list(self) -> list[ContainerRecord]:
-        """Every container, reconciled, oldest first."""
-        out = []
-        for rec in self.store.list_containers():
-            try:
-                out.append(self.refresh(rec))
-            except OcimuxError:
-                out.append(rec)
-        return out
+        """Every container, reconciled (one state query per runtime), oldest first."""
+        from .reconcile import refresh_all
+
+        return refresh_all(self)
 
     # --- create ---------------------------------------------------------------------------
 
@@ -269,10 +276,16 @@ class Dispatcher:
                 "annotations": annotations,
             },
         )
-        self.store.add_container(rec)
         with self.store.lock(cid, self.config.lock_timeout):
             try:
+                self.store.add_container(rec)
+            except OcimuxError:
+                self.store.drop_lock_file(cid)
+                raise
+            try:
+                crash_point("create:recorded")
                 bundle_dir = bundles.write_bundle(runtime.container_dir(cid), spec)
+                crash_point("create:bundle")
                 result = runtime.create_container(
                     CreateRequest(
                         cid=cid,
@@ -291,6 +304,7 @@ class Dispatcher:
                         container=name, runtime=runtime.name, verb="create", container_id=cid
                     )
                 raise
+            crash_point("create:runtime")
             rec = self.store.update_container(
                 cid, status="created", pid=result.pid, monitor_pid=result.monitor_pid
             )
@@ -342,6 +356,7 @@ class Dispatcher:
         """Start a created container."""
         with self._locked(ref, "start") as (rec, runtime):
             runtime.start_container(rec.id)
+            crash_point("start:runtime")
             rec = self.store.update_container(rec.id, status="running", started_at=time.time())
         self.hooks.event("start", container=rec.id, name=rec.name, runtime=rec.runtime)
         return rec
@@ -486,6 +501,7 @@ class Dispatcher:
         with self._locked(ref, "checkpoint") as (rec, runtime):
             self._require(runtime, "checkpoint", rec.name, "checkpoint")
             runtime.checkpoint_container(rec.id, options)
+            crash_point("checkpoint:runtime")
             rec = self._refresh_locked(rec, runtime)
         self.hooks.event("checkpoint", container=rec.id, name=rec.name, runtime=rec.runtime)
         return rec
@@ -535,9 +551,14 @@ class Dispatcher:
         A container whose runtime is missing can still be removed with `force` (its runtime
         state, if any, cannot be cleaned then; the message says so).
         """
+        from .reconcile import INTERRUPTED, finish_interrupted
+
         rec = self.store.lookup(ref)
         with self.store.lock(rec.id, self.config.lock_timeout):
             rec = self.store.get_container(rec.id)
+            if rec.status in INTERRUPTED:  # left by a dead process: finishing it is the removal
+                finish_interrupted(self, rec)
+                return rec
             runtime = self._runtime_or_none(rec)
             rec = self._refresh_locked(rec, runtime)
             live_execs = self._live_execs(rec, runtime)
@@ -585,12 +606,18 @@ class Dispatcher:
                             container=rec.name, runtime=rec.runtime, verb="rm", container_id=rec.id
                         ) from None
             if runtime is not None:
+                # "removing": if this process dies from here on, the next call finishes the job
+                before = rec.status
+                self.store.update_container(rec.id, status="removing")
+                crash_point("delete:marked")
                 try:
                     runtime.delete_container(rec.id)
                 except OcimuxError as exc:
+                    self.store.update_container(rec.id, status=before)
                     raise exc.add_context(
                         container=rec.name, runtime=rec.runtime, verb="rm", container_id=rec.id
                     ) from None
+                crash_point("delete:runtime")
                 shutil.rmtree(runtime.container_dir(rec.id), ignore_errors=True)
             else:
                 shutil.rmtree(rec.bundle, ignore_errors=True)
@@ -605,7 +632,7 @@ class Dispatcher:
         return [
             e
             for e in (execs.refresh(self, runtime, e) for e in self.store.list_execs(rec.id))
-            if e.status == "running"
+            if e is not None and e.status == "running"
         ]
 
     # --- exec (in execs.py) ------------------------------------------------------------------

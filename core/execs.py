@@ -12,7 +12,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from .errors import ExecSessionNotFoundError, InvalidArgumentError, OcimuxError
+from ._faults import crash_point
+from .errors import ExecSessionNotFoundError, InvalidArgumentError, OcimuxError, StoreError
 from .ids import new_id
 from .store import ExecRecord
 
@@ -34,12 +35,18 @@ __all__ = [
 ]
 
 
-def _begin(d: Dispatcher, ref: str, options: ExecOptions) -> tuple[ContainerRecord, Runtime, str]:
+def _begin(
+    d: Dispatcher, ref: str, options: ExecOptions, sid: str
+) -> tuple[ContainerRecord, Runtime]:
+    """Record a new session `sid` ("created"); the caller holds the session's own lock.
+
+    The session lock tells a later call whether a "created" session is still being started
+    (locked) or was abandoned by a process that died (free).
+    """
     with d._locked(ref, "exec") as (rec, runtime):
         d._require(runtime, "exec", rec.name, "exec")
         if options.terminal:
             d._require(runtime, "terminal", rec.name, "exec")
-        sid = new_id()
         d.store.add_exec(
             ExecRecord(
                 id=sid,
@@ -57,7 +64,7 @@ def _begin(d: Dispatcher, ref: str, options: ExecOptions) -> tuple[ContainerReco
                 },
             )
         )
-    return rec, runtime, sid
+    return rec, runtime
 
 
 def exec_attached(
@@ -72,7 +79,24 @@ def exec_attached(
     The session's record and directory are removed when it ends. If the user detaches
     (None is returned) the session keeps running and stays listed until the container goes.
     """
-    rec, runtime, sid = _begin(d, ref, options)
+    sid = new_id()
+    with d.store.lock(sid, d.config.lock_timeout):
+        try:
+            return _attached(d, ref, options, streams, on_start, sid)
+        finally:
+            d.store.drop_lock_file(sid)
+
+
+def _attached(
+    d: Dispatcher,
+    ref: str,
+    options: ExecOptions,
+    streams: StdStreams,
+    on_start: Callable[[str], None] | None,
+    sid: str,
+) -> int | None:
+    rec, runtime = _begin(d, ref, options, sid)
+    crash_point("exec:recorded")
     d.store.update_exec(sid, status="running")
     if on_start is not None:
         on_start(sid)
@@ -105,7 +129,16 @@ def _still_running(runtime: Runtime, cid: str, sid: str) -> bool:
 
 def exec_detached(d: Dispatcher, ref: str, options: ExecOptions) -> ExecRecord:
     """Start a process in a running container and return its session (running)."""
-    rec, runtime, sid = _begin(d, ref, options)
+    sid = new_id()
+    with d.store.lock(sid, d.config.lock_timeout):
+        try:
+            return _detached(d, ref, options, sid)
+        finally:
+            d.store.drop_lock_file(sid)
+
+
+def _detached(d: Dispatcher, ref: str, options: ExecOptions, sid: str) -> ExecRecord:
+    rec, runtime = _begin(d, ref, options, sid)
     try:
         pid = runtime.exec_container_detached(rec.id, sid, options)
     except BaseException as exc:
@@ -125,20 +158,34 @@ def sessions(d: Dispatcher, ref: str) -> list[ExecRecord]:
     """The container's exec sessions, their status refreshed from the runtime."""
     rec = d.store.lookup(ref)
     runtime = d._runtime_or_none(rec)
-    return [refresh(d, runtime, session) for session in d.store.list_execs(rec.id)]
+    fresh = (refresh(d, runtime, session) for session in d.store.list_execs(rec.id))
+    return [session for session in fresh if session is not None]
 
 
-def refresh(d: Dispatcher, runtime: Runtime | None, session: ExecRecord) -> ExecRecord:
-    """Ask the runtime whether a running session still runs; record its end if not."""
-    if session.status != "running" or runtime is None:
+def refresh(d: Dispatcher, runtime: Runtime | None, session: ExecRecord) -> ExecRecord | None:
+    """Ask the runtime whether a session still runs and record its end.
+
+    A session still "created" whose process never started (its `ocimux` died first) is
+    removed with its directory: None.
+    """
+    if session.status not in ("running", "created") or runtime is None:
         return session
     st = runtime.exec_update_status(session.container_id, session.id)
     if st.running:
-        return (
-            session
-            if st.pid == session.pid or not st.pid
-            else d.store.update_exec(session.id, pid=st.pid)
-        )
+        if session.status == "created" or (st.pid and st.pid != session.pid):
+            return d.store.update_exec(session.id, status="running", pid=st.pid)
+        return session
+    if session.status == "created" and st.exit_code is None:
+        try:
+            with d.store.lock(session.id, 0):  # free: its ocimux died before starting it
+                d.store.remove_exec(session.id)
+                shutil.rmtree(
+                    runtime.exec_dir(session.container_id, session.id), ignore_errors=True
+                )
+                d.store.drop_lock_file(session.id)
+                return None
+        except StoreError:
+            return session  # being started right now
     return d.store.update_exec(
         session.id, status="stopped", exit_code=st.exit_code, finished_at=time.time()
     )
@@ -157,7 +204,12 @@ def find(d: Dispatcher, ref: str) -> ExecRecord:
             ) from None
         session = matches[0]
     rec = d.store.get_container(session.container_id)
-    return refresh(d, d._runtime_or_none(rec), session)
+    fresh = refresh(d, d._runtime_or_none(rec), session)
+    if fresh is None:
+        raise ExecSessionNotFoundError(
+            f"exec session {session.id[:12]} was abandoned before it started; it is removed now"
+        )
+    return fresh
 
 
 def stop(d: Dispatcher, ref: str, timeout: float) -> ExecRecord:
@@ -174,7 +226,7 @@ def stop(d: Dispatcher, ref: str, timeout: float) -> ExecRecord:
             raise exc.add_context(
                 container=rec.name, runtime=rec.runtime, verb="exec stop", container_id=rec.id
             ) from None
-        session = refresh(d, runtime, session)
+        session = refresh(d, runtime, session) or session
     return session
 
 
@@ -188,5 +240,6 @@ def resize(d: Dispatcher, ref: str, height: int, width: int) -> None:
 def stop_all(d: Dispatcher, rec: ContainerRecord, runtime: Runtime, timeout: float) -> None:
     """Stop every live session of a container (before `rm -f` stops the container)."""
     for session in d.store.list_execs(rec.id):
-        if refresh(d, runtime, session).status == "running":
+        fresh = refresh(d, runtime, session)
+        if fresh is not None and fresh.status == "running":
             runtime.exec_stop_container(rec.id, session.id, timeout)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from . import conmon
+from ._faults import crash_point
 from .attach import read_exit_file
 from .errors import OcimuxError, RuntimeCommandError
 from .ocicli import (
@@ -164,14 +165,38 @@ class OciCliRuntime(Runtime):
             state = self.cli().state(cid)
         except RuntimeCommandError as exc:
             if _does_not_exist(exc.detail):
-                code = self._exit_code(cid)  # conmon may have finished just now
-                if code is not None:
-                    return RuntimeState("stopped", 0, code)
-                return RuntimeState(
-                    "unknown",
-                    reason=f"{self.name} no longer knows the container and no exit code was recorded",
-                )
+                return self._forgotten(cid)
             raise
+        return self._from_state(cid, state)
+
+    def state_containers(self, cids: list[str]) -> dict[str, RuntimeState]:
+        """Exit files first, then one `<runtime> list` for the rest (not one `state` each)."""
+        out: dict[str, RuntimeState] = {}
+        pending = []
+        for cid in cids:
+            code = self._exit_code(cid)
+            if code is not None:
+                out[cid] = RuntimeState("stopped", 0, code)
+            else:
+                pending.append(cid)
+        if pending:
+            listed = {str(c.get("id")): c for c in self.cli().list()}
+            for cid in pending:
+                out[cid] = (
+                    self._from_state(cid, listed[cid]) if cid in listed else self._forgotten(cid)
+                )
+        return out
+
+    def _forgotten(self, cid: str) -> RuntimeState:
+        code = self._exit_code(cid)  # conmon may have finished just now
+        if code is not None:
+            return RuntimeState("stopped", 0, code)
+        return RuntimeState(
+            "unknown",
+            reason=f"{self.name} no longer knows the container and no exit code was recorded",
+        )
+
+    def _from_state(self, cid: str, state: dict) -> RuntimeState:  # type: ignore[type-arg]
         status = self.status_map.get(str(state.get("status")), "unknown")
         pid = int(state.get("pid") or 0)
         if status == "stopped":
@@ -180,9 +205,12 @@ class OciCliRuntime(Runtime):
                 return RuntimeState("stopped", 0, None, reason="conmon recorded no exit code")
             return RuntimeState("stopped", 0, code)
         if status != "unknown" and not self.check_conmon_running(cid):
+            monitor = conmon.read_pidfile(self.container_dir(cid) / "conmon.pid")
             return RuntimeState(
-                status, pid, reason="its conmon is gone: output and exit code are lost"
-            )
+                "unknown", pid,
+                reason=f"its conmon (pid {monitor}) died: output and exit code are lost; "
+                "remove it with `ocimux rm -f`",
+            )  # fmt: skip
         return RuntimeState(status, pid)
 
     def _exit_code(self, cid: str) -> int | None:
@@ -327,6 +355,7 @@ class OciCliRuntime(Runtime):
 
         try:
             _, monitor_pid = self._start_exec(cid, launch, connect)
+            crash_point("exec:started")
             detached = relay(
                 sockets[0],
                 streams,

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ._faults import crash_point
 from .capabilities import Capabilities, Capability
 from .errors import CapabilityError, RuntimeCommandError
 
@@ -164,6 +165,7 @@ class Runtime(ABC):
         if timeout > 0:
             if self._signal_unless_stopped(cid, stop_signal, all_procs):
                 return
+            crash_point("stop:signalled")
             if self._wait_stopped(cid, timeout):
                 return
         if self._signal_unless_stopped(cid, _signal.SIGKILL, all_procs):
@@ -218,6 +220,13 @@ class Runtime(ABC):
         Never raises for a container the runtime has forgotten: that is "stopped" when an exit
         file exists, else "unknown" with a reason.
         """
+
+    def state_containers(self, cids: list[str]) -> dict[str, RuntimeState]:
+        """The states of many containers at once (for `ocimux ps`); same rules as `state_container`.
+
+        The default asks one by one; a runtime that can answer in one call overrides it.
+        """
+        return {cid: self.state_container(cid) for cid in cids}
 
     def pause_container(self, cid: str) -> None:
         """Freeze every process of a running container. Needs capability `pause`."""

@@ -287,6 +287,11 @@ class Store:
             self._locks.remove_lock_file(cid)
         return removed
 
+    def drop_lock_file(self, cid: str) -> None:
+        """Unlink `cid`'s lock file while holding its lock (for an id that never got a record)."""
+        if self._locks.holds(cid):
+            self._locks.remove_lock_file(cid)
+
     def lock(self, cid: str, timeout: float) -> AbstractContextManager[None]:
         """Return a context manager holding container `cid`'s lock across processes.
 

@@ -42,7 +42,6 @@ def _one_line_error(proc, code: int = 125, *needles: str) -> str:
             ("no-such-runtime",),
         ),
         (("run", "--runtime", "mock", "--rootfs", "."), ("needs a command",)),
-        (("run", "--runtime", "mock", "-t", "--rootfs", ".", "--", "true"), ("terminal", "mock")),
         (
             ("run", "--runtime", "mock", "--stop-timeout", "-1", "--rootfs", ".", "--", "true"),
             ("negative",),
@@ -159,3 +158,27 @@ def test_injected_hang_times_out_naming_the_command(ocimux, rootfs: Path, ocimux
         "a hung start must leave the container created, not lost"
     )
     assert ocimux("rm", "-f", "slow").returncode == 0
+
+
+def test_missing_capability_is_refused_before_anything_runs(ocimux, rootfs: Path):
+    assert (
+        ocimux(
+            "run",
+            "-d",
+            "--runtime",
+            "mock",
+            "--name",
+            "lim",
+            "--rootfs",
+            str(rootfs),
+            "--",
+            "sleep",
+            "30",
+        ).returncode
+        == 0
+    )
+    line = _one_line_error(
+        ocimux("update", "--memory", "64m", "lim"), 125, "update_resources", "mock", "lim"
+    )
+    assert "no limits" in line or "cgroups" in line
+    assert json.loads(ocimux("ps", "--format", "json").stdout)[0]["status"] == "running"

@@ -57,7 +57,7 @@ def test_conmon_argv_matches_the_working_command_line(tmp_path: Path):
         name="web",
         runtime_path="/usr/sbin/runc",
         runtime_args=("--root", "/r"),
-        bundle=tmp_path,
+        directory=tmp_path,
         exit_dir=tmp_path / "exits",
         stdin=True,
     )
@@ -199,3 +199,30 @@ def test_a_missing_runtime_binary_is_a_clear_error(tmp_path: Path):
     cli = OciCli(path=str(tmp_path / "absent"), root=tmp_path, name="ghost")
     with pytest.raises(RuntimeCommandError, match="cannot run .*absent"):
         cli.state("c1")
+
+
+def test_conmon_argv_for_an_exec_session(tmp_path: Path):
+    session = tmp_path / "exec" / "s1"
+    launch = ConmonLaunch(
+        conmon="/usr/bin/conmon",
+        cid="abc",
+        name="abc",
+        runtime_path="/usr/sbin/runc",
+        runtime_args=(),
+        directory=session,
+        exit_dir=session / "exits",
+        terminal=True,
+        session="s1",
+        exec_spec=session / "process.json",
+    )
+    argv = launch.argv()
+    pairs = dict(zip(argv, argv[1:], strict=False))
+    assert pairs["-c"] == "abc" and pairs["-u"] == "s1" and pairs["-b"] == str(session)
+    assert pairs["-p"] == f"{session}/exec_pid" and pairs["-l"] == f"k8s-file:{session}/exec.log"
+    assert argv[-5:] == [
+        "-t",
+        "-e",
+        "--exec-attach",
+        "--exec-process-spec",
+        f"{session}/process.json",
+    ]

@@ -1,0 +1,109 @@
+"""Reconciling records with what the runtimes say, and finishing what a dead process left.
+
+There is no daemon: containers outlive the `ocimux` process (their monitors hold them), so
+every call that reads a record first asks the owning runtime for the truth. A record still
+"creating" or "removing" whose lock nobody holds was left by an `ocimux` that died in the
+middle (killed, crashed, power cut): its operation is finished here — a half-created
+container is removed completely, a half-removed one too — so the next call sees each
+container either fully there or fully gone.
+"""
+
+from __future__ import annotations
+
+import shutil
+from contextlib import suppress
+from typing import TYPE_CHECKING
+
+from . import states
+from .errors import OcimuxError, StoreError
+
+if TYPE_CHECKING:
+    from .dispatcher import Dispatcher
+    from .options import RuntimeState
+    from .store import ContainerRecord
+
+__all__ = ["INTERRUPTED", "finish_interrupted", "refresh", "refresh_all"]
+
+#: statuses that exist only while one `ocimux` process works on the container (holding its lock)
+INTERRUPTED = frozenset({"creating", "removing"})
+
+
+def refresh(
+    d: Dispatcher, rec: ContainerRecord, known: RuntimeState | None = None
+) -> ContainerRecord | None:
+    """Reconcile one record; None if it turned out to be a leftover that is now removed.
+
+    `known` is the runtime's answer when the caller already has it (a bulk query). The lock
+    is taken only when something changed.
+    """
+    if rec.status in INTERRUPTED:
+        return _try_finish(d, rec)
+    if rec.status not in states.ACTIVE and rec.status != "unknown":
+        return rec
+    runtime = d._runtime_or_none(rec)
+    if runtime is not None:
+        st = known if known is not None else runtime.state_container(rec.id)
+        if st.status == rec.status and st.pid in (0, rec.pid) and st.reason == rec.status_reason:
+            return rec
+    with d.store.lock(rec.id, d.config.lock_timeout):
+        try:
+            rec = d.store.get_container(rec.id)
+        except OcimuxError:
+            return None  # removed meanwhile
+        return d._refresh_locked(rec, runtime)
+
+
+def refresh_all(d: Dispatcher) -> list[ContainerRecord]:
+    """Every record, reconciled; asks each runtime once for all its containers."""
+    records = d.store.list_containers()
+    groups: dict[str, list[str]] = {}
+    for rec in records:
+        if rec.status in states.ACTIVE or rec.status == "unknown":
+            groups.setdefault(rec.runtime, []).append(rec.id)
+    known: dict[str, RuntimeState] = {}
+    for name, cids in groups.items():
+        with suppress(OcimuxError):  # a missing runtime, or fall back to one question each
+            known.update(d.registry.get(name).state_containers(cids))
+    out = []
+    for rec in records:
+        try:
+            fresh = refresh(d, rec, known.get(rec.id))
+        except OcimuxError:
+            fresh = rec  # a runtime that fails to answer must not hide the others
+        if fresh is not None:
+            out.append(fresh)
+    return out
+
+
+def _try_finish(d: Dispatcher, rec: ContainerRecord) -> ContainerRecord | None:
+    """Finish an interrupted create or delete if its process is gone (its lock is free)."""
+    try:
+        with d.store.lock(rec.id, 0):
+            try:
+                rec = d.store.get_container(rec.id)
+            except OcimuxError:
+                return None
+            if rec.status not in INTERRUPTED:
+                return rec
+            finish_interrupted(d, rec)
+            return None
+    except StoreError:
+        return rec  # another process is creating or removing it right now
+
+
+def finish_interrupted(d: Dispatcher, rec: ContainerRecord) -> None:
+    """Remove every trace of a container whose create or delete was interrupted.
+
+    The caller holds the lock. Runtime state, monitor, directory and record all go.
+    """
+    runtime = d._runtime_or_none(rec)
+    if runtime is not None:
+        with suppress(OcimuxError):
+            runtime.delete_container(rec.id)
+        shutil.rmtree(runtime.container_dir(rec.id), ignore_errors=True)
+    else:
+        shutil.rmtree(rec.bundle, ignore_errors=True)
+    d.store.remove_container(rec.id)
+    d.hooks.event(
+        "delete", container=rec.id, name=rec.name, runtime=rec.runtime, interrupted=rec.status
+    )
