@@ -136,3 +136,38 @@ def test_exec_into_a_paused_or_stopped_container_is_a_clear_error(oci: Oci) -> N
     oci.wait_status("box", "stopped")
     done = oci("exec", "box", "true")
     assert done.returncode == 125 and "stopped" in done.stderr
+
+
+@pytest.mark.parametrize("runtime", TERMINAL_RUNTIMES, indirect=True)
+def test_empty_detach_keys_pass_ctrl_p_ctrl_q_to_the_container(oci: Oci) -> None:
+    # -ixon: the container's own terminal would otherwise eat ctrl-q as XON
+    cmd = ("sh", "-c", "stty -ixon; echo ready; cat -v")
+    pty = _cli(oci, *oci.new("run", *cmd, flags=["-it", "--rm", "--detach-keys", ""]))
+    try:
+        pty.read_until(r"ready")
+        pty.send(DETACH + b"x\r")
+        pty.read_until(r"\^P\^Qx")
+        pty.send(b"\x04")  # ctrl-d: end of input for cat
+        assert pty.wait() == 0
+    finally:
+        pty.close()
+    assert oci.ps() == []
+
+
+@pytest.mark.parametrize("runtime", TERMINAL_RUNTIMES, indirect=True)
+def test_detach_keys_from_containers_conf(oci: Oci) -> None:
+    oci.edit_conf(
+        lambda text: text.replace(
+            'runtime = "mock"', 'runtime = "mock"\ndetach_keys = "ctrl-x,ctrl-y"'
+        )
+    )
+    pty = _cli(oci, *oci.new("run", "sh", name="cfg", flags=["-it"]))
+    try:
+        pty.read_until(r"# ")
+        pty.send(DETACH)  # no longer the detach keys: the shell gets them
+        pty.send(b"\x18\x19")
+        assert pty.wait() == 0
+        assert b"detached from cfg" in pty.output
+    finally:
+        pty.close()
+    assert oci.record("cfg")["status"] == "running"
