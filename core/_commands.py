@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -329,20 +330,19 @@ def cmd_logs(d: Dispatcher, args: argparse.Namespace) -> int:
 
 
 def _size(value: str | None, what: str) -> int | None:
+    """`"64m"`, `"1g"`, `"512k"`, `"100"` (bytes) → bytes; anything else is an error."""
     if value is None:
         return None
-    units = {"b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
-    text = value.strip().lower().removesuffix("b") or "0"
-    mult = units.get(text[-1], 1) if text[-1].isalpha() else 1
-    number = text[:-1] if text[-1].isalpha() else text
-    try:
-        size = int(float(number) * mult)
-    except ValueError:
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmg]?)b?\s*", value.lower())
+    if not match:
         raise InvalidArgumentError(
-            f"invalid {what} {value!r}: use bytes or a number with k, m or g"
-        ) from None
-    if size < 0:
-        raise InvalidArgumentError(f"invalid {what} {value!r}: must not be negative")
+            f"invalid {what} {value!r}: use bytes or a number with k, m or g (e.g. 64m)"
+        )
+    size = int(
+        float(match.group(1)) * {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[match.group(2)]
+    )
+    if size >= 2**63:
+        raise InvalidArgumentError(f"invalid {what} {value!r}: too large")
     return size
 
 

@@ -21,6 +21,7 @@ hook plugins what happened.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import signal as _signal
@@ -54,7 +55,15 @@ if TYPE_CHECKING:
     from .runtime import Runtime
     from .store import Store
 
-__all__ = ["Dispatcher", "NewContainer"]
+__all__ = ["Dispatcher", "NewContainer", "check_timeout"]
+
+
+def check_timeout(value: float | None, what: str = "timeout") -> None:
+    """Reject a negative, infinite or NaN timeout (None means "the default")."""
+    if value is not None and not (math.isfinite(value) and value >= 0):
+        raise InvalidArgumentError(
+            f"{what} must be a non-negative number of seconds (got {value!r})"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -454,8 +463,7 @@ class Dispatcher:
 
     def stop(self, ref: str, timeout: float | None = None) -> ContainerRecord:
         """Stop signal, wait `timeout` (the container's stop timeout by default), then SIGKILL."""
-        if timeout is not None and timeout < 0:
-            raise InvalidArgumentError(f"timeout must not be negative (got {timeout:g})")
+        check_timeout(timeout)
         with self._locked(ref, "stop") as (rec, runtime):
             if rec.status != "stopped":
                 wait = (
@@ -553,6 +561,7 @@ class Dispatcher:
         """
         from .reconcile import INTERRUPTED, finish_interrupted
 
+        check_timeout(timeout)
         rec = self.store.lookup(ref)
         with self.store.lock(rec.id, self.config.lock_timeout):
             rec = self.store.get_container(rec.id)

@@ -13,7 +13,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ._faults import crash_point
-from .errors import ExecSessionNotFoundError, InvalidArgumentError, OcimuxError, StoreError
+from .errors import (
+    CommandNotFoundError,
+    ExecSessionNotFoundError,
+    OcimuxError,
+    StoreError,
+)
 from .ids import new_id
 from .store import ExecRecord
 
@@ -43,6 +48,13 @@ def _begin(
     The session lock tells a later call whether a "created" session is still being started
     (locked) or was abandoned by a process that died (free).
     """
+    if not options.args[0]:
+        raise CommandNotFoundError(
+            "executable file '' not found",
+            verb="exec",
+            container=ref,
+            hint="give the command to run",
+        )
     with d._locked(ref, "exec") as (rec, runtime):
         d._require(runtime, "exec", rec.name, "exec")
         if options.terminal:
@@ -214,8 +226,9 @@ def find(d: Dispatcher, ref: str) -> ExecRecord:
 
 def stop(d: Dispatcher, ref: str, timeout: float) -> ExecRecord:
     """Stop a session (SIGTERM, `timeout`, SIGKILL); the container keeps running."""
-    if timeout < 0:
-        raise InvalidArgumentError(f"timeout must not be negative (got {timeout:g})")
+    from .dispatcher import check_timeout
+
+    check_timeout(timeout)
     session = find(d, ref)
     rec = d.store.get_container(session.container_id)
     if session.status == "running":
