@@ -61,7 +61,7 @@ _NUMBERS: Final[dict[str, int]] = {
 _ALIASES: Final = frozenset({"IOT", "CLD", "POLL"})
 _NAMES: Final[dict[int, str]] = {n: f"SIG{k}" for k, n in _NUMBERS.items() if k not in _ALIASES}
 _REALTIME: Final = re.compile(r"RT(MIN|MAX)(?:([+-])(\d{1,2}))?")
-_DECIMAL: Final = re.compile(r"[+-]?\d{1,20}")
+_DECIMAL: Final = re.compile(r"[+-]?[0-9]{1,20}")  # ASCII digits only, like strconv.Atoi
 
 
 def _invalid(value: object) -> InvalidArgumentError:
