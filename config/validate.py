@@ -156,6 +156,8 @@ def did_you_mean(
     Closeness is difflib's ratio (at least 0.6); names in `preferred` get a small bonus, which
     breaks near-ties such as `runtimez` between `runtime` and `runtimes`.
     """
+    if len(word) > 64:  # no key is that long; comparing a megabyte-long one takes seconds
+        return None
     best: tuple[float, str] | None = None
     for name in candidates:
         ratio = difflib.SequenceMatcher(None, word, name).ratio()

@@ -25,6 +25,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ._dirs import private_dir
+
 __all__ = ["cache_dir", "cached", "fingerprint", "write_json"]
 
 FORMAT = 1
@@ -109,7 +111,7 @@ def cached(
 def write_json(path: Path, data: dict[str, Any]) -> None:
     """Write `data` atomically (temp file + rename), mode 0600; a failure is ignored."""
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dir(path.parent)
         tmp = path.with_name(f".{path.name}.{os.getpid()}")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:

@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, final
 
+from ._dirs import private_dir
 from .errors import InvalidArgumentError, StoreError
 
 if TYPE_CHECKING:
@@ -161,7 +162,7 @@ class ContainerLocks:
             try:
                 return os.open(path, flags, 0o600)
             except FileNotFoundError:
-                self.lock_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+                private_dir(self.lock_dir)
                 return os.open(path, flags, 0o600)
         except OSError as exc:
             raise StoreError(

@@ -133,10 +133,12 @@ def spawn(
     pass_fds: Sequence[int] = (),
     new_session: bool = True,
     inherit_env: bool = True,
+    umask: int = -1,
 ) -> subprocess.Popen[bytes]:
     """Start `argv` and return the Popen without waiting (for monitors such as conmon).
 
-    With `inherit_env=False` the child gets exactly `env` (a container's process environment).
+    With `inherit_env=False` the child gets exactly `env` (a container's process environment);
+    `umask` (e.g. 0o077 for monitors, whose files must be private) applies to the child only.
     """
     return subprocess.Popen(  # noqa: S603 - argv list, no shell
         [os.fspath(a) for a in argv],
@@ -147,6 +149,7 @@ def spawn(
         cwd=cwd,
         pass_fds=tuple(pass_fds),
         start_new_session=new_session,
+        umask=umask,
     )
 
 

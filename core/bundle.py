@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
+from ._dirs import private_dir
 from .errors import InvalidArgumentError
 
 __all__ = ["CONFIG_NAME", "load_bundle", "write_bundle"]
@@ -181,7 +182,7 @@ def write_json(target: Path, doc: Any) -> None:
         raise InvalidArgumentError(f"cannot write {target}: not JSON: {exc}") from exc
     tmp = target.with_name(f".{target.name}.{os.urandom(6).hex()}.tmp")
     try:
-        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dir(target.parent)
         fd = os.open(
             tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
         )

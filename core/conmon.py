@@ -122,7 +122,11 @@ def launch(
     argv = spec.argv()
     with pipes:
         try:
-            proc = _spawn.spawn(argv, env=extra, pass_fds=child_fds, cwd=spec.directory)
+            # umask 077: conmon's pid, exit, ctl and log files are private; the container's
+            # process keeps its own umask (the runtime sets it from the spec)
+            proc = _spawn.spawn(
+                argv, env=extra, pass_fds=child_fds, cwd=spec.directory, umask=0o077
+            )
         except OSError as exc:
             raise RuntimeCommandError(
                 f"cannot run conmon {spec.conmon}: {exc.strerror}",

@@ -97,10 +97,11 @@ class OcimuxError(Exception):
         if self.verb:
             parts.append(self.verb)
         if self.container:
-            parts.append(self.container)
+            parts.append(_short(self.container))
         head = " ".join(parts)
         if self.runtime:
-            head = f"{head} on {self.runtime}" if head else f"runtime {self.runtime}"
+            runtime = _short(self.runtime)
+            head = f"{head} on {runtime}" if head else f"runtime {runtime}"
         return head
 
     def __str__(self) -> str:
@@ -109,7 +110,7 @@ class OcimuxError(Exception):
         if self.hint:
             line = f"{line}; {self.hint}"
         # One line, always: runtime messages often end in a newline or span several.
-        return " ".join(line.split())
+        return _bounded(" ".join(line.split()))
 
 
 class ConfigError(OcimuxError):
@@ -275,3 +276,19 @@ class CommandNotFoundError(OcimuxError):
     """The container's command was not found."""
 
     exit_code = 127
+
+
+#: a message longer than this is cut in the middle (a 5 MB config value must not become a 5 MB line)
+MAX_MESSAGE = 2000
+
+
+def _bounded(text: str) -> str:
+    if len(text) <= MAX_MESSAGE:
+        return text
+    half = MAX_MESSAGE // 2
+    return f"{text[:half]}…({len(text) - 2 * half} characters cut)…{text[-half:]}"
+
+
+def _short(name: str, limit: int = 80) -> str:
+    """A name as it fits in a message prefix (a hostile one can be megabytes long)."""
+    return name if len(name) <= limit else f"{name[: limit - 1]}…"

@@ -10,12 +10,14 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from typing import TYPE_CHECKING
 
 from ._faults import crash_point
 from .errors import (
     CommandNotFoundError,
     ExecSessionNotFoundError,
+    InvalidArgumentError,
     OcimuxError,
     StoreError,
 )
@@ -40,6 +42,25 @@ __all__ = [
 ]
 
 
+def _check_options(options: ExecOptions, ref: str) -> None:
+    """The same rules every runtime applies, checked before anything is recorded."""
+    from . import spec as specs
+
+    if options.cwd is not None and not options.cwd.startswith("/"):
+        raise InvalidArgumentError(
+            f"invalid working directory {options.cwd!r}: it must be absolute"
+        )
+    specs.merge_env((), options.env)
+
+
+def _remove_session(runtime: Runtime, cid: str, sid: str) -> None:
+    """Remove a session's directory, and the container's `exec/` once it is empty."""
+    directory = runtime.exec_dir(cid, sid)
+    shutil.rmtree(directory, ignore_errors=True)
+    with suppress(OSError):
+        directory.parent.rmdir()
+
+
 def _begin(
     d: Dispatcher, ref: str, options: ExecOptions, sid: str
 ) -> tuple[ContainerRecord, Runtime]:
@@ -55,6 +76,10 @@ def _begin(
             container=ref,
             hint="give the command to run",
         )
+    try:
+        _check_options(options, ref)
+    except InvalidArgumentError as exc:
+        raise exc.add_context(container=ref, verb="exec") from None
     with d._locked(ref, "exec") as (rec, runtime):
         d._require(runtime, "exec", rec.name, "exec")
         if options.terminal:
@@ -113,16 +138,19 @@ def _attached(
     if on_start is not None:
         on_start(sid)
     code: int | None = None
+    failed = True
     try:
         code = runtime.exec_container(rec.id, sid, options, streams)
+        failed = False
     except OcimuxError as exc:
         raise exc.add_context(
             container=rec.name, runtime=rec.runtime, verb="exec", container_id=rec.id
         ) from None
     finally:
-        if code is not None or not _still_running(runtime, rec.id, sid):
+        # kept only when the user detached from a session that runs on
+        if failed or code is not None or not _still_running(runtime, rec.id, sid):
             d.store.remove_exec(sid)
-            shutil.rmtree(runtime.exec_dir(rec.id, sid), ignore_errors=True)
+            _remove_session(runtime, rec.id, sid)
     if code is None:
         status = runtime.exec_update_status(rec.id, sid)
         d.store.update_exec(sid, pid=status.pid)
@@ -155,7 +183,7 @@ def _detached(d: Dispatcher, ref: str, options: ExecOptions, sid: str) -> ExecRe
         pid = runtime.exec_container_detached(rec.id, sid, options)
     except BaseException as exc:
         d.store.remove_exec(sid)
-        shutil.rmtree(runtime.exec_dir(rec.id, sid), ignore_errors=True)
+        _remove_session(runtime, rec.id, sid)
         if isinstance(exc, OcimuxError):
             exc.add_context(
                 container=rec.name, runtime=rec.runtime, verb="exec", container_id=rec.id
@@ -191,9 +219,7 @@ def refresh(d: Dispatcher, runtime: Runtime | None, session: ExecRecord) -> Exec
         try:
             with d.store.lock(session.id, 0):  # free: its ocimux died before starting it
                 d.store.remove_exec(session.id)
-                shutil.rmtree(
-                    runtime.exec_dir(session.container_id, session.id), ignore_errors=True
-                )
+                _remove_session(runtime, session.container_id, session.id)
                 d.store.drop_lock_file(session.id)
                 return None
         except StoreError:

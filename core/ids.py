@@ -38,8 +38,8 @@ def validate_name(value: str, what: str = "container name") -> str:
             f"{what} is {len(value)} characters long; at most {MAX_NAME_LENGTH} are allowed"
         )
     if not _NAME.fullmatch(value):
-        shown = value.encode("unicode_escape").decode("ascii")
+        # repr escapes control and bidi characters, so the one-line message shows what was given
         raise InvalidArgumentError(
-            f"invalid {what} {shown!r}: use letters, digits, '_', '.' and '-', starting with a letter or digit"
+            f"invalid {what} {value!r}: use letters, digits, '_', '.' and '-', starting with a letter or digit"
         )
     return value

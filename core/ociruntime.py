@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from . import conmon
+from ._dirs import private_dir
 from ._faults import crash_point
 from .attach import read_exit_file
 from .errors import OcimuxError, RuntimeCommandError
@@ -96,9 +97,9 @@ class OciCliRuntime(Runtime):
                 verb="create",
                 hint="install conmon",
             )
-        self.context.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dir(self.context.state_dir)
         exit_dir = self.exit_dir()
-        exit_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dir(exit_dir)
         launch = conmon.ConmonLaunch(
             conmon=self.context.conmon_path,
             cid=request.cid,
@@ -276,7 +277,7 @@ class OciCliRuntime(Runtime):
         from .bundle import write_json
 
         directory = self.exec_dir(cid, session_id)
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dir(directory)
         container_spec = json.loads((self.container_dir(cid) / "config.json").read_text())
         rootfs = Path(container_spec["root"]["path"])
         user = specs.parse_user(options.user, rootfs) if options.user else None
@@ -324,8 +325,14 @@ class OciCliRuntime(Runtime):
         )
         if message.data < 0:
             detail = error_message(message.message.encode(), self.oci_log(cid), offset)
+            detail = detail or "the runtime failed to start the process"
+            command = (
+                json.loads(launch.exec_spec.read_text())["args"][0] if launch.exec_spec else ""
+            )
+            if command and command not in detail:  # crun says only "open executable: ..."
+                detail = f"{command}: {detail}"
             raise classify(
-                detail or "the runtime failed to start the process",
+                detail,
                 argv=launch.argv(),
                 exit_status=None,
                 container=cid,

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, final
 
+from ._dirs import private_dir
 from ._locks import ContainerLocks
 from .errors import (
     ConflictError,
@@ -358,10 +359,33 @@ class Store:
             )
         return _EXECS.decode(row)
 
+    def _not_yours(self, exc: OSError) -> StoreError:
+        """Another user's state: say whose, and what to do instead."""
+        owner = "another user"
+        for candidate in (self.path, *self.path.parents):
+            try:
+                uid = candidate.stat().st_uid
+            except OSError:
+                continue
+            try:
+                import pwd
+
+                owner = f"user {pwd.getpwuid(uid).pw_name} (uid {uid})"
+            except KeyError:
+                owner = f"uid {uid}"
+            break
+        return StoreError(
+            f"state directory {self.path.parent} belongs to {owner} and is not accessible to you "
+            f"({exc.strerror})",
+            hint="run ocimux as that user, or set [ocimux] state_dir to a directory of your own",
+        )
+
     def _open(self) -> sqlite3.Connection:
         """Create the directory (0700) and the database file (0600) if missing; connect."""
         try:
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            private_dir(self.path.parent)
+        except PermissionError as exc:
+            raise self._not_yours(exc) from exc
         except OSError as exc:
             raise StoreError(
                 f"cannot create state database {self.path}: {exc.strerror}",
@@ -374,6 +398,8 @@ class Store:
             os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
         except FileExistsError:
             pass
+        except PermissionError as exc:
+            raise self._not_yours(exc) from exc
         except OSError as exc:
             raise StoreError(
                 f"cannot create state database {self.path}: {exc.strerror}",

@@ -25,7 +25,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ocimux import _spawn
-from ocimux.errors import InvalidArgumentError, RuntimeCommandError, RuntimeTimeoutError
+from ocimux.errors import (
+    ConfigError,
+    InvalidArgumentError,
+    RuntimeCommandError,
+    RuntimeTimeoutError,
+)
 
 __all__ = ["FAIL_MESSAGE", "FAIL_ON", "FAIL_STATUS", "HANG_ON", "OPERATIONS", "Faults"]
 
@@ -42,10 +47,19 @@ OPERATIONS: frozenset[str] = frozenset(
 HANG_ARGV: tuple[str, ...] = (sys.executable, "-c", "import time; time.sleep(86400)")
 
 
-def _ops(value: Any) -> frozenset[str]:
+def _ops(value: Any, where: str = FAIL_ON) -> frozenset[str]:
+    """Operation names from "a,b" or ["a", "b"]; anything else is a configuration error."""
     if value is None:
         return frozenset()
-    items: Iterable[Any] = value.split(",") if isinstance(value, str) else value
+    if isinstance(value, str):
+        items: Iterable[Any] = value.split(",")
+    elif isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        items = value
+    else:
+        raise ConfigError(
+            f"{where} must be a comma-separated string or a list of operation names (got {value!r})",
+            key=where,
+        )
     return frozenset(s for s in (str(item).strip().lower() for item in items) if s)
 
 
@@ -70,8 +84,10 @@ class Faults:
         else:
             status, source = "1", FAIL_STATUS
         return cls(
-            fail_on=_ops(annotations.get(FAIL_ON)) | _ops(options.get("fail_on")),
-            hang_on=_ops(annotations.get(HANG_ON)) | _ops(options.get("hang_on")),
+            fail_on=_ops(annotations.get(FAIL_ON))
+            | _ops(options.get("fail_on"), "[ocimux.plugins] fail_on"),
+            hang_on=_ops(annotations.get(HANG_ON), HANG_ON)
+            | _ops(options.get("hang_on"), "[ocimux.plugins] hang_on"),
             message=annotations.get(FAIL_MESSAGE)
             or str(options.get("fail_message") or "")
             or "injected failure",
