@@ -273,7 +273,8 @@ def error_message(stderr: bytes, log: Path | None = None, offset: int = 0) -> st
 # being executed: "no such file or directory" alone also comes from cgroup files (podman#8105).
 _NOT_FOUND = re.compile(
     r"executable file .* not found|exec: \"[^\"]*\": (?:stat [^:]*: )?no such file or directory"
-    r"|exec: \"[^\"]*\": executable file not found|starting container process caused.*no such file",
+    r"|exec: \"[^\"]*\": executable file not found|starting container process caused.*no such file"
+    r"|failed to load [^:]*: no such file or directory",  # runsc
     re.IGNORECASE,
 )
 _NOT_INVOCABLE = re.compile(

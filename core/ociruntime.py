@@ -6,7 +6,7 @@ and the exit file `exit` (conmon's persist dir). The runtime's `--root` is this 
 private state directory. State comes from the exit file first, then `<runtime> state`.
 
 A plugin for a runc-like runtime subclasses this and overrides only what differs: an option
-type, `cli()`, `global_args_for_create()`, or one verb.
+type, `cli()`, `create_global_args()`, or one verb.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ class OciCliRuntime(Runtime):
             root=self.context.state_dir,
             name=self.name,
             flags=self.context.flags,
-            json_log=bool(self.capabilities.json_errors),
+            json_log=bool(self.effective_capabilities().json_errors),
             timeout=self.context.command_timeout,
         )
 

@@ -3,8 +3,8 @@
 A probe is a function `probe(runtime) -> Iterable[(name, Capability)]` listed in the
 plugin's `probes`; it may run the binary (`features`, `checkpoint --help`). Results are kept
 in the user's cache directory so a probe runs once per binary version, not once per call.
-A probe that raises is reported as a false capability with the error as its reason,
-never as a failure of the command that asked.
+A probe that raises never fails the command that asked: it is reported as a warning and
+the capabilities it would have measured keep their declared answers.
 """
 
 from __future__ import annotations

@@ -83,6 +83,7 @@ class Registry:
         self._classes: dict[str, type[Runtime]] = {}
         self._runtimes: dict[str, Runtime] = {}
         self._failed: dict[str, PluginError] = {}
+        self._capabilities: dict[str, Capabilities] = {}
 
     # --- names ----------------------------------------------------------------------------
 
@@ -201,6 +202,7 @@ class Registry:
             )
         cls = self.plugin_class(plugin)
         runtime = cls(self._context(name, plugin, cls))
+        runtime._effective = lambda: self.capabilities(runtime)
         self._runtimes[name] = runtime
         return runtime
 
@@ -226,10 +228,20 @@ class Registry:
     # --- capabilities ---------------------------------------------------------------------
 
     def capabilities(self, runtime: Runtime) -> Capabilities:
-        """Declared, then probed, then configured answers, in that order (later wins)."""
-        return merge(
-            type(runtime).capabilities, self._probed(runtime), self._configured(runtime.name)
-        )
+        """Declared, then probed, then configured answers, in that order (later wins).
+
+        Computed once per runtime per process. A capability whose operation the plugin's
+        class does not implement is no, whatever a probe or the configuration says.
+        """
+        if runtime.name not in self._capabilities:
+            merged = merge(
+                type(runtime).capabilities, self._probed(runtime), self._configured(runtime.name)
+            )
+            merged = merge(
+                merged, [(n, c) for n, c in _unimplemented(type(runtime)) if merged.get(n)]
+            )
+            self._capabilities[runtime.name] = merged
+        return self._capabilities[runtime.name]
 
     def _probed(self, runtime: Runtime) -> list[tuple[str, Capability]]:
         if runtime.path is None or not type(runtime).probes:
@@ -288,6 +300,20 @@ class Registry:
                 report.error = f"runtime_info failed: {exc}"
         report.capabilities = self.capabilities(runtime).as_dict()
         return report
+
+
+#: capability -> the method a plugin must override to have it
+_IMPLEMENTED_BY = {"checkpoint": "checkpoint_container", "pause": "pause_container",
+                   "update_resources": "update_container", "exec": "exec_container"}  # fmt: skip
+
+
+def _unimplemented(cls: type[Runtime]) -> list[tuple[str, Capability]]:
+    """No for every capability whose method the class inherits unimplemented from Runtime."""
+    return [
+        (cap, Capability(False, "declared", f"{cls.__name__} does not implement {method}"))
+        for cap, method in _IMPLEMENTED_BY.items()
+        if getattr(cls, method) is getattr(Runtime, method)
+    ]
 
 
 def _import_target(entry: PluginEntry) -> Any:

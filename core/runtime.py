@@ -91,6 +91,15 @@ class Runtime(ABC):
 
     def __init__(self, context: RuntimeContext) -> None:
         self.context = context
+        self._effective: Callable[[], Capabilities] | None = None
+
+    def effective_capabilities(self) -> Capabilities:
+        """The merged answers (declared, probed, configured) the Registry computed for this runtime.
+
+        A runtime consults these, not its class attribute, when a choice depends on a
+        capability (e.g. whether to ask for JSON errors). Without a Registry: the declared ones.
+        """
+        return self._effective() if self._effective is not None else self.capabilities
 
     # --- identity -------------------------------------------------------------------------
 
@@ -280,7 +289,7 @@ class Runtime(ABC):
         """Resize the container's terminal. Needs capability `terminal`."""
         from .attach import write_resize
 
-        if not self.capabilities.terminal:
+        if not self.effective_capabilities().terminal:
             raise self._unsupported("terminal", "resize", cid)
         write_resize(self.control_path(cid), height, width)
 
@@ -326,7 +335,7 @@ class Runtime(ABC):
         """Resize an exec session's terminal. Needs capability `terminal`."""
         from .attach import write_resize
 
-        if not self.capabilities.terminal:
+        if not self.effective_capabilities().terminal:
             raise self._unsupported("terminal", "exec resize", cid)
         write_resize(self.exec_dir(cid, session_id) / "ctl", height, width)
 

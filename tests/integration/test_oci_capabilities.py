@@ -64,6 +64,22 @@ def test_runtime_supports_lists_show_as_configured(oci: Oci) -> None:
     assert caps["checkpoint"]["source"] == "probed"  # untouched by the lists
 
 
+def test_a_runtime_left_out_of_runtime_supports_json_gets_no_json_log(oci: Oci) -> None:
+    oci.edit_conf(
+        lambda text: text.replace(
+            'runtime = "mock"', 'runtime = "mock"\nruntime_supports_json = []'
+        )
+    )
+    caps = _reports(oci)[oci.runtime]["capabilities"]
+    assert (caps["json_errors"]["value"], caps["json_errors"]["source"]) == (False, "configured")
+    cid = oci.detach("web", "sleep", "100")
+    oci.ok("kill", "web")
+    # the runtime was never asked to write JSON errors: no --log file exists
+    assert not (oci.containers_dir / cid / "oci-log").exists()
+    done = oci("start", "web")
+    assert done.returncode == 125 and "stopped" in done.stderr
+
+
 def test_unknown_runtime_name_is_driven_by_the_runc_plugin(oci: Oci) -> None:
     binary = shutil.which(oci.runtime)
     assert binary is not None
