@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -361,6 +362,57 @@ def cmd_update(d: Dispatcher, args: argparse.Namespace) -> int:
     return _each(d, args.containers, lambda ref: d.update(ref, res))
 
 
+def _checkpoint_dir(d: Dispatcher, ref: str) -> tuple[str, Path]:
+    rec = d.inspect(ref)
+    return rec.id, d.runtime_of(rec).container_dir(rec.id) / "checkpoint"
+
+
+def cmd_checkpoint(d: Dispatcher, args: argparse.Namespace) -> int:
+    from .options import CheckpointOptions
+
+    cid, image = _checkpoint_dir(d, args.container)
+    if image.exists():
+        shutil.rmtree(image)
+    rec = d.checkpoint(
+        cid,
+        CheckpointOptions(
+            image_path=image, leave_running=args.leave_running, tcp_established=args.tcp_established
+        ),
+    )
+    if args.export:
+        import tarfile
+
+        with tarfile.open(args.export, "w:gz") as tar:
+            tar.add(image, arcname="checkpoint")
+    print(rec.name)
+    return 0
+
+
+def cmd_restore(d: Dispatcher, args: argparse.Namespace) -> int:
+    from .options import RestoreOptions
+
+    cid, image = _checkpoint_dir(d, args.container)
+    if args.import_:
+        import tarfile
+
+        if image.exists():
+            shutil.rmtree(image)
+        try:
+            with tarfile.open(args.import_, "r:*") as tar:
+                tar.extractall(image.parent, filter="data")
+        except (OSError, tarfile.TarError) as exc:
+            raise InvalidArgumentError(f"cannot import checkpoint {args.import_}: {exc}") from None
+    if not image.is_dir():
+        raise InvalidArgumentError(
+            f"container {args.container} has no checkpoint",
+            hint="run `ocimux checkpoint` first, or --import FILE",
+        )
+    print(
+        d.restore(cid, RestoreOptions(image_path=image, tcp_established=args.tcp_established)).name
+    )
+    return 0
+
+
 def cmd_runtimes(d: Dispatcher, args: argparse.Namespace) -> int:
     d.registry.load_all()
     default = _default_or_none(d)
@@ -450,6 +502,8 @@ COMMANDS = {
     "attach": cmd_attach,
     "logs": cmd_logs,
     "update": cmd_update,
+    "checkpoint": cmd_checkpoint,
+    "restore": cmd_restore,
     "runtimes": cmd_runtimes,
     "info": cmd_info,
 }

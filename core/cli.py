@@ -138,6 +138,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pids-limit", type=int)
     p.add_argument("containers", nargs="+", metavar="CONTAINER")
 
+    p = sub.add_parser("checkpoint", help="save a running container's state (needs checkpoint)")
+    p.add_argument("--leave-running", action="store_true", help="keep it running afterwards")
+    p.add_argument("--tcp-established", action="store_true", help="checkpoint open TCP connections")
+    p.add_argument("--export", metavar="FILE", help="also write the checkpoint to a tar archive")
+    p.add_argument("container", metavar="CONTAINER")
+
+    p = sub.add_parser("restore", help="bring a checkpointed container back (needs checkpoint)")
+    p.add_argument(
+        "--import", dest="import_", metavar="FILE", help="restore from an exported archive"
+    )
+    p.add_argument("--tcp-established", action="store_true", help="restore open TCP connections")
+    p.add_argument("container", metavar="CONTAINER")
+
     p = sub.add_parser("runtimes", help="list runtimes, their plugins and capabilities")
     _add_format(p)
 

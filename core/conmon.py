@@ -53,6 +53,8 @@ class ConmonLaunch:
     #: the exec session id (conmon's `-u`), with `exec_spec`
     session: str | None = None
     exec_spec: Path | None = None
+    #: restore from this checkpoint image instead of creating (`--restore`)
+    restore: Path | None = None
 
     @property
     def pidfile(self) -> Path:
@@ -84,6 +86,8 @@ class ConmonLaunch:
             argv.append("-i")
         if self.exec_spec is not None:
             argv += ["-e", "--exec-attach", "--exec-process-spec", str(self.exec_spec)]
+        if self.restore is not None:
+            argv += ["--restore", str(self.restore)]
         return argv
 
 

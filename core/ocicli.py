@@ -32,6 +32,7 @@ from .errors import (
 )
 
 __all__ = [
+    "CheckpointOpts",
     "DeleteOpts",
     "KillOpts",
     "OciCli",
@@ -100,6 +101,25 @@ class ExecOpts:
             out += ["--user", self.user]
         if self.tty:
             out.append("--tty")
+        return [*out, *self.extra_args]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointOpts:
+    """`checkpoint --image-path P --work-path W [--leave-running] [--tcp-established] [--file-locks]`."""
+
+    image_path: Path
+    work_path: Path
+    leave_running: bool = False
+    tcp_established: bool = False
+    file_locks: bool = False
+    extra_args: tuple[str, ...] = ()
+
+    def argv(self) -> list[str]:
+        out = ["--image-path", str(self.image_path), "--work-path", str(self.work_path)]
+        out += ["--leave-running"] if self.leave_running else []
+        out += ["--tcp-established"] if self.tcp_established else []
+        out += ["--file-locks"] if self.file_locks else []
         return [*out, *self.extra_args]
 
 
@@ -201,6 +221,10 @@ class OciCli:
 
     def update(self, cid: str, opts: UpdateOpts, log: Path | None = None) -> None:
         self.run("update", *opts.argv(), cid, cid=cid, log=log)
+
+    def checkpoint(self, cid: str, opts: CheckpointOpts, log: Path | None = None) -> None:
+        """Save the container's state to `opts.image_path` (runc with CRIU; runsc natively)."""
+        self.run("checkpoint", *opts.argv(), cid, cid=cid, log=log)
 
     def version(self) -> str:
         """The full `--version` text."""

@@ -24,6 +24,7 @@ from ._faults import crash_point
 from .attach import read_exit_file
 from .errors import OcimuxError, RuntimeCommandError
 from .ocicli import (
+    CheckpointOpts,
     DeleteOpts,
     KillOpts,
     OciCli,
@@ -36,7 +37,14 @@ from .options import CreateResult, ExecStatus, RuntimeInfo, RuntimeState
 from .runtime import Runtime
 
 if TYPE_CHECKING:
-    from .options import CreateRequest, ExecOptions, Resources, StdStreams
+    from .options import (
+        CheckpointOptions,
+        CreateRequest,
+        ExecOptions,
+        Resources,
+        RestoreOptions,
+        StdStreams,
+    )
 
 __all__ = ["OciCliRuntime"]
 
@@ -90,6 +98,29 @@ class OciCliRuntime(Runtime):
 
     def create_container(self, request: CreateRequest) -> CreateResult:
         """Start conmon, which runs `<runtime> create`; return the init pid and conmon's pid."""
+        return self._launch_container(request, restore=None)
+
+    def restore_container(self, request: CreateRequest, options: RestoreOptions) -> CreateResult:
+        """Start conmon with `--restore`: it runs `<runtime> restore --detach --image-path ...`.
+
+        The container comes back running. The previous run's exit files are removed first so
+        its state is not mistaken for the restored one's. Needs capability `checkpoint`.
+        """
+        self.exit_file_path(request.cid).unlink(missing_ok=True)
+        (self.exit_dir() / request.cid).unlink(missing_ok=True)
+        return self._launch_container(request, restore=options.image_path)
+
+    def checkpoint_container(self, cid: str, options: CheckpointOptions) -> None:
+        """`<runtime> checkpoint --image-path P --work-path <bundle>`; stops it unless leave_running."""
+        private_dir(options.image_path)
+        opts = CheckpointOpts(
+            image_path=options.image_path, work_path=self.container_dir(cid),
+            leave_running=options.leave_running, tcp_established=options.tcp_established,
+            file_locks=options.file_locks,
+        )  # fmt: skip
+        self.cli().checkpoint(cid, opts, log=self.oci_log(cid))
+
+    def _launch_container(self, request: CreateRequest, restore: Path | None) -> CreateResult:
         if not self.context.conmon_path:
             raise RuntimeCommandError(
                 "conmon not found in [engine] conmon_path or $PATH",
@@ -110,6 +141,7 @@ class OciCliRuntime(Runtime):
             exit_dir=exit_dir,
             stdin=request.stdin,
             terminal=request.terminal,
+            restore=restore,
         )
         offset = _size(self.oci_log(request.cid))
         message, monitor_pid = conmon.launch(

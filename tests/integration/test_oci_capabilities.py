@@ -103,3 +103,13 @@ def test_unknown_runtime_name_is_driven_by_the_runc_plugin(oci: Oci) -> None:
     done = oci("rm", "-f", "-t", "0", "web")
     assert (done.returncode, done.stdout) == (0, "web\n"), done.stderr
     assert oci.runtime_list(alias, binary=binary) == []
+
+
+def test_checkpoint_is_refused_with_the_probed_reason_before_anything_runs(oci: Oci) -> None:
+    oci.detach("web", "sleep", "100")
+    done = oci("checkpoint", "web")
+    assert done.returncode == 125
+    line = done.stderr.strip()
+    assert "\n" not in line and "checkpoint" in line and "probed" in line, line
+    assert ("criu" in line) if oci.runtime == "runc" else ("CRIU" in line), line
+    assert oci.record("web")["status"] == "running"

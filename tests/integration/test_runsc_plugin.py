@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -112,12 +113,10 @@ def test_runtimes_lists_the_plugin_and_its_capabilities(cli: Runner) -> None:
     assert row["entry_point"] == "ocimux_runsc:RunscRuntime"
     assert row["distribution"].startswith("ocimux-runsc "), row["distribution"]
     caps = row["capabilities"]
-    # the binary can checkpoint (the probe says so), but until the plugin implements
-    # checkpoint_container the honest answer is no, and it says why
     assert caps["checkpoint"] == {
-        "value": False,
-        "source": "declared",
-        "reason": "RunscRuntime does not implement checkpoint_container",
+        "value": True,
+        "source": "probed",
+        "reason": "gVisor checkpoints without CRIU",
     }
     assert caps["update_resources"]["value"] is False
     assert caps["update_resources"]["reason"] == "runsc has no update command"
@@ -203,3 +202,53 @@ def test_container_outlives_its_uninstalled_plugin(
             timeout=30,
         )
         runsc_plugin()
+
+
+def _counter_lines(cli: Runner, ref: str) -> list[int]:
+    return [int(x) for x in cli("logs", ref, check=True).stdout.split()]
+
+
+def _wait_for_lines(cli: Runner, ref: str, more_than: int) -> list[int]:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        lines = _counter_lines(cli, ref)
+        if len(lines) > more_than:
+            return lines
+        time.sleep(0.1)
+    raise AssertionError(f"the counter did not go on: {_counter_lines(cli, ref)}")
+
+
+def test_checkpoint_and_restore_keep_counting(
+    cli: Runner, busybox_rootfs: Path, tmp_path: Path
+) -> None:
+    script = "i=0; while :; do i=$((i+1)); echo $i; sleep 0.1; done"
+    cli(*new(busybox_rootfs, "sh", "-c", script, flags=("-d", "--name", "counter")), check=True)
+    _wait_for_lines(cli, "counter", 3)
+    archive = tmp_path / "counter.tar.gz"
+    cli("checkpoint", "--export", str(archive), "counter", check=True)
+    assert record(cli, "counter")["status"] == "stopped"
+    before = _counter_lines(cli, "counter")
+    time.sleep(0.5)
+    assert _counter_lines(cli, "counter") == before, "a checkpointed container must not run"
+    assert archive.stat().st_size > 0
+
+    cli("restore", "counter", check=True)
+    assert record(cli, "counter")["status"] == "running"
+    after = _wait_for_lines(cli, "counter", len(before) + 3)
+    # it goes on from where it stopped: no restart from 1, no gap
+    assert after[: len(before)] == before
+    assert after[len(before)] == before[-1] + 1, after
+
+    # and once more, from the exported archive
+    cli("checkpoint", "counter", check=True)
+    cli("restore", "--import", str(archive), "counter", check=True)
+    assert record(cli, "counter")["status"] == "running"
+    cli("rm", "-f", "counter", check=True)
+
+
+def test_restore_without_a_checkpoint_is_a_clear_error(cli: Runner, busybox_rootfs: Path) -> None:
+    cli(*new(busybox_rootfs, "true", flags=("-d", "--name", "plain")), check=True)
+    time.sleep(1)
+    done = cli("restore", "plain")
+    assert done.returncode == 125 and "no checkpoint" in done.stderr
+    cli("rm", "-f", "plain", check=True)
