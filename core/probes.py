@@ -3,8 +3,9 @@
 A probe is a function `probe(runtime) -> Iterable[(name, Capability)]` listed in the
 plugin's `probes`; it may run the binary (`features`, `checkpoint --help`). Results are kept
 in the user's cache directory so a probe runs once per binary version, not once per call.
-A probe that raises never fails the command that asked: it is reported as a warning and
-the capabilities it would have measured keep their declared answers.
+A probe that raises never fails the command that asked: the capabilities it would have
+measured keep their declared answers, the failure is shown by `ocimux runtimes`, and the
+result is not cached, so the probe runs again next time.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,9 +25,13 @@ if TYPE_CHECKING:
 __all__ = ["probe_cached", "probe_checkpoint", "run_probes"]
 
 
-def run_probes(runtime: Runtime) -> list[tuple[str, Capability]]:
-    """Run every probe of `runtime` now; a probe that raises yields nothing and a warning."""
+def run_probes(runtime: Runtime) -> tuple[list[tuple[str, Capability]], list[str]]:
+    """Run every probe of `runtime` now; return the answers and the failures (as messages).
+
+    A probe that raises yields no answers: its capabilities keep their declared ones.
+    """
     out: list[tuple[str, Capability]] = []
+    failures: list[str] = []
     for probe in type(runtime).probes:
         try:
             for name, cap in probe(runtime):
@@ -35,9 +39,8 @@ def run_probes(runtime: Runtime) -> list[tuple[str, Capability]]:
                     raise KeyError(f"probe {probe.__name__} returned unknown capability {name!r}")
                 out.append((name, Capability(cap.value, "probed", cap.reason)))
         except Exception as exc:  # noqa: BLE001 - a broken probe must not break the runtime
-            # its capabilities keep their declared answers; say why they were not measured
-            warnings.warn(f"{runtime.name}: probe {probe.__name__} failed: {exc}", stacklevel=2)
-    return out
+            failures.append(f"probe {probe.__name__} failed: {exc}")
+    return out, failures
 
 
 def probe_cached(runtime: Runtime) -> list[tuple[str, Capability]]:
@@ -53,7 +56,10 @@ def probe_cached(runtime: Runtime) -> list[tuple[str, Capability]]:
     table = _read(path)
     if key in table:
         return [(n, Capability(bool(v), "probed", r)) for n, v, r in table[key]]
-    results = run_probes(runtime)
+    results, failures = run_probes(runtime)
+    runtime.probe_failures = failures
+    if failures:
+        return results  # not cached: a probe that failed (hung, crashed) is tried again next time
     table[key] = [[n, c.value, c.reason] for n, c in results]
     if not os.environ.get("OCIMUX_NO_CACHE"):
         write_json(path, table)

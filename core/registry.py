@@ -83,7 +83,7 @@ class Registry:
         self._classes: dict[str, type[Runtime]] = {}
         self._runtimes: dict[str, Runtime] = {}
         self._failed: dict[str, PluginError] = {}
-        self._capabilities: dict[str, Capabilities] = {}
+        self._capabilities: dict[tuple[str, bool], Capabilities] = {}
 
     # --- names ----------------------------------------------------------------------------
 
@@ -202,7 +202,7 @@ class Registry:
             )
         cls = self.plugin_class(plugin)
         runtime = cls(self._context(name, plugin, cls))
-        runtime._effective = lambda: self.capabilities(runtime)
+        runtime._effective = lambda: self.capabilities(runtime, probe=False)
         self._runtimes[name] = runtime
         return runtime
 
@@ -227,21 +227,23 @@ class Registry:
 
     # --- capabilities ---------------------------------------------------------------------
 
-    def capabilities(self, runtime: Runtime) -> Capabilities:
+    def capabilities(self, runtime: Runtime, *, probe: bool = True) -> Capabilities:
         """Declared, then probed, then configured answers, in that order (later wins).
 
-        Computed once per runtime per process. A capability whose operation the plugin's
-        class does not implement is no, whatever a probe or the configuration says.
+        Computed once per runtime per process. With `probe=False` the binary is not probed
+        (the runtime's own choices on the hot path need only declared and configured answers).
+        A capability whose operation the plugin's class does not implement is no, whatever a
+        probe or the configuration says.
         """
-        if runtime.name not in self._capabilities:
-            merged = merge(
-                type(runtime).capabilities, self._probed(runtime), self._configured(runtime.name)
-            )
+        key = (runtime.name, probe)
+        if key not in self._capabilities:
+            probed = self._probed(runtime) if probe else []
+            merged = merge(type(runtime).capabilities, probed, self._configured(runtime.name))
             merged = merge(
                 merged, [(n, c) for n, c in _unimplemented(type(runtime)) if merged.get(n)]
             )
-            self._capabilities[runtime.name] = merged
-        return self._capabilities[runtime.name]
+            self._capabilities[key] = merged
+        return self._capabilities[key]
 
     def _probed(self, runtime: Runtime) -> list[tuple[str, Capability]]:
         if runtime.path is None or not type(runtime).probes:
@@ -299,6 +301,10 @@ class Registry:
             except Exception as exc:  # noqa: BLE001 - a report must not fail on one runtime
                 report.error = f"runtime_info failed: {exc}"
         report.capabilities = self.capabilities(runtime).as_dict()
+        if runtime.probe_failures:
+            report.error = "; ".join(
+                [*([report.error] if report.error else []), *runtime.probe_failures]
+            )
         return report
 
 

@@ -92,6 +92,8 @@ class Runtime(ABC):
     def __init__(self, context: RuntimeContext) -> None:
         self.context = context
         self._effective: Callable[[], Capabilities] | None = None
+        #: why probes failed the last time they ran in this process (shown by `ocimux runtimes`)
+        self.probe_failures: list[str] = []
 
     def effective_capabilities(self) -> Capabilities:
         """The merged answers (declared, probed, configured) the Registry computed for this runtime.

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 
@@ -31,3 +35,28 @@ from ocimux.plugins.mock import MockRuntime
 class ThirdPartyRuntime(MockRuntime):
     capabilities = MockRuntime.capabilities
 """
+
+
+def pip(*args: str) -> None:
+    """Run pip in the interpreter running the tests; fail with its output."""
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", *args], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, f"pip {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+
+
+def _can_build_without_isolation() -> bool:
+    """setuptools < 70.1 needs the `wheel` package for bdist_wheel; without it, isolate."""
+    return importlib.util.find_spec("wheel") is not None or (
+        importlib.util.find_spec("setuptools.command.bdist_wheel") is not None
+    )
+
+
+def install_copy(example: Path, workdir: Path) -> Path:
+    """pip-install (non-editable, no deps) a copy of `example`, so no build output lands in the repo."""
+    source = workdir / example.name
+    if not source.exists():
+        shutil.copytree(example, source, ignore=shutil.ignore_patterns("build", "*.egg-info"))
+    isolation = ["--no-build-isolation"] if _can_build_without_isolation() else []
+    pip("install", "--no-deps", *isolation, "-q", str(source))
+    return source

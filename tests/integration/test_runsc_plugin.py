@@ -11,11 +11,9 @@ timeouts here are generous.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +23,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO, Runner
+from tests.plugin_dists import install_copy, pip
 
 pytestmark = [pytest.mark.requires_root, pytest.mark.requires_runtime("runsc")]
 
@@ -32,37 +31,21 @@ EXAMPLE = REPO / "examples" / "ocimux-runsc"
 DIST = "ocimux-runsc"
 
 
-def _pip(*args: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "pip", *args], capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0, f"pip {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
-
-
-def _can_build_without_isolation() -> bool:
-    """setuptools < 70.1 needs the `wheel` package for bdist_wheel; without it, isolate."""
-    return importlib.util.find_spec("wheel") is not None or (
-        importlib.util.find_spec("setuptools.command.bdist_wheel") is not None
-    )
-
-
 @pytest.fixture(scope="session")
 def runsc_plugin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[], None]]:
     """Install the plugin (non-editable) for the session; yield a function that reinstalls it."""
     if shutil.which("conmon") is None:
         pytest.skip("conmon not on PATH (apt install conmon)")
-    source = tmp_path_factory.mktemp("dist") / "ocimux-runsc"
-    shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("build", "*.egg-info"))
-    isolation = [] if not _can_build_without_isolation() else ["--no-build-isolation"]
+    workdir = tmp_path_factory.mktemp("dist")
 
     def install() -> None:
-        _pip("install", "--no-deps", *isolation, "-q", str(source))
+        install_copy(EXAMPLE, workdir)
 
     install()
     try:
         yield install
     finally:
-        _pip("uninstall", "-y", "-q", DIST)
+        pip("uninstall", "-y", "-q", DIST)
 
 
 @pytest.fixture
@@ -184,7 +167,7 @@ def test_container_outlives_its_uninstalled_plugin(
     cid = cli(*new(busybox_rootfs, "sleep", "100", flags=("-d", "--name", "orphan")), check=True)
     cid = cid.stdout.strip()
     try:
-        _pip("uninstall", "-y", "-q", DIST)
+        pip("uninstall", "-y", "-q", DIST)
         rows = json.loads(cli("runtimes", "--format", "json", check=True).stdout)
         assert "runsc" not in {r["name"] for r in rows if r["status"] == "ok"}
         listed = json.loads(cli("ps", "-a", "--format", "json", check=True).stdout)

@@ -1,0 +1,1 @@
+"""Example ocimux hook plugins: `policy` (sandbox untrusted containers) and `audit` (JSON lines)."""
