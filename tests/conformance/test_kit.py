@@ -1,0 +1,52 @@
+"""The conformance kit (`ocimux.testing`) run exactly as a plugin author runs it, per runtime."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+KIT = ["-m", "pytest", "-p", "ocimux.testing.plugin", "--pyargs", "ocimux.testing.suite"]
+
+
+def run_kit(name: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *KIT, "--ocimux-runtime", name, "-q", "-p", "no:cacheprovider"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def assert_kit_passes(name: str, cwd: Path) -> None:
+    done = run_kit(name, cwd)
+    summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+    assert done.returncode == 0, (
+        f"kit on {name} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+    )
+    passed = re.search(r"(\d+) passed", summary)
+    assert passed and int(passed.group(1)) > 0, summary
+    assert "failed" not in summary and "error" not in summary, summary
+
+
+@pytest.mark.timeout(360)
+def test_kit_passes_on_mock(tmp_path: Path) -> None:
+    assert_kit_passes("mock", tmp_path)
+
+
+@pytest.mark.timeout(360)
+@pytest.mark.requires_root
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param("runc", marks=pytest.mark.requires_runtime("runc")),
+        pytest.param("crun", marks=pytest.mark.requires_runtime("crun")),
+    ],
+)
+def test_kit_passes_on_oci_runtime(name: str, tmp_path: Path) -> None:
+    assert_kit_passes(name, tmp_path)
