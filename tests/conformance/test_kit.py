@@ -12,9 +12,9 @@ import pytest
 KIT = ["-m", "pytest", "-p", "ocimux.testing.plugin", "--pyargs", "ocimux.testing.suite"]
 
 
-def run_kit(name: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def run_kit(name: str, cwd: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, *KIT, "--ocimux-runtime", name, "-q", "-p", "no:cacheprovider"],
+        [sys.executable, *KIT, "--ocimux-runtime", name, "-q", "-p", "no:cacheprovider", *extra],
         capture_output=True,
         text=True,
         timeout=300,
@@ -50,3 +50,21 @@ def test_kit_passes_on_mock(tmp_path: Path) -> None:
 )
 def test_kit_passes_on_oci_runtime(name: str, tmp_path: Path) -> None:
     assert_kit_passes(name, tmp_path)
+
+
+@pytest.mark.timeout(360)
+@pytest.mark.requires_root
+@pytest.mark.requires_runtime("runsc")
+def test_kit_passes_on_the_third_party_runsc_plugin(tmp_path: Path) -> None:
+    from tests.conftest import REPO
+    from tests.plugin_dists import install_copy, pip
+
+    install_copy(REPO / "examples" / "ocimux-runsc", tmp_path)
+    try:
+        done = run_kit("runsc", tmp_path, "-rs")
+        assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
+        skipped = [ln for ln in done.stdout.splitlines() if ln.startswith("SKIPPED")]
+        # runsc really checkpoints: that test must have run; only `update` may be skipped
+        assert len(skipped) == 1 and "update" in skipped[0], done.stdout
+    finally:
+        pip("uninstall", "-y", "-q", "ocimux-runsc")
