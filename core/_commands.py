@@ -380,17 +380,71 @@ def cmd_checkpoint(d: Dispatcher, args: argparse.Namespace) -> int:
         ),
     )
     if args.export:
-        import tarfile
-
-        with tarfile.open(args.export, "w:gz") as tar:
-            tar.add(image, arcname="checkpoint")
+        _export(rec, image, Path(args.export))
     print(rec.name)
+    return 0
+
+
+def _export(rec: ContainerRecord, image: Path, dest: Path) -> None:
+    """A tar.gz of the checkpoint image, the container's config.json and what ocimux knew of it."""
+    import io
+    import json
+    import tarfile
+
+    meta = json.dumps({"name": rec.name, "runtime": rec.runtime, "config": rec.config}).encode()
+    with tarfile.open(dest, "w:gz") as tar:
+        tar.add(image, arcname="checkpoint")
+        tar.add(Path(rec.bundle) / "config.json", arcname="config.json")
+        info = tarfile.TarInfo("ocimux.json")
+        info.size = len(meta)
+        tar.addfile(info, io.BytesIO(meta))
+
+
+def _restore_new(d: Dispatcher, args: argparse.Namespace) -> int:
+    """`restore --import FILE --name NEW`: a new container from an exported checkpoint."""
+    import json
+    import tarfile
+    import tempfile
+
+    from .dispatcher import NewContainer
+    from .ids import validate_name
+
+    validate_name(args.name)
+    work = Path(tempfile.mkdtemp(prefix="import-", dir=d.config.state_dir))
+    try:
+        try:
+            with tarfile.open(args.import_, "r:*") as tar:
+                tar.extractall(work, filter="data")
+            meta = json.loads((work / "ocimux.json").read_text())
+        except (OSError, ValueError, tarfile.TarError) as exc:
+            raise InvalidArgumentError(f"cannot import checkpoint {args.import_}: {exc}") from None
+        if not (work / "checkpoint").is_dir() or not (work / "config.json").is_file():
+            raise InvalidArgumentError(
+                f"{args.import_} is not an `ocimux checkpoint --export` archive"
+            )
+        config = meta.get("config") or {}
+        new = NewContainer(
+            bundle=work, name=args.name, runtime=meta.get("runtime"),
+            stdin=bool(config.get("stdin")), terminal=bool(config.get("terminal")),
+            stop_timeout=config.get("stop_timeout"), restore_image=work / "checkpoint",
+        )  # fmt: skip
+        print(d.create(new).name)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
 def cmd_restore(d: Dispatcher, args: argparse.Namespace) -> int:
     from .options import RestoreOptions
 
+    if args.name:
+        if not args.import_:
+            raise InvalidArgumentError(
+                "restore --name needs --import FILE (an exported checkpoint)"
+            )
+        return _restore_new(d, args)
+    if not args.container:
+        raise InvalidArgumentError("restore needs a container, or --import FILE --name NEW")
     cid, image = _checkpoint_dir(d, args.container)
     if args.import_:
         import tarfile

@@ -148,8 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--import", dest="import_", metavar="FILE", help="restore from an exported archive"
     )
+    p.add_argument("--name", help="with --import: restore as a new container of this name")
     p.add_argument("--tcp-established", action="store_true", help="restore open TCP connections")
-    p.add_argument("container", metavar="CONTAINER")
+    p.add_argument("container", nargs="?", metavar="CONTAINER")
 
     p = sub.add_parser("runtimes", help="list runtimes, their plugins and capabilities")
     _add_format(p)

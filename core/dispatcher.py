@@ -84,6 +84,8 @@ class NewContainer:
     auto_remove: bool = False
     stop_timeout: int | None = None
     no_cgroups: bool = False
+    #: restore this checkpoint image (e.g. an imported archive) instead of creating afresh
+    restore_image: Path | None = None
 
 
 @final
@@ -263,6 +265,8 @@ class Dispatcher:
             self._require(runtime, "no_cgroups", name, "create")
         if new.terminal:
             self._require(runtime, "terminal", name, "create")
+        if new.restore_image is not None:
+            self._require(runtime, "checkpoint", name, "restore")
         self.hooks.adjust_spec(spec=spec, runtime=runtime.name, name=name)
         stop_signal = specs.stop_signal(spec)
         rec = ContainerRecord(
@@ -295,17 +299,22 @@ class Dispatcher:
                 crash_point("create:recorded")
                 bundle_dir = bundles.write_bundle(runtime.container_dir(cid), spec)
                 crash_point("create:bundle")
-                result = runtime.create_container(
-                    CreateRequest(
-                        cid=cid,
-                        name=name,
-                        bundle=bundle_dir,
-                        stdin=new.stdin,
-                        terminal=new.terminal,
-                        annotations=annotations,
-                        no_cgroups=new.no_cgroups,
-                    )
+                request = CreateRequest(
+                    cid=cid,
+                    name=name,
+                    bundle=bundle_dir,
+                    stdin=new.stdin,
+                    terminal=new.terminal,
+                    annotations=annotations,
+                    no_cgroups=new.no_cgroups,
                 )
+                if new.restore_image is not None:
+                    from .options import RestoreOptions
+
+                    restored = RestoreOptions(image_path=new.restore_image)
+                    result = runtime.restore_container(request, restored)
+                else:
+                    result = runtime.create_container(request)
             except BaseException as exc:
                 self._undo_create(runtime, cid)
                 if isinstance(exc, OcimuxError):
@@ -314,10 +323,14 @@ class Dispatcher:
                     )
                 raise
             crash_point("create:runtime")
+            restored = new.restore_image is not None
             rec = self.store.update_container(
-                cid, status="created", pid=result.pid, monitor_pid=result.monitor_pid
-            )
-        self.hooks.event("create", container=cid, name=name, runtime=runtime.name)
+                cid, status="running" if restored else "created", pid=result.pid,
+                monitor_pid=result.monitor_pid, started_at=time.time() if restored else None,
+            )  # fmt: skip
+        self.hooks.event(
+            "restore" if restored else "create", container=cid, name=name, runtime=runtime.name
+        )
         return rec
 
     def _build_spec(self, new: NewContainer, specs, bundles) -> tuple[dict, Path]:  # noqa: ANN001

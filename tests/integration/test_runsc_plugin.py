@@ -228,6 +228,16 @@ def test_checkpoint_and_restore_keep_counting(
     assert record(cli, "counter")["status"] == "running"
     cli("rm", "-f", "counter", check=True)
 
+    # the archive also makes a new container, under another name, counting on from the export
+    cli("restore", "--import", str(archive), "--name", "counter2", check=True)
+    rec = record(cli, "counter2")
+    assert rec["status"] == "running" and rec["runtime"] == "runsc"
+    copied = _wait_for_lines(cli, "counter2", 2)
+    assert copied[0] == before[-1] + 1, (before, copied)
+    cli("rm", "-f", "counter2", check=True)
+    done = cli("restore", "--name", "x")
+    assert done.returncode == 125 and "--import" in done.stderr
+
 
 def test_restore_without_a_checkpoint_is_a_clear_error(cli: Runner, busybox_rootfs: Path) -> None:
     cli(*new(busybox_rootfs, "true", flags=("-d", "--name", "plain")), check=True)
