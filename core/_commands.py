@@ -172,6 +172,8 @@ def cmd_stop(d: Dispatcher, args: argparse.Namespace) -> int:
 
 
 def cmd_rm(d: Dispatcher, args: argparse.Namespace) -> int:
+    if args.time is not None and not args.force:
+        raise InvalidArgumentError("--time only applies with --force (as in podman)")
     return _each(d, args.containers, lambda ref: d.delete(ref, force=args.force, timeout=args.time))
 
 

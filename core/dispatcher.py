@@ -245,6 +245,10 @@ class Dispatcher:
 
         cid = new_id()
         name = validate_name(new.name) if new.name else f"ocimux-{cid[:12]}"
+        if new.stop_timeout is not None and new.stop_timeout > 2**32 - 1:
+            raise InvalidArgumentError(
+                f"stop timeout {new.stop_timeout} is too large (at most 4294967295 s)"
+            )
         if new.stop_timeout is not None and new.stop_timeout < 0:
             raise InvalidArgumentError(
                 f"stop timeout must not be negative (got {new.stop_timeout})"
