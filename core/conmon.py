@@ -26,7 +26,7 @@ from pathlib import Path
 from . import _spawn
 from .errors import RuntimeCommandError
 
-__all__ = ["ConmonLaunch", "SyncMessage", "conmon_alive", "launch", "read_pidfile"]
+__all__ = ["ConmonLaunch", "SyncMessage", "conmon_alive", "launch", "process_alive", "read_pidfile"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +236,17 @@ def read_pidfile(path: Path) -> int | None:
         return None
 
 
+def process_alive(pid: int | None) -> bool:
+    """Whether `pid` exists and is not a zombie (a zombie's exit is only waiting to be reaped)."""
+    if not pid:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def conmon_alive(pid: int | None) -> bool:
     """Whether `pid` is a live conmon (guards against pid reuse through /proc/PID/comm)."""
     if not pid:
@@ -244,11 +255,9 @@ def conmon_alive(pid: int | None) -> bool:
         with open(f"/proc/{pid}/comm", encoding="utf-8") as fh:
             if fh.read().strip() != "conmon":
                 return False
-        with open(f"/proc/{pid}/stat", encoding="utf-8") as fh:
-            state = fh.read().rsplit(")", 1)[1].split()[0]
-        return state != "Z"
-    except (OSError, IndexError):
+    except OSError:
         return False
+    return process_alive(pid)
 
 
 def _kill(pid: int) -> None:

@@ -160,7 +160,7 @@ class OciCli:
     ) -> _spawn.Completed:
         """Run one verb; raise RuntimeCommandError with the runtime's own message on failure."""
         argv = self.argv(verb, *rest, log=log)
-        offset = _size(log)
+        offset = log_offset(log)
         try:
             done = _spawn.run(argv, timeout=self.timeout, input=input)
         except OcimuxError as exc:
@@ -245,7 +245,8 @@ class OciCli:
             return None
 
 
-def _size(path: Path | None) -> int:
+def log_offset(path: Path | None) -> int:
+    """The size of a log file now (0 if absent): where a command's new records will start."""
     if path is None:
         return 0
     try:

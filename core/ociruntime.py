@@ -11,7 +11,6 @@ type, `cli()`, `create_global_args()`, or one verb.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import time
@@ -31,6 +30,7 @@ from .ocicli import (
     UpdateOpts,
     classify,
     error_message,
+    log_offset,
     parse_version,
 )
 from .options import CreateResult, ExecStatus, RuntimeInfo, RuntimeState
@@ -143,7 +143,7 @@ class OciCliRuntime(Runtime):
             terminal=request.terminal,
             restore=restore,
         )
-        offset = _size(self.oci_log(request.cid))
+        offset = log_offset(self.oci_log(request.cid))
         message, monitor_pid = conmon.launch(
             launch, env=self._conmon_env(), timeout=self.context.command_timeout
         )
@@ -348,7 +348,7 @@ class OciCliRuntime(Runtime):
         self, cid: str, launch: conmon.ConmonLaunch, before_release=None
     ) -> tuple[int, int]:  # noqa: ANN001
         (launch.directory / "exits").mkdir(mode=0o700, exist_ok=True)
-        offset = _size(self.oci_log(cid))
+        offset = log_offset(self.oci_log(cid))
         message, monitor_pid = conmon.launch(
             launch,
             env=self._conmon_env(),
@@ -431,7 +431,7 @@ class OciCliRuntime(Runtime):
         if code is not None:
             return ExecStatus(running=False, pid=pid, exit_code=code)
         monitor = conmon.read_pidfile(directory / "conmon.pid")
-        running = _alive(pid) or conmon.conmon_alive(monitor)
+        running = conmon.process_alive(pid) or conmon.conmon_alive(monitor)
         return ExecStatus(running=running, pid=pid, exit_code=read_exit_file(directory / "exit"))
 
     # --- monitor and info ---------------------------------------------------------------------
@@ -464,24 +464,3 @@ class OciCliRuntime(Runtime):
 def _does_not_exist(message: str) -> bool:
     text = message.lower()
     return "does not exist" in text or "no such file or directory" in text or "not found" in text
-
-
-def _alive(pid: int) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except OSError as exc:
-        return exc.errno == errno.EPERM
-    try:
-        with open(f"/proc/{pid}/stat", encoding="utf-8") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
-def _size(path: Path) -> int:
-    try:
-        return os.stat(path).st_size
-    except OSError:
-        return 0
