@@ -182,6 +182,7 @@ class OcimuxTable(BaseModel):
     command_timeout: Annotated[Seconds, Field(gt=0)] | None = None
     lock_timeout: Annotated[Seconds, Field(ge=0)] | None = None
     default_cli_plugin: Name | None = None
+    default_shim_plugin: Name | None = None
     runtime_preference: StringArray | None = None
     hooks_enabled: bool | None = None
     runtime_plugins: dict[str, Name] | None = None

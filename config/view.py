@@ -19,6 +19,7 @@ from .search import home_dir, xdg_dir
 __all__ = [
     "DEFAULT_CGROUP_MANAGER",
     "DEFAULT_CLI_PLUGIN",
+    "DEFAULT_SHIM_PLUGIN",
     "DEFAULT_COMMAND_TIMEOUT",
     "DEFAULT_CONMON_ENV_VARS",
     "DEFAULT_CONMON_PATHS",
@@ -57,6 +58,7 @@ DEFAULT_LOCK_TIMEOUT: Final = 60.0
 DEFAULT_RUNTIME_PREFERENCE: Final = ("crun", "runc", "runj", "kata", "runsc", "ocijail")
 #: The plugin that drives a name in [engine.runtimes] that has no plugin of its own.
 DEFAULT_CLI_PLUGIN: Final = "runc"
+DEFAULT_SHIM_PLUGIN: Final = "runc-shim"
 
 #: `supports_*` kind → the `[engine]` keys that list it (both nocgroup spellings count: podman's
 #: code reads the singular, its documentation and sample file say the plural).
@@ -265,6 +267,11 @@ class Config:
     def default_cli_plugin(self) -> str:
         """`ocimux.default_cli_plugin`: the plugin for runtime names without one (default "runc")."""
         return str(self._ocimux.get("default_cli_plugin") or DEFAULT_CLI_PLUGIN)
+
+    @property
+    def default_shim_plugin(self) -> str:
+        """`ocimux.default_shim_plugin`: the plugin for configured shim v2 binaries (default "runc-shim")."""
+        return str(self._ocimux.get("default_shim_plugin") or DEFAULT_SHIM_PLUGIN)
 
     def runtime_plugin(self, name: str) -> str | None:
         """The plugin `[ocimux.runtime_plugins]` assigns to runtime `name`, or None."""

@@ -494,7 +494,8 @@ def cmd_runtimes(d: Dispatcher, args: argparse.Namespace) -> int:
     for r in reports:
         if r.error:
             where = f" [{r.entry_point} from {r.distribution}]" if r.entry_point else ""
-            print(f"\n{r.name}: {r.status}: {r.error}{where}")
+            said = r.error if r.error.startswith(r.status) else f"{r.status}: {r.error}"
+            print(f"\n{r.name}: {said}{where}")
         if r.capabilities:
             monitor = f" (monitor: {r.monitor})" if r.monitor else ""
             print(f"\n{r.name} capabilities{monitor}:")

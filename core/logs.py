@@ -1,4 +1,4 @@
-"""Reading the k8s-file container log that conmon (and the mock shim) write.
+"""Writing and reading the k8s-file container log that conmon (and the mock shim) write.
 
 Each line is `TIMESTAMP STREAM TAG DATA`: STREAM is `stdout` or `stderr`, TAG is `F` for a
 full line (a newline followed it) or `P` for a partial one (conmon's `--log-size-max` or a
@@ -11,7 +11,12 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-__all__ = ["follow_log", "parse_line"]
+__all__ = ["STDERR", "STDOUT", "follow_log", "format_log", "parse_line"]
+
+#: attach-socket stream ids (conmon's stdpipe_t), also used to name a log record's stream
+STDOUT = 2
+STDERR = 3
+_STREAM_NAMES = {STDOUT: b"stdout", STDERR: b"stderr"}
 
 
 def parse_line(line: bytes) -> tuple[str, bytes] | None:
@@ -60,3 +65,19 @@ def follow_log(
             time.sleep(poll)
     finally:
         fh.close()
+
+
+def format_log(stream: int, data: bytes, now_ns: int | None = None) -> bytes:
+    """Render one chunk of output as k8s-file lines: full lines `F`, a trailing partial `P`.
+
+    Like conmon, a line split across two reads becomes a `P` record and then an `F` record.
+    """
+    ns = time.time_ns() if now_ns is None else now_ns
+    sec, frac = divmod(ns, 1_000_000_000)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)).encode()
+    head = b"%s.%09d+00:00 %s " % (stamp, frac, _STREAM_NAMES[stream])
+    *lines, rest = data.split(b"\n")
+    out = [head + b"F " + line + b"\n" for line in lines]
+    if rest:
+        out.append(head + b"P " + rest + b"\n")
+    return b"".join(out)

@@ -269,16 +269,8 @@ class OciCliRuntime(Runtime):
         On cgroup v1 a frozen task cannot die until it is thawed: runc 1.1 thaws it itself
         after SIGKILL, crun 1.8.1 does not ("still running after SIGKILL").
         """
-        if self.state_container(cid).status == "paused":
-            try:
-                self.kill_container(cid, 9, all_procs=all_procs)
-            finally:
-                try:
-                    self.unpause_container(cid)
-                except RuntimeCommandError:
-                    pass  # already thawed by the runtime, or gone
-            if self._wait_stopped(cid, 5.0):
-                return
+        if self._stop_paused(cid, all_procs):
+            return
         super().stop_container(cid, timeout, stop_signal, all_procs=all_procs)
 
     def pause_container(self, cid: str) -> None:
@@ -305,22 +297,12 @@ class OciCliRuntime(Runtime):
 
     def _exec_launch(self, cid: str, session_id: str, options: ExecOptions) -> conmon.ConmonLaunch:
         """Write the session's process spec and describe its conmon (`--exec --exec-attach`)."""
-        from . import spec as specs
         from .bundle import write_json
+        from .spec import exec_process
 
         directory = self.exec_dir(cid, session_id)
         private_dir(directory)
-        container_spec = json.loads((self.container_dir(cid) / "config.json").read_text())
-        rootfs = Path(container_spec["root"]["path"])
-        user = specs.parse_user(options.user, rootfs) if options.user else None
-        process = specs.with_overrides(
-            container_spec,
-            args=options.args,
-            env=options.env,
-            cwd=options.cwd,
-            user=user,
-            terminal=options.terminal,
-        )["process"]
+        process = exec_process(self.container_dir(cid), options)
         spec_file = directory / "process.json"
         write_json(spec_file, process)
         if not self.context.conmon_path:

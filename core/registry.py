@@ -2,7 +2,8 @@
 
 A runtime name comes from a plugin's entry point (group `ocimux.runtimes`) or from a key of
 `[engine.runtimes]`. A configured name without a plugin of its own is driven by the plugin
-named in `[ocimux.runtime_plugins]`, else by `[ocimux] default_cli_plugin` (podman drives
+named in `[ocimux.runtime_plugins]`, else by `[ocimux] default_shim_plugin` if its binary is a
+containerd shim v2 (`containerd-shim-*-v2`), else by `[ocimux] default_cli_plugin` (podman drives
 every configured name with one OCI-CLI implementation; ocimux does the same through a plugin).
 
 Listing names imports no plugin code. A plugin module is imported the first time one of its
@@ -14,6 +15,7 @@ runtime keeps working. Two distributions claiming one name is an error naming bo
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import warnings
 from collections.abc import Iterable
@@ -34,6 +36,10 @@ if TYPE_CHECKING:
 __all__ = ["RUNTIMES_GROUP", "Registry", "RuntimeReport"]
 
 RUNTIMES_GROUP = "ocimux.runtimes"
+
+#: containerd's name for a shim v2 binary (runtime `io.containerd.X.v2` → `containerd-shim-X-v2`);
+#: a configured runtime whose binary is named so is driven by `[ocimux] default_shim_plugin`
+SHIM_V2_BINARY = re.compile(r"^containerd-shim-[A-Za-z0-9+-]+-v2$")
 
 #: config list → capability it configures (containers.conf `runtime_supports_*`)
 _CONFIG_LISTS = (("json", "json_errors"), ("kvm", "kvm"), ("nocgroups", "no_cgroups"))
@@ -103,6 +109,9 @@ class Registry:
         if name in self._entries:
             return name
         if name in self.config.runtime_names:
+            paths = self.config.runtime_paths(name)
+            if paths and SHIM_V2_BINARY.match(os.path.basename(paths[0])):
+                return self.config.default_shim_plugin
             return self.config.default_cli_plugin
         return None
 
@@ -209,7 +218,8 @@ class Registry:
     def _context(self, name: str, plugin: str, cls: type[Runtime]) -> RuntimeContext:
         config = self.config
         own = name == plugin  # else a configured name driven by another plugin (youki by runc's)
-        candidates = config.runtime_paths(name) or (cls.default_paths if own else ())
+        candidates = [p for p in config.runtime_paths(name) if cls.accepts_binary(p)]
+        candidates = candidates or list(cls.default_paths if own else ())
         fallback = (cls.binary if own else name) if cls.binary else None
         path = _resolve_binary(candidates, fallback) if fallback or candidates else None
         return RuntimeContext(

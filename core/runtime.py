@@ -95,6 +95,15 @@ class Runtime(ABC):
         #: why probes failed the last time they ran in this process (shown by `ocimux runtimes`)
         self.probe_failures: list[str] = []
 
+    @classmethod
+    def accepts_binary(cls, path: str) -> bool:
+        """Whether a configured candidate path is a binary this plugin can drive (default: any).
+
+        The Registry skips candidates a plugin refuses, e.g. containers.conf's `kata` paths
+        (kata-runtime) for a plugin that needs Kata's shim.
+        """
+        return True
+
     def effective_capabilities(self) -> Capabilities:
         """The merged answers (declared, probed, configured) the Registry computed for this runtime.
 
@@ -189,6 +198,23 @@ class Runtime(ABC):
                 verb="stop",
                 hint="the process may be stuck in the kernel (state D)",
             )
+
+    def _stop_paused(self, cid: str, all_procs: bool) -> bool:
+        """Stop a paused container: SIGKILL, then thaw it; return True once it stopped.
+
+        On cgroup v1 a frozen task cannot die until it is thawed: runc 1.1 thaws it itself
+        after SIGKILL, crun 1.8.1 does not. Returns False if it was not paused.
+        """
+        if self.state_container(cid).status != "paused":
+            return False
+        try:
+            self.kill_container(cid, _signal.SIGKILL, all_procs=all_procs)
+        finally:
+            try:
+                self.unpause_container(cid)
+            except RuntimeCommandError:
+                pass  # already thawed by the runtime, or gone
+        return self._wait_stopped(cid, KILL_WAIT_SECONDS)
 
     def _signal_unless_stopped(self, cid: str, sig: int, all_procs: bool) -> bool:
         """Send `sig`; return True if the container turned out to be stopped already.

@@ -18,6 +18,7 @@ NUL. Later entries override earlier ones with the same key, keeping the first on
 from __future__ import annotations
 
 import copy
+import json
 import os
 import re
 import stat
@@ -30,6 +31,7 @@ from .rootfs import resolve_in_rootfs
 from .signals import SIGTERM, parse_signal
 
 __all__ = [
+    "exec_process",
     "DEFAULT_CAPABILITIES",
     "DEFAULT_ENV",
     "OCI_VERSION",
@@ -154,6 +156,25 @@ def default_spec(
         "readonlyPaths": list(_READONLY),
     }
     return spec
+
+
+def exec_process(bundle: Path, options: Any) -> dict[str, Any]:
+    """The runtime-spec `process` of an exec session: the container's, with the session's overrides.
+
+    `options` is an `ExecOptions` (args, env, cwd, user resolved in the container's rootfs,
+    terminal).
+    """
+    container_spec = json.loads((bundle / "config.json").read_text())
+    rootfs = Path(container_spec["root"]["path"])
+    user = parse_user(options.user, rootfs) if options.user else None
+    return with_overrides(
+        container_spec,
+        args=options.args,
+        env=options.env,
+        cwd=options.cwd,
+        user=user,
+        terminal=options.terminal,
+    )["process"]
 
 
 def with_overrides(

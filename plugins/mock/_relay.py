@@ -27,6 +27,8 @@ import termios
 import time
 from pathlib import Path
 
+from ocimux.logs import STDERR, STDOUT, format_log
+
 from ._child import write_all
 from ._proc import (
     ATTACH_SOCKET,
@@ -40,9 +42,6 @@ from ._proc import (
 
 __all__ = ["STDERR", "STDOUT", "Relay", "format_log"]
 
-#: attach-socket stream ids (conmon's stdpipe_t)
-STDOUT = 2
-STDERR = 3
 #: payload bytes per packet (conmon's STDIO_BUF_SIZE)
 STDIO_BUF_SIZE = 8192
 #: bytes read from a client at once (conmon's CONN_SOCK_BUF_SIZE)
@@ -56,24 +55,6 @@ DRAIN_MAX = 2.0
 CTL_LINE_MAX = 256
 #: conmon's control message types
 CTL_RESIZE = 1
-
-_STREAM_NAMES = {STDOUT: b"stdout", STDERR: b"stderr"}
-
-
-def format_log(stream: int, data: bytes, now_ns: int | None = None) -> bytes:
-    """Render one chunk of output as k8s-file lines: full lines `F`, a trailing partial `P`.
-
-    Like conmon, a line split across two reads becomes a `P` record and then an `F` record.
-    """
-    ns = time.time_ns() if now_ns is None else now_ns
-    sec, frac = divmod(ns, 1_000_000_000)
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)).encode()
-    head = b"%s.%09d+00:00 %s " % (stamp, frac, _STREAM_NAMES[stream])
-    *lines, rest = data.split(b"\n")
-    out = [head + b"F " + line + b"\n" for line in lines]
-    if rest:
-        out.append(head + b"P " + rest + b"\n")
-    return b"".join(out)
 
 
 class Relay:
