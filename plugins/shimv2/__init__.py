@@ -7,6 +7,18 @@ Nothing here is imported until a shim runtime is used: the Registry lists names 
 entry points, and `import ocimux` never loads the ttrpc client.
 """
 
-from .runtime import ShimV2Runtime
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["ShimV2Runtime"]
+
+
+def __getattr__(name: str) -> Any:
+    # lazy: the I/O monitor and the event sink run `-m ocimux.plugins.shimv2.<module>` and
+    # must not pay for importing the runtime (and with it half of ocimux)
+    if name == "ShimV2Runtime":
+        from .runtime import ShimV2Runtime
+
+        return ShimV2Runtime
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

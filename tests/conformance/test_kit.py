@@ -46,6 +46,8 @@ def test_kit_passes_on_mock(tmp_path: Path) -> None:
     [
         pytest.param("runc", marks=pytest.mark.requires_runtime("runc")),
         pytest.param("crun", marks=pytest.mark.requires_runtime("crun")),
+        # the shim v2 backend on containerd's runc shim: no runc CLI call by ocimux itself
+        pytest.param("runc-shim", marks=pytest.mark.requires_runtime("containerd-shim-runc-v2")),
     ],
 )
 def test_kit_passes_on_oci_runtime(name: str, tmp_path: Path) -> None:
