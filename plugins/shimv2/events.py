@@ -38,7 +38,7 @@ __all__ = ["EVENTS_LOG", "ensure_sink", "main", "read_events"]
 EVENTS_LOG = "events.jsonl"
 LOCK = "events.lock"
 ROTATE_BYTES = 1 << 20
-IDLE_EXIT = 30.0
+IDLE_EXIT = 10.0
 
 
 def ensure_sink(socket_path: Path, timeout: float) -> None:

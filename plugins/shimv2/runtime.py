@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ocimux import Capabilities, Capability, _spawn
 from ocimux._dirs import private_dir
+from ocimux._faults import crash_point
 from ocimux.attach import read_exit_file
 from ocimux.conmon import process_alive, read_pidfile
 from ocimux.errors import OcimuxError, RuntimeCommandError
@@ -405,6 +406,7 @@ class ShimV2Runtime(Runtime):
 
         try:
             self._exec_start(cid, session_id, options, connect)
+            crash_point("exec:started")
             detached = relay(
                 sockets[0],
                 streams,
