@@ -31,6 +31,7 @@ _WHAT_TO_DO = {
     "start": "only a created container can be started; run a new one with `ocimux run`",
     "attach": "only a running container can be attached to; see `ocimux logs` for its output",
     "kill": "the container is not running",
+    "stop": "its state is unknown (its monitor is gone); remove it with `ocimux rm -f`",
     "pause": "only a running container can be paused",
     "unpause": "only a paused container can be unpaused",
     "exec": "start the container (or unpause it) first",

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal as _signal
+import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -37,7 +38,7 @@ from . import monitor as mon
 from .events import ensure_sink
 from .launch import SHIM_BINARY, ShimCommand
 from .task import TaskClient
-from .ttrpc import TtrpcConnectionError, TtrpcError
+from .ttrpc import TtrpcConnectionError, TtrpcError, socket_path
 
 if TYPE_CHECKING:
     from ocimux.options import CreateRequest, ExecOptions, Resources, StdStreams
@@ -279,8 +280,10 @@ class ShimV2Runtime(Runtime):
             except RuntimeCommandError as exc:
                 if reached or "cannot reach" not in exc.detail:
                     raise
-        if not reached and self.path:
-            self.shim().delete(cid, bundle)
+        address = self.shim_address(cid)
+        if not reached and address and self.path:
+            self.shim().delete(cid, bundle)  # no address: no shim was ever started
+            _remove_dead_socket(address)  # a killed shim leaves its socket behind
         self._reap_shim(cid)
         self._stop_monitor(bundle)
 
@@ -491,3 +494,20 @@ class ShimV2Runtime(Runtime):
             name=self.name, path=self.path, version=version,
             monitor="the shim itself (ttrpc) + ocimux I/O monitor", extra={"version_text": text.strip()},
         )  # fmt: skip
+
+
+def _remove_dead_socket(address: str) -> None:
+    """Unlink the shim's socket file if nothing listens on it any more."""
+    path = socket_path(address)
+    if path.startswith("\0"):
+        return  # abstract: it went with the shim
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    try:
+        probe.connect(path)
+    except ConnectionRefusedError:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+    except OSError:
+        pass
+    finally:
+        probe.close()
