@@ -53,19 +53,16 @@ def ensure_sink(socket_path: Path, timeout: float) -> None:
         probe.close()
     from ocimux import _spawn
 
-    _spawn.run(
-        [
-            sys.executable,
-            "-I",
-            "-m",
-            __name__,
-            "--dir",
-            str(socket_path.parent),
-            "--socket",
-            socket_path.name,
-        ],
-        timeout=timeout,
-    )
+    argv = [sys.executable, "-I", "-m", __name__, "--dir", str(socket_path.parent)]
+    argv += ["--socket", socket_path.name]
+    done = _spawn.run(argv, timeout=timeout)
+    if done.returncode != 0:
+        from ocimux.errors import RuntimeCommandError
+
+        raise RuntimeCommandError(
+            f"cannot start the shim event sink: {done.stderr_text or f'exit {done.returncode}'}",
+            argv=argv, exit_status=done.returncode, verb="create",
+        )  # fmt: skip
 
 
 def read_events(directory: Path) -> list[dict[str, Any]]:
@@ -159,6 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dir", required=True, type=Path)
     parser.add_argument("--socket", default="events.sock")
     args = parser.parse_args(argv)
+    args.dir = Path(args.dir).resolve()
     os.chdir(args.dir)
     os.umask(0o077)
     ready_r, ready_w = os.pipe()
@@ -195,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
     try:
-        Sink(Path(args.dir).resolve(), args.socket).serve(listener)
+        Sink(args.dir, args.socket).serve(listener)
     finally:
         with contextlib.suppress(OSError):
             os.unlink(args.socket)

@@ -46,6 +46,8 @@ def decode_varint(data: bytes, pos: int) -> tuple[int, int]:
         pos += 1
         result |= (byte & 0x7F) << shift
         if not byte & 0x80:
+            if result >> 64:
+                raise DecodeError("varint wider than 64 bits")
             return result, pos
         shift += 7
 
@@ -87,7 +89,7 @@ _DEFAULTS = {"string": "", "bytes": b"", "bool": False, "map": None}
 class Schema:
     """One message type: encode a dict of field values, decode bytes to a dict."""
 
-    def __init__(self, name: str, **fields: Field) -> None:
+    def __init__(self, name: str, /, **fields: Field) -> None:
         self.name = name
         self.fields = fields
         self._by_number = {f.number: (n, f) for n, f in fields.items()}

@@ -404,11 +404,12 @@ class ShimV2Runtime(Runtime):
 
         def connect() -> None:
             sockets.append(connect_attach_socket(directory / mon.ATTACH))
-            if options.terminal and options.size:
-                self.exec_attach_resize(cid, session_id, *options.size)
 
         try:
             self._exec_start(cid, session_id, options, connect)
+            if options.terminal and options.size:
+                # after Start: the runc shim ignores resizes of an exec until it has a console
+                self.exec_attach_resize(cid, session_id, *options.size)
             crash_point("exec:started")
             detached = relay(
                 sockets[0],
