@@ -544,7 +544,52 @@ def cmd_rootfs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_image(d: Dispatcher, args: argparse.Namespace) -> int:
+    from ocimux.server.images import ImageStore
+
+    images = ImageStore(d.config.state_dir)
+    if args.image_cmd == "add":
+        entry = images.add(args.name, Path(args.dir), args.default_cmd, args.env)
+        print(entry["name"])
+    elif args.image_cmd == "rm":
+        images.remove(args.name)
+        print(args.name)
+    elif args.format == "json":
+        print_json(images.list())
+    else:
+        rows = [[i["name"], i["rootfs"], " ".join(i["cmd"]) or "-"] for i in images.list()]
+        print_table(["IMAGE", "ROOTFS", "COMMAND"], rows)
+    return 0
+
+
+def cmd_serve(d: Dispatcher, args: argparse.Namespace) -> int:
+    from ocimux.server import default_socket, serve
+
+    if args.openapi:
+        from ocimux.server.openapi import openapi
+
+        print_json(openapi())
+        return 0
+    tcp = None
+    if args.tcp:
+        host, sep, port = args.tcp.rpartition(":")
+        if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+            raise InvalidArgumentError(f"--tcp wants HOST:PORT (got {args.tcp!r})")
+        tcp = (host or "127.0.0.1", int(port))
+    path = Path(args.socket) if args.socket else default_socket(d.config.run_dir)
+    where = f"tcp://{tcp[0]}:{tcp[1]}" if tcp else f"unix://{path}"
+    serve(
+        d,
+        socket_path=path,
+        tcp=tcp,
+        ready=lambda: print(f"ocimux serving the Docker API on {where}", flush=True),
+    )
+    return 0
+
+
 COMMANDS = {
+    "image": cmd_image,
+    "serve": cmd_serve,
     "run": cmd_run,
     "create": cmd_create,
     "start": cmd_start,

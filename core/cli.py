@@ -162,6 +162,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("kind", choices=("busybox",))
     p.add_argument("dest", metavar="DIR")
 
+    p = sub.add_parser("image", help="name root filesystems as images for the Docker API")
+    isub = p.add_subparsers(dest="image_cmd", metavar="ACTION", parser_class=_Parser, required=True)
+    q = isub.add_parser("add", help="register DIR as image NAME")
+    q.add_argument("name")
+    q.add_argument("dir")
+    q.add_argument("--cmd", dest="default_cmd", nargs="+", help="the default command of its containers")
+    q.add_argument("-e", "--env", action="append", default=[], help="KEY=VALUE for its containers")
+    q = isub.add_parser("ls", help="list images")
+    _add_format(q)
+    q = isub.add_parser("rm", help="forget an image (its directory stays)")
+    q.add_argument("name")
+
+    p = sub.add_parser("serve", help="serve a Docker Engine API subset until SIGINT/SIGTERM")
+    p.add_argument("--socket", help="unix socket path (default: <run_dir>/ocimux.sock, mode 0600)")
+    p.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead (no authentication!)")
+    p.add_argument("--openapi", action="store_true", help="print the OpenAPI description and exit")
+
     sub.add_parser("version", help="print the version")
     return parser
 

@@ -41,7 +41,7 @@ from .errors import (
     RuntimeNotFoundError,
     StateError,
 )
-from .ids import new_id, validate_name
+from .ids import is_full_id, new_id, validate_name
 from .options import AttachOptions, CreateRequest, ExecOptions, Resources, StdStreams
 from .store import ContainerRecord, ExecRecord
 
@@ -86,6 +86,8 @@ class NewContainer:
     no_cgroups: bool = False
     #: restore this checkpoint image (e.g. an imported archive) instead of creating afresh
     restore_image: Path | None = None
+    #: reuse this id (a container re-created by `restart`); None: a fresh one
+    id: str | None = None
 
 
 @final
@@ -243,7 +245,9 @@ class Dispatcher:
         from . import bundle as bundles
         from . import spec as specs
 
-        cid = new_id()
+        if new.id is not None and not is_full_id(new.id):
+            raise InvalidArgumentError(f"invalid container id {new.id!r}")
+        cid = new.id or new_id()
         name = validate_name(new.name) if new.name else f"ocimux-{cid[:12]}"
         if new.stop_timeout is not None and new.stop_timeout > 2**32 - 1:
             raise InvalidArgumentError(

@@ -1,0 +1,52 @@
+"""`ocimux serve`: a Docker Engine API subset on a unix socket, so Docker clients drive ocimux.
+
+`serve(dispatcher, socket_path=...)` binds (mode 0600), answers until SIGINT/SIGTERM, then
+removes its socket. The endpoints are in docker_api.py, the HTTP layer in httpd.py, image
+names in images.py, and the OpenAPI description (built from the same table) in openapi.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ocimux.dispatcher import Dispatcher
+
+__all__ = ["default_socket", "serve"]
+
+
+def default_socket(run_dir: Path) -> Path:
+    return Path(run_dir) / "ocimux.sock"
+
+
+def serve(
+    dispatcher: Dispatcher,
+    *,
+    socket_path: Path | None = None,
+    tcp: tuple[str, int] | None = None,
+    ready: object = None,
+) -> None:
+    """Serve until SIGINT/SIGTERM. `ready`, if callable, is called once the socket listens."""
+    from ocimux._dirs import private_dir
+
+    from .docker_api import DockerApi
+    from .httpd import make_server, serve_until_signalled
+
+    api = DockerApi(dispatcher)
+    path = None
+    if tcp is None:
+        path = socket_path or default_socket(dispatcher.config.run_dir)
+        private_dir(Path(path).parent)
+    server = make_server(api.routes(), socket_path=str(path) if path else None, tcp=tcp)
+    try:
+        if callable(ready):
+            ready()
+        serve_until_signalled(server)
+    finally:
+        server.server_close()
+        if path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)

@@ -1,0 +1,292 @@
+"""The HTTP layer of `ocimux serve`: a threaded HTTP/1.1 server on a unix socket (or TCP).
+
+Built on the standard library's `http.server` on purpose: every request gets its own thread,
+and the Docker API's hijacked connections (attach, exec start) hand the raw socket to the
+blocking attach relay that the CLI uses too, with no event loop in between. `Request`
+carries the parsed path, query and JSON body; a handler returns a `Response`, or takes over
+the connection with `Request.hijack()`. Errors are Docker's: `{"message": "..."}`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import socket
+import socketserver
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+__all__ = ["ApiError", "Request", "Response", "Route", "make_server"]
+
+#: `/v1.43/containers/json` and `/containers/json` are the same endpoint
+VERSION_PREFIX = re.compile(r"^/v\d+(\.\d+)?(?=/)")
+MAX_BODY = 8 << 20
+
+
+class ApiError(Exception):
+    """An answer with a status code and Docker's `{"message": ...}` body."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass
+class Response:
+    status: int = 200
+    body: Any = None  # JSON-serialisable, bytes, or None
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/json"
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    params: dict[str, str]
+    query: dict[str, str]
+    headers: Any
+    body: bytes
+    handler: BaseHTTPRequestHandler
+
+    def json(self) -> dict[str, Any]:
+        if not self.body.strip():
+            return {}
+        try:
+            value = json.loads(self.body)
+        except ValueError as exc:
+            raise ApiError(400, f"invalid JSON body: {exc}") from None
+        if not isinstance(value, dict):
+            raise ApiError(400, "the JSON body must be an object")
+        return value
+
+    def flag(self, name: str, default: bool = False) -> bool:
+        value = self.query.get(name)
+        if value is None:
+            return default
+        if value.lower() in ("1", "true", "yes"):
+            return True
+        if value.lower() in ("0", "false", "no", ""):
+            return False
+        raise ApiError(400, f"invalid boolean value for {name}: {value!r}")
+
+    def integer(
+        self, name: str, default: int | None = None, *, low: int = 0, high: int = 2**31 - 1
+    ) -> int | None:
+        value = self.query.get(name)
+        if value is None or value == "":
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            raise ApiError(400, f"invalid integer value for {name}: {value!r}") from None
+        if not low <= number <= high:
+            raise ApiError(400, f"{name} must be between {low} and {high} (got {number})")
+        return number
+
+    def hijack(self, content_type: str) -> tuple[Any, Any]:
+        """Answer `101 UPGRADED` (or 200 for a client that did not ask) and own the stream.
+
+        Returns (rfile, wfile): what the client sends after the headers, and where to write.
+        The connection is closed when the handler returns.
+        """
+        h = self.handler
+        upgrade = "upgrade" in (self.headers.get("Connection") or "").lower()
+        if upgrade:
+            h.send_response_only(101, "UPGRADED")
+            h.send_header("Connection", "Upgrade")
+            h.send_header("Upgrade", "tcp")
+        else:
+            h.send_response_only(200, "OK")
+        h.send_header("Content-Type", content_type)
+        h.end_headers()
+        h.wfile.flush()
+        h.close_connection = True
+        return h.rfile, h.wfile
+
+    def stream(self, status: int, content_type: str) -> Any:
+        """Send headers for a body of unknown length (ended by closing); return the writer."""
+        h = self.handler
+        h.send_response(status)
+        h.send_header("Content-Type", content_type)
+        h.send_header("Connection", "close")
+        h.end_headers()
+        h.wfile.flush()
+        h.close_connection = True
+        return h.wfile
+
+
+Handler = Callable[[Request], "Response | None"]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    template: str  # e.g. /containers/{id}/json
+    handler: Handler
+    pattern: re.Pattern[str]
+
+
+def compile_route(method: str, template: str, handler: Handler) -> Route:
+    regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template))
+    return Route(method, template, handler, re.compile(f"^{regex}$"))
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "ocimux"
+    routes: list[Route] = []
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
+        pass  # a unix-socket peer has no address; errors are answered, not logged
+
+    def _dispatch(self) -> None:
+        try:
+            response = self._handle()
+        except ApiError as exc:
+            response = Response(exc.status, {"message": exc.message})
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+            return
+        except Exception as exc:  # noqa: BLE001 - a server answers, whatever broke
+            response = Response(500, {"message": f"internal error: {type(exc).__name__}: {exc}"})
+        if response is not None:
+            self._send(response)
+
+    def _handle(self) -> Response | None:
+        parts = urlsplit(self.path)
+        path = VERSION_PREFIX.sub("", unquote(parts.path)) or "/"
+        query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        length = self.headers.get("Content-Length")
+        body = b""
+        if length:
+            try:
+                size = int(length)
+            except ValueError:
+                raise ApiError(400, f"invalid Content-Length {length!r}") from None
+            if size < 0 or size > MAX_BODY:
+                raise ApiError(413, f"request body larger than {MAX_BODY} bytes")
+            body = self.rfile.read(size)
+        elif "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            body = self._read_chunked()
+        allowed = []
+        for route in self.routes:
+            match = route.pattern.match(path)
+            if match is None:
+                continue
+            if route.method != self.command and not (
+                route.method == "GET" and self.command == "HEAD"
+            ):
+                allowed.append(route.method)
+                continue
+            request = Request(
+                self.command, path, match.groupdict(), query, self.headers, body, self
+            )
+            return route.handler(request)
+        if allowed:
+            raise ApiError(405, f"method {self.command} not allowed on {path}")
+        raise ApiError(404, "page not found")
+
+    def _read_chunked(self) -> bytes:
+        out = bytearray()
+        while True:
+            line = self.rfile.readline(1024)
+            try:
+                size = int(line.split(b";")[0].strip() or b"0", 16)
+            except ValueError:
+                raise ApiError(400, "bad chunked encoding") from None
+            if size == 0:
+                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                    pass
+                return bytes(out)
+            if len(out) + size > MAX_BODY:
+                raise ApiError(413, f"request body larger than {MAX_BODY} bytes")
+            out += self.rfile.read(size)
+            self.rfile.readline(1024)
+
+    def _send(self, response: Response) -> None:
+        if isinstance(response.body, bytes):
+            payload = response.body
+        elif response.body is None:
+            payload = b""
+        else:
+            payload = json.dumps(response.body).encode()
+        self.send_response(response.status)
+        if response.status not in (204, 304):
+            self.send_header("Content-Type", response.content_type)
+            self.send_header("Content-Length", str(len(payload)))
+        for key, value in response.headers.items():
+            self.send_header(key, value)
+        self.end_headers()
+        if self.command != "HEAD" and response.status not in (204, 304):
+            self.wfile.write(payload)
+        self.wfile.flush()
+
+    do_GET = do_POST = do_DELETE = do_HEAD = do_PUT = _dispatch
+
+
+class UnixHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        conn, _ = self.socket.accept()
+        return conn, ("unix", 0)  # BaseHTTPRequestHandler wants a (host, port) pair
+
+
+class TCPHTTPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def make_server(
+    routes: list[Route], *, socket_path: str | None = None, tcp: tuple[str, int] | None = None
+) -> socketserver.BaseServer:
+    """Bind (mode 0600 for a socket) and return the server; `serve_forever()` runs it."""
+    handler = type("Handler", (_Handler,), {"routes": routes})
+    if tcp is not None:
+        return TCPHTTPServer(tcp, handler)
+    assert socket_path is not None
+    with contextlib.suppress(FileNotFoundError):
+        if not _socket_in_use(socket_path):
+            os.unlink(socket_path)
+    old = os.umask(0o177)
+    try:
+        server = UnixHTTPServer(socket_path, handler)
+    finally:
+        os.umask(old)
+    os.chmod(socket_path, 0o600)
+    return server
+
+
+def _socket_in_use(path: str) -> bool:
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()
+
+
+def serve_until_signalled(server: socketserver.BaseServer) -> None:
+    """Serve until SIGINT/SIGTERM; then stop accepting and return (the caller cleans up)."""
+    import signal
+
+    stop = threading.Event()
+
+    def on_signal(*_: object) -> None:
+        stop.set()
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    server.serve_forever(poll_interval=0.2)

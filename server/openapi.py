@@ -1,0 +1,105 @@
+"""The OpenAPI 3.0 description of what `ocimux serve` answers, built from `ENDPOINTS`.
+
+One table drives both the router and this document, so a route cannot be served without
+being described or described without being served (a test also checks it from outside).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .docker_api import API_VERSION, ENDPOINTS, MUX, RAW
+
+__all__ = ["openapi"]
+
+_ERROR = {"$ref": "#/components/schemas/ErrorResponse"}
+_STATUS_TEXT = {
+    101: "the connection is hijacked: a raw or multiplexed stream follows",
+    200: "success", 201: "created", 204: "no content", 304: "already in that state",
+    400: "bad parameter", 404: "no such object", 409: "conflict with the object's state",
+    500: "server error",
+}  # fmt: skip
+_ARRAY_RESULTS = {"list", "images"}
+_STREAMS = {"logs", "attach", "exec_start"}
+_TEXT = {"ping", "resize", "exec_resize"}
+
+
+def _success(handler: str, status: int) -> dict[str, Any]:
+    if status in (101, 204, 304):
+        return {"description": _STATUS_TEXT[status]}
+    if handler in _STREAMS or status == 101:
+        binary = {"schema": {"type": "string", "format": "binary"}}
+        return {"description": _STATUS_TEXT[status], "content": {RAW: binary, MUX: binary}}
+    if handler in _TEXT or (handler == "exec_start" and status == 200):
+        return {
+            "description": _STATUS_TEXT[status],
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    if handler == "wait":
+        schema = {"type": "object", "required": ["StatusCode"],
+                  "properties": {"StatusCode": {"type": "integer"}, "Error": {"nullable": True}}}  # fmt: skip
+    elif handler == "create" or handler == "exec_create":
+        schema = {"type": "object", "required": ["Id"], "properties": {"Id": {"type": "string"}}}
+    else:
+        schema = (
+            {"type": "array", "items": {"type": "object"}}
+            if handler in _ARRAY_RESULTS
+            else {"type": "object"}
+        )
+    return {
+        "description": _STATUS_TEXT[status],
+        "content": {"application/json": {"schema": schema}},
+    }
+
+
+def openapi() -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for e in ENDPOINTS:
+        params = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in re.findall(r"\{(\w+)\}", e.path)
+        ]
+        params += [
+            {"name": n, "in": "query", "required": False, "schema": {"type": t}} for n, t in e.query
+        ]
+        responses: dict[str, Any] = {}
+        for status in sorted({*e.responses, 400, 500}):
+            if status >= 400:
+                responses[str(status)] = {
+                    "description": _STATUS_TEXT[status],
+                    "content": {"application/json": {"schema": _ERROR}},
+                }
+            else:
+                responses[str(status)] = _success(e.handler, status)
+        operation: dict[str, Any] = {
+            "summary": e.summary,
+            "operationId": e.handler,
+            "responses": responses,
+        }
+        if params:
+            operation["parameters"] = params
+        if e.body:
+            operation["requestBody"] = {
+                "required": False,
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            }
+        paths.setdefault(e.path, {})[e.method.lower()] = operation
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "ocimux Docker Engine API subset",
+            "version": API_VERSION,
+            "description": "What `ocimux serve` answers, also under /v{version}/ prefixes.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": {
+                "ErrorResponse": {
+                    "type": "object",
+                    "required": ["message"],
+                    "properties": {"message": {"type": "string"}},
+                }
+            }
+        },
+    }
