@@ -226,7 +226,12 @@ def relay(sock: socket.socket, streams: StdStreams, options: AttachOptions) -> b
         while True:
             for key, _ in sel.select():
                 if key.data == "sock":
-                    packet = sock.recv(PACKET_SIZE)
+                    try:
+                        packet = sock.recv(PACKET_SIZE)
+                    except ConnectionResetError:
+                        # the monitor closed while input it never read was queued (the
+                        # process had exited): that is the end of the stream, not an error
+                        packet = b""
                     if not packet:
                         return False
                     _deliver(packet, streams)

@@ -167,7 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     q = isub.add_parser("add", help="register DIR as image NAME")
     q.add_argument("name")
     q.add_argument("dir")
-    q.add_argument("--cmd", dest="default_cmd", nargs="+", help="the default command of its containers")
+    q.add_argument(
+        "--cmd", dest="default_cmd", nargs="+", help="the default command of its containers"
+    )
     q.add_argument("-e", "--env", action="append", default=[], help="KEY=VALUE for its containers")
     q = isub.add_parser("ls", help="list images")
     _add_format(q)

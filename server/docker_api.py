@@ -114,19 +114,6 @@ def _ago(epoch: float | None) -> str:
     return f"{seconds} second{'s' if seconds != 1 else ''}"
 
 
-class _Reader:
-    """The hijacked connection's input: what is there now, not 4096 bytes (stdin for the relay)."""
-
-    def __init__(self, rfile: Any) -> None:
-        self.rfile = rfile
-
-    def read(self, n: int = -1) -> bytes:
-        try:
-            return self.rfile.read1(n if n > 0 else 65536)
-        except (OSError, ValueError):
-            return b""
-
-
 @dataclass
 class _Exec:
     id: str
@@ -147,6 +134,8 @@ class DockerApi:
         self.d = dispatcher
         self.image_store = ImageStore(dispatcher.config.state_dir)
         self.execs: dict[str, _Exec] = {}
+        #: HostConfig.ConsoleSize of created containers with a terminal, until they start
+        self.console_sizes: dict[str, tuple[int, int]] = {}
         self._lock = threading.Lock()
 
     def routes(self) -> list[Route]:
@@ -261,6 +250,9 @@ class DockerApi:
             stop_timeout=stop_timeout,
         )
         rec = self.d.create(new)
+        size = host.get("ConsoleSize")
+        if new.terminal and _valid_size(size):
+            self.console_sizes[rec.id] = (size[0], size[1])  # applied before start
         return Response(201, {"Id": rec.id, "Warnings": []})
 
     def list(self, r: Request) -> Response:
@@ -335,6 +327,9 @@ class DockerApi:
         rec = self._record(r.params["id"])
         if rec.status in ("running", "paused"):
             return Response(304)
+        size = self.console_sizes.pop(rec.id, None)
+        if size and size != (0, 0):
+            self.d.resize(rec.id, *size)  # the terminal has its size before the process runs
         rec = self.d.start(rec.id)
         if rec.config.get("auto_remove"):
             self._remove_when_stopped(rec.id)
@@ -477,7 +472,7 @@ class DockerApi:
                     runtime.log_path(rec.id), MultiplexWriter(wfile, raw=tty), r, follow=False
                 )
             if stream and rec.status in ("created", "running", "paused"):
-                runtime.http_attach(rec.id, wfile, stdin=_Reader(rfile) if stdin else None, tty=tty)
+                runtime.http_attach(rec.id, wfile, stdin=rfile if stdin else None, tty=tty)
         except (BrokenPipeError, ConnectionResetError):
             pass
         return None
@@ -586,12 +581,7 @@ class DockerApi:
             entry.running = True
         size = body.get("ConsoleSize")
         options = entry.options
-        if (
-            options.terminal
-            and isinstance(size, list)
-            and len(size) == 2
-            and all(isinstance(v, int) and 0 <= v <= 65535 for v in size)
-        ):
+        if options.terminal and _valid_size(size) and size != [0, 0]:
             options = dataclasses.replace(options, size=(size[0], size[1]))
         if body.get("Detach"):
             session = self.d.exec_detached(entry.container, options)
@@ -603,13 +593,13 @@ class DockerApi:
         def on_start(session: str) -> None:
             entry.session = session
             if entry.pending_size:
-                self.d.exec_resize(session, *entry.pending_size)
+                self._resize_exec_soon(session, *entry.pending_size)
 
         try:
             code = self.d.exec(
                 entry.container,
                 options,
-                mux.streams(_Reader(rfile) if entry.attach_stdin else None),
+                mux.streams(rfile if entry.attach_stdin else None),
                 on_start,
             )
         except OcimuxError as exc:
@@ -632,8 +622,28 @@ class DockerApi:
         if entry.session is None:
             entry.pending_size = (height, width)
         else:
-            self.d.exec_resize(entry.session, height, width)
+            self._resize_exec_soon(entry.session, height, width)
         return Response(200, b"", content_type="text/plain")
+
+    def _resize_exec_soon(self, session: str, height: int, width: int) -> None:
+        """Resize now, or, while the session's process is still starting, retry for 2 s."""
+        try:
+            self.d.exec_resize(session, height, width)
+            return
+        except OcimuxError:
+            pass
+
+        def retry() -> None:
+            deadline = time.monotonic() + 2.0
+            while time.monotonic() < deadline:
+                time.sleep(0.05)
+                try:
+                    self.d.exec_resize(session, height, width)
+                    return
+                except OcimuxError:
+                    continue
+
+        threading.Thread(target=retry, daemon=True).start()
 
     def exec_inspect(self, r: Request) -> Response:
         entry = self._exec(r.params["id"])
@@ -685,6 +695,14 @@ def _status_of(exc: OcimuxError) -> int:
     if exc.exit_code in (126, 127):
         return 400  # the command cannot run: the client's request, as Docker answers
     return 500
+
+
+def _valid_size(size: Any) -> bool:
+    return (
+        isinstance(size, list)
+        and len(size) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 65535 for v in size)
+    )
 
 
 def _strings(value: Any, what: str) -> list[str]:

@@ -109,7 +109,8 @@ class Request:
         h.end_headers()
         h.wfile.flush()
         h.close_connection = True
-        return h.rfile, h.wfile
+        h.hijacked = True
+        return HijackedInput(h.connection, h.rfile), h.wfile
 
     def stream(self, status: int, content_type: str) -> Any:
         """Send headers for a body of unknown length (ended by closing); return the writer."""
@@ -121,6 +122,38 @@ class Request:
         h.wfile.flush()
         h.close_connection = True
         return h.wfile
+
+
+class HijackedInput:
+    """What the client of a hijacked connection sends (stdin of an attach or exec).
+
+    Reads return what has arrived (not a full buffer). It reads a duplicate of the socket,
+    not the handler's buffered `rfile`: a reader blocked in `rfile` would hold its lock and
+    the handler could not close the connection. Bytes `rfile` had already buffered come first.
+    """
+
+    def __init__(self, conn: socket.socket, rfile: Any) -> None:
+        self._pending = b""
+        conn.setblocking(False)
+        try:
+            self._pending = rfile.read1(65536) or b""
+        except (BlockingIOError, OSError, ValueError, TypeError):
+            self._pending = b""
+        finally:
+            conn.setblocking(True)
+        self._sock = socket.socket(fileno=os.dup(conn.fileno()))
+
+    def read(self, n: int = -1) -> bytes:
+        if self._pending:
+            data, self._pending = self._pending, b""
+            return data
+        try:
+            data = self._sock.recv(n if n > 0 else 65536)
+        except OSError:
+            data = b""
+        if not data:
+            self._sock.close()
+        return data
 
 
 Handler = Callable[[Request], "Response | None"]
@@ -143,11 +176,13 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "ocimux"
     routes: list[Route] = []
+    hijacked = False
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
         pass  # a unix-socket peer has no address; errors are answered, not logged
 
     def _dispatch(self) -> None:
+        self.hijacked = False
         try:
             response = self._handle()
         except ApiError as exc:
@@ -159,6 +194,10 @@ class _Handler(BaseHTTPRequestHandler):
             response = Response(500, {"message": f"internal error: {type(exc).__name__}: {exc}"})
         if response is not None:
             self._send(response)
+        if self.hijacked:
+            # the stream ends: the client sees EOF now, though a thread may still read its input
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_WR)
 
     def _handle(self) -> Response | None:
         parts = urlsplit(self.path)

@@ -408,8 +408,10 @@ class ShimV2Runtime(Runtime):
         try:
             self._exec_start(cid, session_id, options, connect)
             if options.terminal and options.size:
-                # after Start: the runc shim ignores resizes of an exec until it has a console
-                self.exec_attach_resize(cid, session_id, *options.size)
+                # after Start: the runc shim ignores resizes of an exec until it has a console;
+                # a process that has already exited cannot be resized, and that is no error
+                with contextlib.suppress(RuntimeCommandError):
+                    self.exec_attach_resize(cid, session_id, *options.size)
             crash_point("exec:started")
             detached = relay(
                 sockets[0],
