@@ -21,6 +21,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ocimux.errors import (
@@ -134,6 +135,8 @@ class DockerApi:
         self.d = dispatcher
         self.image_store = ImageStore(dispatcher.config.state_dir)
         self.execs: dict[str, _Exec] = {}
+        #: exit codes of containers removed by AutoRemove, for `wait` answering after removal
+        self.exit_codes: dict[str, int] = {}
         #: HostConfig.ConsoleSize of created containers with a terminal, until they start
         self.console_sizes: dict[str, tuple[int, int]] = {}
         self._lock = threading.Lock()
@@ -149,7 +152,7 @@ class DockerApi:
             try:
                 return fn(request)
             except OcimuxError as exc:
-                raise ApiError(_status_of(exc), str(exc)) from None
+                raise ApiError(_status_of(exc), _docker_message(exc)) from None
 
         return handler
 
@@ -339,13 +342,21 @@ class DockerApi:
         """Docker's AutoRemove: the server removes the container once it has exited."""
 
         def watch() -> None:
-            if self._wait_status(cid, ("stopped", "unknown")) is not None:
+            rec = self._wait_status(cid, ("stopped", "unknown"))
+            if rec is not None:
+                self._remember_exit(cid, rec.exit_code)  # `wait` answers after the removal
                 try:
                     self.d.delete(cid, force=True)
                 except OcimuxError:
                     pass
 
         threading.Thread(target=watch, daemon=True, name=f"autoremove-{cid[:12]}").start()
+
+    def _remember_exit(self, cid: str, code: int | None) -> None:
+        with self._lock:
+            self.exit_codes[cid] = code or 0
+            while len(self.exit_codes) > 1000:
+                self.exit_codes.pop(next(iter(self.exit_codes)))
 
     def _wait_status(
         self, cid: str, wanted: tuple[str, ...], timeout: float | None = None
@@ -386,8 +397,19 @@ class DockerApi:
             terminal=bool(c.get("terminal")), annotations=dict(c.get("annotations") or {}),
             auto_remove=bool(c.get("auto_remove")), stop_timeout=c.get("stop_timeout"),
         )  # fmt: skip
+        runtime = self.d.runtime_of(rec)
+        log = runtime.log_path(rec.id)
+        kept = Path(self.d.config.state_dir) / f"restart-{rec.id}.log"
+        with contextlib.suppress(OSError):
+            os.replace(log, kept)  # the log outlives the re-creation, as Docker's does
         self.d.delete(rec.id, force=True)
         self.d.create(new)
+        self.d.store.update_container(rec.id, created_at=rec.created_at)
+        with contextlib.suppress(OSError):
+            old_log = kept.read_bytes()
+            kept.unlink()
+            with open(log, "ab") as fh:  # before start: the monitor has written nothing yet
+                fh.write(old_log)
         self.d.start(rec.id)
         if new.auto_remove:
             self._remove_when_stopped(rec.id)
@@ -413,30 +435,28 @@ class DockerApi:
             raise ApiError(400, f"invalid condition {condition!r}")
         rec = self._record(r.params["id"])
         out = r.stream(200, "application/json")
-        if condition == "not-running" and rec.status not in ("running", "paused", "creating"):
-            final: ContainerRecord | None = rec
-        else:
+        final: ContainerRecord | None = rec
+        if condition != "not-running" or rec.status in ("running", "paused", "creating"):
             final = self._wait_status(rec.id, ("stopped", "unknown"))
             if condition == "removed" and final is not None:
-                final = self._wait_gone(rec.id, final)
-        code = final.exit_code if final is not None else self._last_code.get(rec.id, 0)
-        error = (
-            {"Message": final.status_reason}
-            if final is not None and final.status == "unknown"
-            else None
-        )
+                self._wait_gone(rec.id)
+        if final is not None:
+            code = final.exit_code
+        else:  # removed meanwhile (AutoRemove): the code was kept for us
+            with self._lock:
+                code = self.exit_codes.get(rec.id)
+        error = None
+        if final is not None and final.status == "unknown":
+            error = {"Message": final.status_reason}
         _write(out, json.dumps({"StatusCode": code or 0, "Error": error}).encode() + b"\n")
         return None
 
-    _last_code: dict[str, int] = {}
-
-    def _wait_gone(self, cid: str, last: ContainerRecord) -> ContainerRecord | None:
-        self._last_code[cid] = last.exit_code or 0
+    def _wait_gone(self, cid: str) -> None:
         while True:
             try:
                 self.d.store.get_container(cid)
             except NotFoundError:
-                return last
+                return
             time.sleep(0.05)
 
     def pause(self, r: Request) -> Response:
@@ -695,6 +715,22 @@ def _status_of(exc: OcimuxError) -> int:
     if exc.exit_code in (126, 127):
         return 400  # the command cannot run: the client's request, as Docker answers
     return 500
+
+
+def _docker_message(exc: OcimuxError) -> str:
+    """The error's line, worded so Docker clients map it to 127/126 as they do for Docker.
+
+    The docker CLI picks 127 for messages containing "executable file not found" or "no such
+    file or directory", 126 for "permission denied" (cli/command/container/run.go toStatusError).
+    """
+    text = str(exc)
+    if exc.exit_code == 127 and not any(
+        p in text for p in ("executable file not found", "no such file or directory")
+    ):
+        text += " (executable file not found)"
+    elif exc.exit_code == 126 and "permission denied" not in text and "is a directory" not in text:
+        text += " (permission denied: it cannot be invoked)"
+    return text
 
 
 def _valid_size(size: Any) -> bool:

@@ -168,7 +168,9 @@ class Route:
 
 
 def compile_route(method: str, template: str, handler: Handler) -> Route:
-    regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template))
+    # an image name may contain slashes (library/busybox); ids and other names may not
+    regex = re.escape(template).replace(r"\{name\}", "(?P<name>.+)")
+    regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", regex)
     return Route(method, template, handler, re.compile(f"^{regex}$"))
 
 
