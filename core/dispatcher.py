@@ -295,6 +295,10 @@ class Dispatcher:
                 if new.stop_timeout is not None
                 else self.config.stop_timeout,
                 "annotations": annotations,
+                # as given (the spec holds them resolved): enough to create it again
+                "env": list(new.env),
+                "cwd": new.cwd,
+                "user": new.user,
             },
         )
         with self.store.lock(cid, self.config.lock_timeout):

@@ -135,11 +135,11 @@ def _attached(
     rec, runtime = _begin(d, ref, options, sid)
     crash_point("exec:recorded")
     d.store.update_exec(sid, status="running")
-    if on_start is not None:
-        on_start(sid)
     code: int | None = None
     failed = True
     try:
+        if on_start is not None:
+            on_start(sid)  # inside: a caller's failure must not leave the session recorded
         code = runtime.exec_container(rec.id, sid, options, streams)
         failed = False
     except OcimuxError as exc:

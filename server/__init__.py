@@ -40,7 +40,16 @@ def serve(
     if tcp is None:
         path = socket_path or default_socket(dispatcher.config.run_dir)
         private_dir(Path(path).parent)
-    server = make_server(api.routes(), socket_path=str(path) if path else None, tcp=tcp)
+    try:
+        server = make_server(api.routes(), socket_path=str(path) if path else None, tcp=tcp)
+    except OSError as exc:
+        from ocimux.errors import InvalidArgumentError
+
+        where = f"{tcp[0]}:{tcp[1]}" if tcp else str(path)
+        raise InvalidArgumentError(
+            f"cannot listen on {where}: {exc.strerror or exc}",
+            hint="is another `ocimux serve` running there? choose another --socket or --tcp",
+        ) from None
     try:
         if callable(ready):
             ready()

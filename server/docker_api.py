@@ -472,6 +472,8 @@ class DockerApi:
         height, width = r.integer("h", 0, high=65535), r.integer("w", 0, high=65535)
         if not rec.config.get("terminal"):
             raise ApiError(409, f"container {r.params['id']} has no TTY")
+        if rec.status not in ("created", "running", "paused"):
+            raise ApiError(409, f"Container {r.params['id']} is not running")
         self.d.resize(rec.id, int(height or 0), int(width or 0))
         return Response(200, b"", content_type="text/plain")
 
@@ -484,6 +486,8 @@ class DockerApi:
         stdin = r.flag("stdin") and bool(rec.config.get("stdin"))
         if rec.status not in ("created", "running", "paused") and stream and not logs:
             raise ApiError(409, f"container {r.params['id']} is not running")
+        _tail(r)
+        r.flag("stdout"), r.flag("stderr")  # a bad value is a 400 before the stream starts
         runtime = self.d.runtime_of(rec)
         rfile, wfile = r.hijack(RAW if tty else MUX)
         try:
@@ -503,6 +507,8 @@ class DockerApi:
         rec = self._record(r.params["id"])
         if not (r.flag("stdout") or r.flag("stderr")):
             raise ApiError(400, "you must choose at least one stream")
+        _tail(r)
+        r.flag("follow")
         tty = bool(rec.config.get("terminal"))
         runtime = self.d.runtime_of(rec)
         out = r.stream(200, RAW if tty else MUX)
@@ -523,10 +529,8 @@ class DockerApi:
     ) -> None:
         from ocimux.logs import follow_log
 
-        want = {"stdout": r.flag("stdout", True), "stderr": r.flag("stderr", True)}
-        tail = r.query.get("tail", "all")
-        if tail not in ("all", "") and not tail.lstrip("-").isdigit():
-            raise ApiError(400, f"invalid tail value {tail!r}")
+        want = {"stdout": r.flag("stdout"), "stderr": r.flag("stderr")}
+        tail = _tail(r)
 
         def running() -> bool:
             try:
@@ -715,6 +719,14 @@ def _status_of(exc: OcimuxError) -> int:
     if exc.exit_code in (126, 127):
         return 400  # the command cannot run: the client's request, as Docker answers
     return 500
+
+
+def _tail(r: Request) -> str:
+    """`tail`: "all" or a number of lines (checked before a stream's headers go out)."""
+    tail = r.query.get("tail", "all")
+    if tail not in ("all", "") and not tail.lstrip("-").isdigit():
+        raise ApiError(400, f"invalid tail value {tail!r}")
+    return tail
 
 
 def _docker_message(exc: OcimuxError) -> str:

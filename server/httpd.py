@@ -195,7 +195,10 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # noqa: BLE001 - a server answers, whatever broke
             response = Response(500, {"message": f"internal error: {type(exc).__name__}: {exc}"})
         if response is not None:
-            self._send(response)
+            try:
+                self._send(response)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True  # the client left before reading the answer
         if self.hijacked:
             # the stream ends: the client sees EOF now, though a thread may still read its input
             with contextlib.suppress(OSError):
@@ -272,10 +275,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_DELETE = do_HEAD = do_PUT = _dispatch
 
+    def __getattr__(self, name: str) -> Any:
+        # any other method (OPTIONS, PATCH, TRACE, ...) gets the JSON 405/404, not a 501 page
+        if name.startswith("do_"):
+            return self._dispatch
+        raise AttributeError(name)
+
 
 class UnixHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = socket.SOMAXCONN  # the default backlog of 5 refuses bursts of clients
 
     def get_request(self) -> tuple[socket.socket, Any]:
         conn, _ = self.socket.accept()
@@ -285,6 +295,7 @@ class UnixHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer)
 class TCPHTTPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = socket.SOMAXCONN
 
 
 def make_server(

@@ -23,8 +23,10 @@ from ocimux.errors import InvalidArgumentError, NotFoundError
 
 __all__ = ["ImageStore", "normalize"]
 
+_COMPONENT = r"[a-z0-9]+(?:[._-][a-z0-9]+)*"
+#: [registry[:port]/]path[/path...][:tag], Docker's reference grammar for the common cases
 _NAME = re.compile(
-    r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?$"
+    rf"^(?:[a-zA-Z0-9.-]+(?::\d+)?/)?{_COMPONENT}(?:/{_COMPONENT})*(?::\w[\w.-]{{0,127}})?$"
 )
 
 

@@ -28,10 +28,16 @@ _TEXT = {"ping", "resize", "exec_resize"}
 def _success(handler: str, status: int) -> dict[str, Any]:
     if status in (101, 204, 304):
         return {"description": _STATUS_TEXT[status]}
+    if handler == "exec_start" and status == 200:
+        # a detached start answers empty text; a client that did not ask to upgrade gets the stream
+        binary = {"schema": {"type": "string", "format": "binary"}}
+        text = {"schema": {"type": "string"}}
+        content = {"text/plain": text, RAW: binary, MUX: binary}
+        return {"description": _STATUS_TEXT[status], "content": content}
     if handler in _STREAMS or status == 101:
         binary = {"schema": {"type": "string", "format": "binary"}}
         return {"description": _STATUS_TEXT[status], "content": {RAW: binary, MUX: binary}}
-    if handler in _TEXT or (handler == "exec_start" and status == 200):
+    if handler in _TEXT:
         return {
             "description": _STATUS_TEXT[status],
             "content": {"text/plain": {"schema": {"type": "string"}}},
@@ -64,7 +70,9 @@ def openapi() -> dict[str, Any]:
             {"name": n, "in": "query", "required": False, "schema": {"type": t}} for n, t in e.query
         ]
         responses: dict[str, Any] = {}
-        for status in sorted({*e.responses, 400, 500}):
+        # any {id} may be an ambiguous prefix (409), as may a conflict with the object's state
+        extra = {409} if "{id}" in e.path else set()
+        for status in sorted({*e.responses, 400, 500, *extra}):
             if status >= 400:
                 responses[str(status)] = {
                     "description": _STATUS_TEXT[status],
