@@ -233,7 +233,9 @@ class DockerApi:
         annotations = {str(k): str(v) for k, v in labels.items()}
         annotations[IMAGE_ANNOTATION] = image["name"]
         stop_timeout = body.get("StopTimeout")
-        if stop_timeout is not None and not isinstance(stop_timeout, int):
+        if stop_timeout is not None and (
+            not isinstance(stop_timeout, int) or isinstance(stop_timeout, bool)
+        ):
             raise ApiError(400, "StopTimeout must be an integer")
         runtime = host.get("Runtime") or None
         if runtime is not None and not isinstance(runtime, str):
@@ -330,6 +332,8 @@ class DockerApi:
         rec = self._record(r.params["id"])
         if rec.status in ("running", "paused"):
             return Response(304)
+        if rec.status == "stopped":
+            self._recreate(rec)  # Docker starts an exited container again
         size = self.console_sizes.pop(rec.id, None)
         if size and size != (0, 0):
             self.d.resize(rec.id, *size)  # the terminal has its size before the process runs
@@ -383,12 +387,24 @@ class DockerApi:
         return Response(204)
 
     def restart(self, r: Request) -> Response:
-        from ocimux.dispatcher import NewContainer
-
         rec = self._record(r.params["id"])
         timeout = r.integer("t", None)
         if rec.status in ("running", "paused"):
-            self.d.stop(rec.id, float(timeout) if timeout is not None else None)
+            rec = self.d.stop(rec.id, float(timeout) if timeout is not None else None)
+        self._recreate(rec)
+        self.d.start(rec.id)
+        if rec.config.get("auto_remove"):
+            self._remove_when_stopped(rec.id)
+        return Response(204)
+
+    def _recreate(self, rec: ContainerRecord) -> None:
+        """Make an exited container created again: same id, name, config, creation time, log.
+
+        An OCI container runs once; Docker's start of an exited container and its restart
+        are a new runtime container under the old identity.
+        """
+        from ocimux.dispatcher import NewContainer
+
         c = rec.config
         new = NewContainer(
             id=rec.id, name=rec.name, runtime=rec.runtime, args=tuple(c.get("command") or ()),
@@ -397,8 +413,7 @@ class DockerApi:
             terminal=bool(c.get("terminal")), annotations=dict(c.get("annotations") or {}),
             auto_remove=bool(c.get("auto_remove")), stop_timeout=c.get("stop_timeout"),
         )  # fmt: skip
-        runtime = self.d.runtime_of(rec)
-        log = runtime.log_path(rec.id)
+        log = self.d.runtime_of(rec).log_path(rec.id)
         kept = Path(self.d.config.state_dir) / f"restart-{rec.id}.log"
         with contextlib.suppress(OSError):
             os.replace(log, kept)  # the log outlives the re-creation, as Docker's does
@@ -410,10 +425,6 @@ class DockerApi:
             kept.unlink()
             with open(log, "ab") as fh:  # before start: the monitor has written nothing yet
                 fh.write(old_log)
-        self.d.start(rec.id)
-        if new.auto_remove:
-            self._remove_when_stopped(rec.id)
-        return Response(204)
 
     def kill(self, r: Request) -> Response:
         from ocimux.signals import parse_signal
