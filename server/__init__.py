@@ -1,8 +1,9 @@
 """`ocimux serve`: a Docker Engine API subset on a unix socket, so Docker clients drive ocimux.
 
 `serve(dispatcher, socket_path=...)` binds (mode 0600), answers until SIGINT/SIGTERM, then
-removes its socket. The endpoints are in docker_api.py, the HTTP layer in httpd.py, image
-names in images.py, and the OpenAPI description (built from the same table) in openapi.py.
+removes its socket. docker_api.py holds the endpoint table and the system and image endpoints,
+container_api.py and exec_api.py the rest, shapes.py Docker's JSON shapes; httpd.py is the
+HTTP layer, images.py the image names, openapi.py the description built from the same table.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ocimux.server.docker_api import MUX, RAW, ZERO_TIME
+from ocimux.server.shapes import MUX, RAW, ZERO_TIME
 
 from tests.unit.server.apiclient import ApiClient, Server, assert_error, by_stream, frames
 

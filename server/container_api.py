@@ -1,0 +1,410 @@
+"""Container endpoints of the Docker API: create, list, inspect, lifecycle, attach, logs, wait.
+
+Docker's `AutoRemove` is the server's job here (a thread removes the container once it has
+exited, keeping its exit code for `wait`); `start` of an exited container and `restart` make
+a new runtime container under the old id, name, creation time and log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ocimux.errors import InvalidArgumentError, NotFoundError, OcimuxError
+
+from .httpd import ApiError, Request, Response
+from .images import ImageStore, image_id
+from .shapes import (
+    DOCKER_STATE,
+    IMAGE_ANNOTATION,
+    MUX,
+    RAW,
+    labels_of,
+    matches_filters,
+    parse_filters,
+    rfc3339,
+    rootfs_of,
+    status_text,
+    str_or_none,
+    strings,
+    tail_of,
+    valid_size,
+    write_body,
+)
+
+if TYPE_CHECKING:
+    from ocimux.dispatcher import Dispatcher
+    from ocimux.store import ContainerRecord
+
+
+class ContainerEndpoints:
+    """`containers/...`; mixed into DockerApi."""
+
+    d: Dispatcher
+    image_store: ImageStore
+    exit_codes: dict[str, int]
+    console_sizes: dict[str, tuple[int, int]]
+    _lock: threading.Lock
+
+    def create(self, r: Request) -> Response:
+        from ocimux.dispatcher import NewContainer
+
+        body = r.json()
+        host = body.get("HostConfig") or {}
+        if not isinstance(host, dict):
+            raise ApiError(400, "HostConfig must be an object")
+        image_name = body.get("Image")
+        if not isinstance(image_name, str) or not image_name:
+            raise ApiError(400, "config must name an Image")
+        image = self.image_store.get(image_name)
+        args = strings(body.get("Entrypoint"), "Entrypoint") + strings(body.get("Cmd"), "Cmd")
+        if not args:
+            args = list(image.get("cmd") or [])
+        if not args:
+            raise ApiError(400, "no command specified")
+        labels = body.get("Labels") or {}
+        if not isinstance(labels, dict):
+            raise ApiError(400, "Labels must be an object")
+        annotations = {str(k): str(v) for k, v in labels.items()}
+        annotations[IMAGE_ANNOTATION] = image["name"]
+        stop_timeout = body.get("StopTimeout")
+        if stop_timeout is not None and (
+            not isinstance(stop_timeout, int) or isinstance(stop_timeout, bool)
+        ):
+            raise ApiError(400, "StopTimeout must be an integer")
+        runtime = host.get("Runtime") or None
+        if runtime is not None and not isinstance(runtime, str):
+            raise ApiError(400, "HostConfig.Runtime must be a string")
+        new = NewContainer(
+            args=tuple(args),
+            rootfs=rootfs_of(image),
+            name=r.query.get("name") or None,
+            runtime=runtime,
+            env=tuple(list(image.get("env") or []) + strings(body.get("Env"), "Env")),
+            cwd=str_or_none(body.get("WorkingDir"), "WorkingDir"),
+            user=str_or_none(body.get("User"), "User"),
+            stdin=bool(body.get("OpenStdin")),
+            terminal=bool(body.get("Tty")),
+            annotations=annotations,
+            auto_remove=bool(host.get("AutoRemove")),
+            stop_timeout=stop_timeout,
+        )
+        rec = self.d.create(new)
+        size = host.get("ConsoleSize")
+        if new.terminal and valid_size(size):
+            self.console_sizes[rec.id] = (size[0], size[1])  # applied before start
+        return Response(201, {"Id": rec.id, "Warnings": []})
+
+    def list(self, r: Request) -> Response:
+        show_all = r.flag("all")
+        limit = r.integer("limit", -1, low=-1)
+        filters = parse_filters(r.query.get("filters"))
+        out = []
+        for rec in sorted(self.d.list(), key=lambda c: c.created_at, reverse=True):
+            state = DOCKER_STATE.get(rec.status, "dead")
+            if not show_all and state not in ("running", "paused"):
+                continue
+            if not matches_filters(rec, state, filters):
+                continue
+            out.append(self._summary(rec, state))
+        if limit is not None and limit >= 0:
+            out = out[:limit]
+        return Response(200, out)
+
+    def _summary(self, rec: ContainerRecord, state: str) -> dict[str, Any]:
+        image = (rec.config.get("annotations") or {}).get(IMAGE_ANNOTATION, "")
+        command = " ".join(rec.config.get("command") or [])
+        return {
+            "Id": rec.id, "Names": [f"/{rec.name}"], "Image": image,
+            "ImageID": image_id(image, str(rec.config.get("rootfs", ""))) if image else "",
+            "Command": command, "Created": int(rec.created_at), "Ports": [],
+            "Labels": labels_of(rec), "State": state, "Status": status_text(rec, state),
+            "HostConfig": {"NetworkMode": "none"}, "NetworkSettings": {"Networks": {}}, "Mounts": [],
+        }  # fmt: skip
+
+    def _record(self, ref: str) -> ContainerRecord:
+        return self.d.inspect(ref)
+
+    def inspect(self, r: Request) -> Response:
+        rec = self._record(r.params["id"])
+        state = DOCKER_STATE.get(rec.status, "dead")
+        args = list(rec.config.get("command") or [])
+        image = (rec.config.get("annotations") or {}).get(IMAGE_ANNOTATION, "")
+        return Response(200, {
+            "Id": rec.id, "Created": rfc3339(rec.created_at),
+            "Path": args[0] if args else "", "Args": args[1:],
+            "State": {
+                "Status": state, "Running": state in ("running", "paused"), "Paused": state == "paused",
+                "Restarting": False, "OOMKilled": False, "Dead": state == "dead",
+                "Pid": rec.pid if state in ("running", "paused") else 0,
+                "ExitCode": rec.exit_code or 0, "Error": rec.status_reason,
+                "StartedAt": rfc3339(rec.started_at), "FinishedAt": rfc3339(rec.finished_at),
+            },
+            "Image": image_id(image, str(rec.config.get("rootfs", ""))) if image else "",
+            "ResolvConfPath": "", "HostnamePath": "", "HostsPath": "", "LogPath": "",
+            "Name": f"/{rec.name}", "RestartCount": 0, "Driver": "rootfs", "Platform": "linux",
+            "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
+            # "json-file": Docker clients read logs only from drivers they know can be read
+            # back; ocimux's k8s-file log can, through /logs
+            "HostConfig": {"Runtime": rec.runtime, "AutoRemove": bool(rec.config.get("auto_remove")),
+                           "LogConfig": {"Type": "json-file", "Config": {}},
+                           "NetworkMode": "none", "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}},
+            "GraphDriver": {"Name": "rootfs", "Data": {"RootFS": str(rec.config.get("rootfs", ""))}},
+            "Mounts": [],
+            "Config": {
+                "Hostname": rec.id[:12], "Domainname": "", "User": rec.config.get("user") or "",
+                "AttachStdin": False, "AttachStdout": True, "AttachStderr": True,
+                "Tty": bool(rec.config.get("terminal")), "OpenStdin": bool(rec.config.get("stdin")),
+                "StdinOnce": False, "Env": list(rec.config.get("env") or []), "Cmd": args,
+                "Image": image, "WorkingDir": rec.config.get("cwd") or "", "Entrypoint": None,
+                "Labels": labels_of(rec), "StopSignal": str(rec.config.get("stop_signal", 15)),
+                "StopTimeout": rec.config.get("stop_timeout"),
+            },
+            "NetworkSettings": {"Networks": {}, "Ports": {}},
+        })  # fmt: skip
+
+    def start(self, r: Request) -> Response:
+        rec = self._record(r.params["id"])
+        if rec.status in ("running", "paused"):
+            return Response(304)
+        if rec.status == "stopped":
+            self._recreate(rec)  # Docker starts an exited container again
+        size = self.console_sizes.pop(rec.id, None)
+        if size and size != (0, 0):
+            self.d.resize(rec.id, *size)  # the terminal has its size before the process runs
+        rec = self.d.start(rec.id)
+        if rec.config.get("auto_remove"):
+            self._remove_when_stopped(rec.id)
+        return Response(204)
+
+    def _remove_when_stopped(self, cid: str) -> None:
+        """Docker's AutoRemove: the server removes the container once it has exited."""
+
+        def watch() -> None:
+            rec = self._wait_status(cid, ("stopped", "unknown"))
+            if rec is not None:
+                self._remember_exit(cid, rec.exit_code)  # `wait` answers after the removal
+                try:
+                    self.d.delete(cid, force=True)
+                except OcimuxError:
+                    pass
+
+        threading.Thread(target=watch, daemon=True, name=f"autoremove-{cid[:12]}").start()
+
+    def _remember_exit(self, cid: str, code: int | None) -> None:
+        with self._lock:
+            self.exit_codes[cid] = code or 0
+            while len(self.exit_codes) > 1000:
+                self.exit_codes.pop(next(iter(self.exit_codes)))
+
+    def _wait_status(
+        self, cid: str, wanted: tuple[str, ...], timeout: float | None = None
+    ) -> ContainerRecord | None:
+        """Poll until the container is in one of `wanted`; None once it is gone."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = 0.01
+        while True:
+            try:
+                rec = self.d.inspect(cid)
+            except NotFoundError:
+                return None
+            if rec.status in wanted or (deadline is not None and time.monotonic() > deadline):
+                return rec
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
+
+    def stop(self, r: Request) -> Response:
+        rec = self._record(r.params["id"])
+        timeout = r.integer("t", None) if "t" in r.query else r.integer("timeout", None)
+        if rec.status == "stopped":
+            return Response(304)
+        self.d.stop(rec.id, float(timeout) if timeout is not None else None)
+        return Response(204)
+
+    def restart(self, r: Request) -> Response:
+        rec = self._record(r.params["id"])
+        timeout = r.integer("t", None)
+        if rec.status in ("running", "paused"):
+            rec = self.d.stop(rec.id, float(timeout) if timeout is not None else None)
+        self._recreate(rec)
+        self.d.start(rec.id)
+        if rec.config.get("auto_remove"):
+            self._remove_when_stopped(rec.id)
+        return Response(204)
+
+    def _recreate(self, rec: ContainerRecord) -> None:
+        """Make an exited container created again: same id, name, config, creation time, log.
+
+        An OCI container runs once; Docker's start of an exited container and its restart
+        are a new runtime container under the old identity.
+        """
+        from ocimux.dispatcher import NewContainer
+
+        c = rec.config
+        new = NewContainer(
+            id=rec.id, name=rec.name, runtime=rec.runtime, args=tuple(c.get("command") or ()),
+            rootfs=rootfs_of({"rootfs": c.get("rootfs")}), env=tuple(c.get("env") or ()),
+            cwd=c.get("cwd"), user=c.get("user"), stdin=bool(c.get("stdin")),
+            terminal=bool(c.get("terminal")), annotations=dict(c.get("annotations") or {}),
+            auto_remove=bool(c.get("auto_remove")), stop_timeout=c.get("stop_timeout"),
+        )  # fmt: skip
+        log = self.d.runtime_of(rec).log_path(rec.id)
+        kept = Path(self.d.config.state_dir) / f"restart-{rec.id}.log"
+        with contextlib.suppress(OSError):
+            os.replace(log, kept)  # the log outlives the re-creation, as Docker's does
+        self.d.delete(rec.id, force=True)
+        self.d.create(new)
+        self.d.store.update_container(rec.id, created_at=rec.created_at)
+        with contextlib.suppress(OSError):
+            old_log = kept.read_bytes()
+            kept.unlink()
+            with open(log, "ab") as fh:  # before start: the monitor has written nothing yet
+                fh.write(old_log)
+
+    def kill(self, r: Request) -> Response:
+        from ocimux.signals import parse_signal
+
+        rec = self._record(r.params["id"])
+        spec = r.query.get("signal") or "SIGKILL"
+        try:
+            sig = parse_signal(spec)
+        except (InvalidArgumentError, ValueError) as exc:
+            raise ApiError(400, f"invalid signal {spec!r}: {exc}") from None
+        if rec.status not in ("running", "paused"):
+            raise ApiError(409, f"Container {r.params['id']} is not running")
+        self.d.kill(rec.id, sig)
+        return Response(204)
+
+    def wait(self, r: Request) -> None:
+        condition = r.query.get("condition") or "not-running"
+        if condition not in ("not-running", "next-exit", "removed"):
+            raise ApiError(400, f"invalid condition {condition!r}")
+        rec = self._record(r.params["id"])
+        out = r.stream(200, "application/json")
+        final: ContainerRecord | None = rec
+        if condition != "not-running" or rec.status in ("running", "paused", "creating"):
+            final = self._wait_status(rec.id, ("stopped", "unknown"))
+            if condition == "removed" and final is not None:
+                self._wait_gone(rec.id)
+        if final is not None:
+            code = final.exit_code
+        else:  # removed meanwhile (AutoRemove): the code was kept for us
+            with self._lock:
+                code = self.exit_codes.get(rec.id)
+        error = None
+        if final is not None and final.status == "unknown":
+            error = {"Message": final.status_reason}
+        write_body(out, json.dumps({"StatusCode": code or 0, "Error": error}).encode() + b"\n")
+        return None
+
+    def _wait_gone(self, cid: str) -> None:
+        while True:
+            try:
+                self.d.store.get_container(cid)
+            except NotFoundError:
+                return
+            time.sleep(0.05)
+
+    def pause(self, r: Request) -> Response:
+        self.d.pause(self._record(r.params["id"]).id)
+        return Response(204)
+
+    def unpause(self, r: Request) -> Response:
+        self.d.unpause(self._record(r.params["id"]).id)
+        return Response(204)
+
+    def resize(self, r: Request) -> Response:
+        rec = self._record(r.params["id"])
+        height, width = r.integer("h", 0, high=65535), r.integer("w", 0, high=65535)
+        if not rec.config.get("terminal"):
+            raise ApiError(409, f"container {r.params['id']} has no TTY")
+        if rec.status not in ("created", "running", "paused"):
+            raise ApiError(409, f"Container {r.params['id']} is not running")
+        self.d.resize(rec.id, int(height or 0), int(width or 0))
+        return Response(200, b"", content_type="text/plain")
+
+    def attach(self, r: Request) -> None:
+        from ocimux.attach import MultiplexWriter
+
+        rec = self._record(r.params["id"])
+        tty = bool(rec.config.get("terminal"))
+        stream, logs = r.flag("stream"), r.flag("logs")
+        stdin = r.flag("stdin") and bool(rec.config.get("stdin"))
+        if rec.status not in ("created", "running", "paused") and stream and not logs:
+            raise ApiError(409, f"container {r.params['id']} is not running")
+        tail_of(r)
+        r.flag("stdout"), r.flag("stderr")  # a bad value is a 400 before the stream starts
+        runtime = self.d.runtime_of(rec)
+        rfile, wfile = r.hijack(RAW if tty else MUX)
+        try:
+            if logs:
+                self._write_log(
+                    runtime.log_path(rec.id), MultiplexWriter(wfile, raw=tty), r, follow=False
+                )
+            if stream and rec.status in ("created", "running", "paused"):
+                runtime.http_attach(rec.id, wfile, stdin=rfile if stdin else None, tty=tty)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        return None
+
+    def logs(self, r: Request) -> None:
+        from ocimux.attach import MultiplexWriter
+
+        rec = self._record(r.params["id"])
+        if not (r.flag("stdout") or r.flag("stderr")):
+            raise ApiError(400, "you must choose at least one stream")
+        tail_of(r)
+        r.flag("follow")
+        tty = bool(rec.config.get("terminal"))
+        runtime = self.d.runtime_of(rec)
+        out = r.stream(200, RAW if tty else MUX)
+        try:
+            self._write_log(
+                runtime.log_path(rec.id),
+                MultiplexWriter(out, raw=tty),
+                r,
+                follow=r.flag("follow"),
+                cid=rec.id,
+            )
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        return None
+
+    def _write_log(
+        self, path: Any, mux: Any, r: Request, *, follow: bool, cid: str | None = None
+    ) -> None:
+        from ocimux.logs import follow_log
+
+        want = {"stdout": r.flag("stdout"), "stderr": r.flag("stderr")}
+        tail = tail_of(r)
+
+        def running() -> bool:
+            try:
+                return (
+                    self.d.inspect(cid).status in ("created", "running", "paused") if cid else False
+                )
+            except OcimuxError:
+                return False
+
+        records = follow_log(path, follow=follow, running=running if follow else None)
+        if tail not in ("all", "") and int(tail) >= 0 and not follow:
+            records = list(records)[-int(tail) :] if int(tail) > 0 else []
+        for stream, data in records:
+            if want.get(stream):
+                mux.write(1 if stream == "stdout" else 2, data)
+
+    def remove(self, r: Request) -> Response:
+        rec = self._record(r.params["id"])
+        force = r.flag("force")
+        if not force and rec.status in ("running", "paused"):
+            raise ApiError(
+                409,
+                f"cannot remove container {r.params['id']}: container is {rec.status}: stop the container before removing or force remove",
+            )
+        self.d.delete(rec.id, force=force, timeout=0 if force else None)
+        return Response(204)
