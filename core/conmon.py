@@ -26,7 +26,15 @@ from pathlib import Path
 from . import _spawn
 from .errors import RuntimeCommandError
 
-__all__ = ["ConmonLaunch", "SyncMessage", "conmon_alive", "launch", "process_alive", "read_pidfile"]
+__all__ = [
+    "ConmonLaunch",
+    "SyncMessage",
+    "conmon_alive",
+    "launch",
+    "named_process_alive",
+    "process_alive",
+    "read_pidfile",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,17 +255,23 @@ def process_alive(pid: int | None) -> bool:
         return False
 
 
-def conmon_alive(pid: int | None) -> bool:
-    """Whether `pid` is a live conmon (guards against pid reuse through /proc/PID/comm)."""
+def named_process_alive(pid: int | None, comm: str, *, prefix: bool = False) -> bool:
+    """Whether `pid` is alive and is `comm` (or starts with it): guards against pid reuse."""
     if not pid:
         return False
     try:
         with open(f"/proc/{pid}/comm", encoding="utf-8") as fh:
-            if fh.read().strip() != "conmon":
-                return False
+            name = fh.read().strip()
     except OSError:
         return False
+    if not (name.startswith(comm) if prefix else name == comm):
+        return False
     return process_alive(pid)
+
+
+def conmon_alive(pid: int | None) -> bool:
+    """Whether `pid` is a live conmon."""
+    return named_process_alive(pid, "conmon")
 
 
 def _kill(pid: int) -> None:

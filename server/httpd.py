@@ -22,6 +22,8 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from ocimux._sockets import remove_if_stale
+
 __all__ = ["ApiError", "Request", "Response", "Route", "make_server"]
 
 #: `/v1.43/containers/json` and `/containers/json` are the same endpoint
@@ -306,9 +308,7 @@ def make_server(
     if tcp is not None:
         return TCPHTTPServer(tcp, handler)
     assert socket_path is not None
-    with contextlib.suppress(FileNotFoundError):
-        if not _socket_in_use(socket_path):
-            os.unlink(socket_path)
+    remove_if_stale(socket_path)  # left by a server that is gone; a live one keeps its socket
     old = os.umask(0o177)
     try:
         server = UnixHTTPServer(socket_path, handler)
@@ -316,17 +316,6 @@ def make_server(
         os.umask(old)
     os.chmod(socket_path, 0o600)
     return server
-
-
-def _socket_in_use(path: str) -> bool:
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        probe.connect(path)
-        return True
-    except OSError:
-        return False
-    finally:
-        probe.close()
 
 
 def serve_until_signalled(server: socketserver.BaseServer) -> None:

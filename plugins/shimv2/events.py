@@ -29,6 +29,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ocimux._sockets import listening
+
 from . import messages as m
 from .protowire import DecodeError
 from .ttrpc import TtrpcError, serve_connection
@@ -43,14 +45,8 @@ IDLE_EXIT = 10.0
 
 def ensure_sink(socket_path: Path, timeout: float) -> None:
     """Make sure a sink serves `socket_path`; start one if nobody answers there."""
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-    try:
-        probe.connect(str(socket_path))
+    if listening(socket_path):
         return
-    except OSError:
-        pass
-    finally:
-        probe.close()
     from ocimux import _spawn
 
     argv = [sys.executable, "-I", "-m", __name__, "--dir", str(socket_path.parent)]

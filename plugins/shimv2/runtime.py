@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal as _signal
-import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -26,8 +25,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from ocimux import Capabilities, Capability, _spawn
 from ocimux._dirs import private_dir
 from ocimux._faults import crash_point
+from ocimux._sockets import remove_if_stale
 from ocimux.attach import read_exit_file
-from ocimux.conmon import process_alive, read_pidfile
+from ocimux.conmon import named_process_alive, process_alive, read_pidfile
 from ocimux.errors import OcimuxError, RuntimeCommandError
 from ocimux.ocicli import classify
 from ocimux.options import CreateResult, ExecStatus, RuntimeInfo, RuntimeState
@@ -135,11 +135,13 @@ class ShimV2Runtime(Runtime):
                 container=cid, runtime=self.name, verb=verb, hint="remove it with `ocimux rm -f`",
             )  # fmt: skip
         try:
-            return TaskClient(
-                address, namespace=self.namespace, timeout=self.context.command_timeout
-            )
+            return self._client(address)
         except TtrpcConnectionError as exc:
             raise self._gone(cid, verb, exc) from exc
+
+    def _client(self, address: str) -> TaskClient:
+        """A connection to the shim at `address` (raises TtrpcConnectionError)."""
+        return TaskClient(address, namespace=self.namespace, timeout=self.context.command_timeout)
 
     def _gone(self, cid: str, verb: str, exc: Exception) -> RuntimeCommandError:
         pid = read_pidfile(self.container_dir(cid) / SHIM_PIDFILE)
@@ -263,10 +265,11 @@ class ShimV2Runtime(Runtime):
     def delete_container(self, cid: str) -> None:
         """`Delete` the task and `Shutdown` the shim; a shim that is gone is cleaned up by its binary."""
         bundle = self.container_dir(cid)
+        address = self.shim_address(cid)  # none: no shim was ever started
         reached = False
-        if self.shim_address(cid):
+        if address:
             try:
-                with self._task(cid, "delete") as task:
+                with self._client(address) as task:
                     try:
                         task.delete(cid)
                     except TtrpcError as exc:
@@ -277,12 +280,10 @@ class ShimV2Runtime(Runtime):
                     reached = True
                     with contextlib.suppress(TtrpcError, OSError):
                         task.shutdown(cid)
-            except RuntimeCommandError as exc:
-                if reached or "cannot reach" not in exc.detail:
-                    raise
-        address = self.shim_address(cid)
-        if not reached and address and self.path:
-            self.shim().delete(cid, bundle)  # no address: no shim was ever started
+            except TtrpcConnectionError:
+                pass  # the shim is gone: its binary cleans up below
+        if address and not reached and self.path:
+            self.shim().delete(cid, bundle)
             _remove_dead_socket(address)  # a killed shim leaves its socket behind
         self._reap_shim(cid)
         self._stop_monitor(bundle)
@@ -300,15 +301,7 @@ class ShimV2Runtime(Runtime):
     @staticmethod
     def _shim_alive(pid: int | None) -> bool:
         """Whether `pid` is a live shim (its comm guards against pid reuse)."""
-        if not pid:
-            return False
-        try:
-            with open(f"/proc/{pid}/comm", encoding="utf-8") as fh:
-                if not fh.read().startswith("containerd-shim"):
-                    return False
-        except OSError:
-            return False
-        return process_alive(pid)
+        return named_process_alive(pid, "containerd-shim", prefix=True)
 
     def state_container(self, cid: str) -> RuntimeState:
         code = read_exit_file(self.exit_file_path(cid))
@@ -316,9 +309,7 @@ class ShimV2Runtime(Runtime):
         try:
             if not address:
                 raise TtrpcConnectionError(2, "no address file")
-            with TaskClient(
-                address, namespace=self.namespace, timeout=self.context.command_timeout
-            ) as task:
+            with self._client(address) as task:
                 answer = task.state(cid)
         except TtrpcConnectionError as exc:
             if code is not None:
@@ -502,15 +493,5 @@ class ShimV2Runtime(Runtime):
 def _remove_dead_socket(address: str) -> None:
     """Unlink the shim's socket file if nothing listens on it any more."""
     path = socket_path(address)
-    if path.startswith("\0"):
-        return  # abstract: it went with the shim
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-    try:
-        probe.connect(path)
-    except ConnectionRefusedError:
-        with contextlib.suppress(OSError):
-            os.unlink(path)
-    except OSError:
-        pass
-    finally:
-        probe.close()
+    if not path.startswith("\0"):  # an abstract socket went with the shim
+        remove_if_stale(path)

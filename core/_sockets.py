@@ -1,0 +1,28 @@
+"""Unix stream sockets that a server left behind: is anyone still listening there?"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+
+__all__ = ["listening", "remove_if_stale"]
+
+
+def listening(path: str | os.PathLike[str]) -> bool:
+    """Whether a connection to the unix stream socket at `path` is accepted now."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    try:
+        probe.connect(os.fspath(path))
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()
+
+
+def remove_if_stale(path: str | os.PathLike[str]) -> None:
+    """Unlink the socket file at `path` unless a server still listens on it (missing is fine)."""
+    if not listening(path):
+        with contextlib.suppress(OSError):
+            os.unlink(path)
