@@ -89,7 +89,7 @@ TOP_LEVEL_TABLES: tuple[str, ...] = ("engine", *PODMAN_TABLES, "ocimux")
 #: The keys of `[ocimux.capabilities.<name>]`.
 CAPABILITY_KEYS: tuple[str, ...] = (
     "checkpoint", "json_errors", "no_cgroups", "kvm", "pause", "update_resources", "exec",
-    "terminal", "isolation",
+    "terminal", "isolation", "resource_limits", "devices", "privileged", "seccomp", "host_network",
 )
 # fmt: on
 
@@ -170,6 +170,11 @@ class CapabilityOverrides(BaseModel):
     exec: bool | None = None
     terminal: bool | None = None
     isolation: bool | None = None
+    resource_limits: bool | None = None
+    devices: bool | None = None
+    privileged: bool | None = None
+    seccomp: bool | None = None
+    host_network: bool | None = None
 
 
 class OcimuxTable(BaseModel):

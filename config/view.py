@@ -237,6 +237,13 @@ class Config:
         """`engine.cgroup_manager`: "systemd" or "cgroupfs" (default "cgroupfs")."""
         return str(self._engine.get("cgroup_manager") or DEFAULT_CGROUP_MANAGER)
 
+    # ---- [containers] -----------------------------------------------------------------------
+
+    @property
+    def containers_table(self) -> dict[str, Any]:
+        """A copy of the merged `[containers]` table (the defaults of every container)."""
+        return copy.deepcopy(self._data.get("containers") or {})
+
     # ---- [ocimux] ---------------------------------------------------------------------------
 
     @property

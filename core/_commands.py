@@ -56,20 +56,24 @@ def _annotations(items: list[str]) -> dict[str, str]:
 
 
 def _new_container(args: argparse.Namespace, *, auto_remove: bool = False):  # noqa: ANN202
+    from ._runflags import container_config, entrypoint, env_files, split_rootfs
     from .dispatcher import NewContainer
 
-    command = _command(args)
+    command = (*entrypoint(args.entrypoint), *_command(args))
     if args.rootfs and not command:
         raise InvalidArgumentError(
             "a container needs a command: ocimux run --rootfs DIR -- CMD [ARG...]"
         )
+    rootfs, overlay = split_rootfs(args.rootfs) if args.rootfs else (None, False)
+    config = container_config(args, overlay=overlay)
     return NewContainer(
         args=command,
-        rootfs=Path(args.rootfs) if args.rootfs else None,
+        rootfs=Path(rootfs) if rootfs else None,
         bundle=Path(args.bundle) if args.bundle else None,
         name=args.name,
         runtime=args.runtime,
-        env=tuple(args.env),
+        env=(*env_files(args.env_file, os.environ), *args.env),
+        config=config,
         cwd=args.workdir,
         user=args.user,
         stdin=args.interactive,
@@ -242,6 +246,12 @@ def cmd_inspect(d: Dispatcher, args: argparse.Namespace) -> int:
     return status
 
 
+def _exec_env_files(args: argparse.Namespace) -> list[str]:
+    from ._runflags import env_files
+
+    return env_files(args.env_file, os.environ)
+
+
 def cmd_exec(d: Dispatcher, args: argparse.Namespace) -> int:
     from ._terminal import local_size, raw_terminal
     from .options import ExecOptions
@@ -252,7 +262,7 @@ def cmd_exec(d: Dispatcher, args: argparse.Namespace) -> int:
     if not args.container or not command:
         raise InvalidArgumentError("exec needs a command: ocimux exec CONTAINER CMD [ARG...]")
     options = ExecOptions(
-        args=command, env=tuple(args.env), cwd=args.workdir, user=args.user, terminal=args.tty,
+        args=command, env=(*_exec_env_files(args), *args.env), cwd=args.workdir, user=args.user, terminal=args.tty,
         stdin=args.interactive, privileged=args.privileged,
         detach_keys=_detach_keys(d, args.detach_keys), size=local_size() if args.tty else None,
     )  # fmt: skip

@@ -64,8 +64,19 @@ class Capabilities:
     exec: Capability = field(default_factory=_no)
     #: give a container or exec session a pseudo-terminal
     terminal: Capability = field(default_factory=_no)
-    #: isolate processes at all (namespaces, a sandbox or a VM)
+    #: isolate processes at all (namespaces, a sandbox or a VM): mounts, capabilities, users,
+    #: hostname, sysctls, ulimits, a read-only root
     isolation: Capability = field(default_factory=_no)
+    #: apply cgroup limits given at create (memory, CPU, pids)
+    resource_limits: Capability = field(default_factory=_no)
+    #: make host device nodes available in a container (`--device`)
+    devices: Capability = field(default_factory=_no)
+    #: run a privileged container (all capabilities, host devices, no confinement)
+    privileged: Capability = field(default_factory=_no)
+    #: apply the spec's seccomp filter (`linux.seccomp`)
+    seccomp: Capability = field(default_factory=_no)
+    #: share the host's network namespace (`--network host`)
+    host_network: Capability = field(default_factory=_no)
 
     def __iter__(self) -> Iterator[tuple[str, Capability]]:
         for f in fields(self):

@@ -33,7 +33,10 @@ def _add_format(p: argparse.ArgumentParser) -> None:
 def _add_new_container(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", help="the container's name (default: generated)")
     p.add_argument("--runtime", help="runtime to create it on (default: [engine] runtime)")
-    p.add_argument("--rootfs", help="root filesystem directory; ocimux writes config.json")
+    p.add_argument(
+        "--rootfs",
+        help="root filesystem directory; ocimux writes config.json (DIR:O: writes go to a layer)",
+    )
     p.add_argument("--bundle", help="an OCI bundle directory (config.json + rootfs)")
     p.add_argument(
         "-e", "--env", action="append", default=[], help="KEY=VALUE, or KEY to copy ours"
@@ -47,7 +50,82 @@ def _add_new_container(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--no-cgroups", action="store_true", help="run without cgroups (needs no_cgroups)"
     )
+    _add_container_options(p)
     p.add_argument("command", nargs=argparse.REMAINDER, help="command and arguments")
+
+
+def _bool(text: str) -> bool:
+    if text.lower() in ("true", "1", "yes"):
+        return True
+    if text.lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"use true or false, not {text!r}")
+
+
+def _add_container_options(p: argparse.ArgumentParser) -> None:
+    """podman's container flags, same names and meanings (parsed in `_runflags.py`)."""
+    add = p.add_argument
+    many = {"action": "append", "default": []}
+    add("--help", action="help", help="show this help and exit (-h is --hostname, as in podman)")
+    add(
+        "-v",
+        "--volume",
+        **many,
+        metavar="SRC:DST[:OPTS]",
+        help="bind mount a host path; OPTS: ro, rw, nosuid, nodev, noexec, rprivate, shared, "
+        "... (z and Z are accepted and do nothing: this host has no SELinux)",
+    )
+    add("--mount", **many, metavar="type=bind|tmpfs,...", help="a bind or tmpfs mount")
+    add("--tmpfs", **many, metavar="DST[:OPTS]", help="a tmpfs (default rw,noexec,nosuid,nodev)")
+    add("--read-only", action="store_true", help="mount the root filesystem read-only")
+    add(
+        "--read-only-tmpfs",
+        type=_bool,
+        nargs="?",
+        const=True,
+        default=True,
+        metavar="BOOL",
+        help="with --read-only, tmpfs on /dev/shm, /run, /tmp, /var/tmp (default true)",
+    )
+    add("-m", "--memory", help="memory limit (e.g. 64m, 1g)")
+    add("--memory-swap", help="memory plus swap limit (-1: unlimited swap)")
+    add("--memory-reservation", help="memory soft limit")
+    add("--cpus", help="number of CPUs (e.g. 0.5)")
+    add("-c", "--cpu-shares", type=int, help="CPU shares (relative weight)")
+    add("--cpuset-cpus", help="CPUs to run on (e.g. 0-1)")
+    add("--cpuset-mems", help="memory nodes to use (e.g. 0)")
+    add("--pids-limit", help="process limit (-1: unlimited; default [containers] pids_limit)")
+    add("--cap-add", **many, help="add a capability (or ALL)")
+    add("--cap-drop", **many, help="drop a capability (or ALL)")
+    add("--privileged", action="store_true", help="every capability, host devices, no seccomp")
+    add(
+        "--security-opt",
+        **many,
+        metavar="OPT",
+        help="no-new-privileges, seccomp=unconfined|FILE, mask=PATHS, unmask=ALL|PATHS",
+    )
+    add("-h", "--hostname", help="the container's hostname (default: its short id)")
+    add("--domainname", help="the container's NIS domain name")
+    add("--env-file", **many, metavar="FILE", help="read KEY=VALUE lines from FILE")
+    add("-l", "--label", **many, metavar="KEY=VALUE", help="a label (shown by inspect)")
+    add("--group-add", **many, metavar="GROUP", help="an additional group, by name or id")
+    add("--init", action="store_true", help="run catatonit as PID 1 (reaps, forwards signals)")
+    add("--init-path", help="the init binary (default [containers] init_path, else catatonit)")
+    add("--ulimit", **many, metavar="NAME=SOFT[:HARD]", help="a resource limit, e.g. nofile=1024")
+    add("--sysctl", **many, metavar="NAME=VALUE", help="a namespaced sysctl")
+    add("--device", **many, metavar="HOST[:CONTAINER][:PERMS]", help="a host device")
+    add("--stop-signal", help="the signal that stops it (default SIGTERM)")
+    add(
+        "--network",
+        "--net",
+        default="none",
+        help="none (default) or host; ocimux has no network stack",
+    )
+    add("--pidfile", help="write the container's pid to this file")
+    add("--entrypoint", help="the program to run before the command (a string or a JSON array)")
+    add("--umask", help="file mode creation mask (default [containers] umask, 0022)")
+    add("--tz", help="timezone: local or a zone name such as Europe/Paris")
+    add("--no-hosts", action="store_true", default=None, help="do not generate /etc/hosts")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,13 +136,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--runtime", dest="global_runtime", help="default runtime for this call")
     sub = parser.add_subparsers(dest="cmd", metavar="COMMAND", parser_class=_Parser)
 
-    p = sub.add_parser("run", help="create and start a container")
+    p = sub.add_parser("run", help="create and start a container", add_help=False)
     _add_new_container(p)
     p.add_argument("-d", "--detach", action="store_true", help="print the id and leave it running")
     p.add_argument("--rm", action="store_true", help="remove the container when it exits")
     p.add_argument("--detach-keys", help="key sequence that detaches (default ctrl-p,ctrl-q)")
 
-    p = sub.add_parser("create", help="create a container without starting it")
+    p = sub.add_parser("create", help="create a container without starting it", add_help=False)
     _add_new_container(p)
 
     for verb, text in (
@@ -107,9 +185,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
     p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-terminal")
     p.add_argument("-e", "--env", action="append", default=[], help="KEY=VALUE")
+    p.add_argument(
+        "--env-file", action="append", default=[], metavar="FILE", help="KEY=VALUE lines"
+    )
     p.add_argument("-w", "--workdir", help="working directory")
     p.add_argument("-u", "--user", help="user[:group]")
-    p.add_argument("--privileged", action="store_true", help="all capabilities")
+    p.add_argument(
+        "--privileged", action="store_true", help="every capability in the container's bounding set"
+    )
     p.add_argument("--detach-keys", help="key sequence that detaches (default ctrl-p,ctrl-q)")
     p.add_argument("--list", metavar="CONTAINER", help="list the container's exec sessions")
     p.add_argument("--inspect", metavar="SESSION", help="print one exec session as JSON")

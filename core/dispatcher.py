@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, final
 
 from . import states
 from ._faults import crash_point
+from .containerconfig import ContainerConfig
 from .errors import (
     InvalidArgumentError,
     OcimuxError,
@@ -88,6 +89,8 @@ class NewContainer:
     restore_image: Path | None = None
     #: reuse this id (a container re-created by `restart`); None: a fresh one
     id: str | None = None
+    #: mounts, limits, security and the rest (see `containerconfig.py`)
+    config: ContainerConfig = field(default_factory=ContainerConfig)
 
 
 @final
@@ -275,8 +278,17 @@ class Dispatcher:
             self._require(runtime, "terminal", name, "create")
         if new.restore_image is not None:
             self._require(runtime, "checkpoint", name, "restore")
+        from .configure import configure_spec, write_generated, write_pidfile
+
+        applied = configure_spec(self, new, spec, rootfs, runtime, cid, name)
         self.hooks.adjust_spec(spec=spec, runtime=runtime.name, name=name)
         stop_signal = specs.stop_signal(spec)
+        layer = None  # a copy-on-write layer over rootfs (overlay.py), mounted before create
+        if new.config.rootfs_overlay:
+            from .overlay import LAYER, MERGED, require_privilege
+
+            require_privilege()
+            layer = runtime.container_dir(cid) / LAYER
         rec = ContainerRecord(
             id=cid,
             name=name,
@@ -287,6 +299,7 @@ class Dispatcher:
             config={
                 "command": list(spec["process"]["args"]),
                 "rootfs": str(rootfs),
+                "layer": layer is not None,
                 "stdin": new.stdin,
                 "terminal": new.terminal,
                 "auto_remove": new.auto_remove,
@@ -295,6 +308,8 @@ class Dispatcher:
                 if new.stop_timeout is not None
                 else self.config.stop_timeout,
                 "annotations": annotations,
+                "container": new.config.to_dict(),
+                "applied": applied.summary(),
                 # as given (the spec holds them resolved): enough to create it again
                 "env": list(new.env),
                 "cwd": new.cwd,
@@ -309,8 +324,16 @@ class Dispatcher:
                 raise
             try:
                 crash_point("create:recorded")
+                if layer is not None:  # the record keeps rootfs (the lower dir)
+                    spec["root"]["path"] = str(layer / MERGED)
                 bundle_dir = bundles.write_bundle(runtime.container_dir(cid), spec)
+                write_generated(bundle_dir, applied)
                 crash_point("create:bundle")
+                if layer is not None:
+                    from .overlay import mount_layer
+
+                    mount_layer(rootfs, layer)
+                    crash_point("create:layer")
                 request = CreateRequest(
                     cid=cid,
                     name=name,
@@ -327,6 +350,8 @@ class Dispatcher:
                     result = runtime.restore_container(request, restored)
                 else:
                     result = runtime.create_container(request)
+                if new.config.pidfile:
+                    write_pidfile(new.config.pidfile, result.pid)
             except BaseException as exc:
                 self._undo_create(runtime, cid)
                 if isinstance(exc, OcimuxError):
@@ -378,9 +403,19 @@ class Dispatcher:
         return spec, rootfs
 
     def _undo_create(self, runtime: Runtime, cid: str) -> None:
-        """Remove every trace of a failed create: runtime state, directory, record."""
+        """Remove every trace of a failed create: runtime state, layer, directory, record.
+
+        A layer that cannot be unmounted keeps the record ("creating"): the next call finishes
+        the removal (`reconcile.finish_interrupted`), never deleting through a live mount.
+        """
+        from .overlay import LAYER, unmount_layer
+
         with suppress(Exception):
             runtime.delete_container(cid)
+        try:
+            unmount_layer(runtime.container_dir(cid) / LAYER)
+        except OcimuxError:
+            return
         shutil.rmtree(runtime.container_dir(cid), ignore_errors=True)
         self.store.remove_container(cid)
 
@@ -584,6 +619,7 @@ class Dispatcher:
         A container whose runtime is missing can still be removed with `force` (its runtime
         state, if any, cannot be cleaned then; the message says so).
         """
+        from .overlay import LAYER, unmount_layer
         from .reconcile import INTERRUPTED, finish_interrupted
 
         check_timeout(timeout)
@@ -652,9 +688,15 @@ class Dispatcher:
                         container=rec.name, runtime=rec.runtime, verb="rm", container_id=rec.id
                     ) from None
                 crash_point("delete:runtime")
+                # raises, keeping the record, while the layer is mounted: rmtree never goes through it
+                unmount_layer(runtime.container_dir(rec.id) / LAYER)
                 shutil.rmtree(runtime.container_dir(rec.id), ignore_errors=True)
             else:
+                unmount_layer(Path(rec.bundle) / LAYER)
                 shutil.rmtree(rec.bundle, ignore_errors=True)
+            from .configure import remove_pidfile
+
+            remove_pidfile(rec.config)
             self.store.remove_container(rec.id)
         self.hooks.event("delete", container=rec.id, name=rec.name, runtime=rec.runtime)
         return rec

@@ -84,6 +84,10 @@ def _begin(
         d._require(runtime, "exec", rec.name, "exec")
         if options.terminal:
             d._require(runtime, "terminal", rec.name, "exec")
+        if options.privileged:
+            d._require(runtime, "isolation", rec.name, "exec --privileged")
+        if options.user:
+            d._require(runtime, "isolation", rec.name, "exec --user")
         d.store.add_exec(
             ExecRecord(
                 id=sid,

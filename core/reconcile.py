@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shutil
 from contextlib import suppress
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import states
@@ -94,14 +95,19 @@ def _try_finish(d: Dispatcher, rec: ContainerRecord) -> ContainerRecord | None:
 def finish_interrupted(d: Dispatcher, rec: ContainerRecord) -> None:
     """Remove every trace of a container whose create or delete was interrupted.
 
-    The caller holds the lock. Runtime state, monitor, directory and record all go.
+    The caller holds the lock. Runtime state, monitor, layer mount, directory and record all
+    go. Raises OcimuxError, keeping the record, if its layer is still mounted afterwards.
     """
+    from .overlay import LAYER, unmount_layer
+
     runtime = d._runtime_or_none(rec)
     if runtime is not None:
         with suppress(OcimuxError):
             runtime.delete_container(rec.id)
+        unmount_layer(runtime.container_dir(rec.id) / LAYER)
         shutil.rmtree(runtime.container_dir(rec.id), ignore_errors=True)
     else:
+        unmount_layer(Path(rec.bundle) / LAYER)
         shutil.rmtree(rec.bundle, ignore_errors=True)
     d.store.remove_container(rec.id)
     d.hooks.event(

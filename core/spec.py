@@ -167,7 +167,7 @@ def exec_process(bundle: Path, options: Any) -> dict[str, Any]:
     container_spec = json.loads((bundle / "config.json").read_text())
     rootfs = Path(container_spec["root"]["path"])
     user = parse_user(options.user, rootfs) if options.user else None
-    return with_overrides(
+    process = with_overrides(
         container_spec,
         args=options.args,
         env=options.env,
@@ -175,6 +175,13 @@ def exec_process(bundle: Path, options: Any) -> dict[str, Any]:
         user=user,
         terminal=options.terminal,
     )["process"]
+    if getattr(options, "privileged", False):
+        # podman's exec --privileged: every capability the container may hold at all
+        bounding = list((process.get("capabilities") or {}).get("bounding") or [])
+        process["capabilities"] = {
+            "bounding": bounding, "effective": bounding[:], "permitted": bounding[:],
+        }  # fmt: skip
+    return process
 
 
 def with_overrides(

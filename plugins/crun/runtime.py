@@ -43,6 +43,21 @@ class CrunRuntime(OciCliRuntime):
         update_resources=Capability(True, "declared", "crun update --resources (bytes only)"),
         exec=Capability(True, "declared", "crun exec"),
         isolation=Capability(True, "declared", "Linux namespaces and cgroups"),
+        resource_limits=Capability(
+            True, "declared", "crun applies linux.resources to the container's cgroup"
+        ),
+        devices=Capability(
+            True, "declared", "crun creates linux.devices nodes and device cgroup rules"
+        ),
+        privileged=Capability(
+            True, "declared", "crun runs with every capability and host device asked for"
+        ),
+        seccomp=Capability(True, "declared", "crun loads linux.seccomp with libseccomp"),
+        host_network=Capability(
+            True,
+            "declared",
+            "crun joins the host's network when the spec asks for no network namespace",
+        ),
         kvm=Capability(
             False, "declared", "crun starts no virtual machine (krun is another runtime)"
         ),

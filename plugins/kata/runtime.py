@@ -41,6 +41,27 @@ class KataRuntime(ShimV2Runtime):
     capabilities = Capabilities(
         kvm=Capability(True, "declared", "Kata runs every sandbox in a virtual machine (KVM)"),
         isolation=Capability(True, "declared", "a VM with its own guest kernel per sandbox"),
+        resource_limits=Capability(
+            True, "declared", "the sandbox's host cgroup and the guest's get the limits"
+        ),
+        devices=Capability(
+            False,
+            "declared",
+            "host devices need VFIO passthrough, which ocimux does not set up for Kata",
+        ),
+        privileged=Capability(
+            False,
+            "declared",
+            "Kata gives privileged containers no host devices by default (privileged_without_host_devices)",
+        ),
+        seccomp=Capability(
+            False,
+            "declared",
+            "Kata's default configuration turns guest seccomp off (disable_guest_seccomp = true)",
+        ),
+        host_network=Capability(
+            False, "declared", "a VM cannot share the host's network namespace"
+        ),
         pause=Capability(
             True, "declared", "shim v2 Pause/Resume (the agent freezes the guest's cgroup)"
         ),

@@ -70,6 +70,13 @@ class MockRuntime(Runtime):
         pause=Capability(True, "declared", "SIGSTOP/SIGCONT of the container's process group"),
         exec=Capability(True, "declared", "runs the command as a host process in the rootfs"),
         no_cgroups=Capability(True, "declared", "the mock never uses cgroups"),
+        resource_limits=Capability(False, "declared", "the mock has no cgroups to limit"),
+        devices=Capability(False, "declared", "the mock has no device cgroup or mount namespace"),
+        privileged=Capability(
+            False, "declared", "the mock confines nothing, so it cannot grant privileges"
+        ),
+        seccomp=Capability(False, "declared", "the mock loads no seccomp filter"),
+        host_network=Capability(False, "declared", "the mock has no network namespace to leave"),
         checkpoint=Capability(False, "declared", "the mock cannot save process state"),
         kvm=Capability(False, "declared", "the mock starts no virtual machine"),
         json_errors=Capability(False, "declared", "no runtime binary writes an error log"),

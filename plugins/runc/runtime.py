@@ -37,6 +37,21 @@ class RuncRuntime(OciCliRuntime):
         update_resources=Capability(True, "declared", "runc update --resources"),
         exec=Capability(True, "declared", "runc exec"),
         isolation=Capability(True, "declared", "Linux namespaces and cgroups"),
+        resource_limits=Capability(
+            True, "declared", "runc applies linux.resources to the container's cgroup"
+        ),
+        devices=Capability(
+            True, "declared", "runc creates linux.devices nodes and device cgroup rules"
+        ),
+        privileged=Capability(
+            True, "declared", "runc runs with every capability and host device asked for"
+        ),
+        seccomp=Capability(True, "declared", "runc loads linux.seccomp with libseccomp"),
+        host_network=Capability(
+            True,
+            "declared",
+            "runc joins the host's network when the spec asks for no network namespace",
+        ),
         no_cgroups=Capability(
             False, "declared", "runc has no cgroup manager that disables cgroups"
         ),

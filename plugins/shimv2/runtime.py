@@ -76,6 +76,29 @@ class ShimV2Runtime(Runtime):
         exec=Capability(True, "declared", "shim v2 Exec/Start/Wait"),
         terminal=Capability(True, "declared", "shim v2 terminal=true and ResizePty"),
         isolation=Capability(True, "declared", "the runc shim runs runc: namespaces and cgroups"),
+        resource_limits=Capability(
+            True,
+            "declared",
+            "the runc shim (runc) applies linux.resources to the container's cgroup",
+        ),
+        devices=Capability(
+            True,
+            "declared",
+            "the runc shim (runc) creates linux.devices nodes and device cgroup rules",
+        ),
+        privileged=Capability(
+            True,
+            "declared",
+            "the runc shim (runc) runs with every capability and host device asked for",
+        ),
+        seccomp=Capability(
+            True, "declared", "the runc shim (runc) loads linux.seccomp with libseccomp"
+        ),
+        host_network=Capability(
+            True,
+            "declared",
+            "the runc shim (runc) joins the host's network when the spec asks for no network namespace",
+        ),
         no_cgroups=Capability(False, "declared", "shim v2 has no option to run without cgroups"),
         kvm=Capability(False, "declared", "the runc shim starts no virtual machine"),
         checkpoint=Capability(

@@ -46,6 +46,19 @@ class RunscRuntime(OciCliRuntime):
     default_paths: ClassVar[tuple[str, ...]] = DEFAULT_PATHS
     capabilities = Capabilities(
         isolation=Capability(True, "declared", "gVisor user-space kernel"),
+        resource_limits=Capability(
+            True, "declared", "runsc puts the sandbox in a cgroup with linux.resources"
+        ),
+        devices=Capability(
+            False, "declared", "gVisor passes no host device nodes (only GPUs through nvproxy)"
+        ),
+        privileged=Capability(
+            False, "declared", "gVisor cannot give a container host devices or host privileges"
+        ),
+        seccomp=Capability(
+            False, "declared", "runsc ignores linux.seccomp unless started with --oci-seccomp"
+        ),
+        host_network=Capability(False, "declared", "this plugin runs runsc with --network=none"),
         json_errors=Capability(
             True, "declared", "runsc writes JSON records to the --log file (stderr stays plain)"
         ),

@@ -1,0 +1,613 @@
+"""Turning a `ContainerConfig` and the configured defaults into the runtime-spec document.
+
+`apply_config` takes a document from `spec.default_spec` (or a user's bundle) and applies, in
+podman's way and with podman's defaults (containers.conf `[containers]`):
+
+- process: capabilities (defaults, `--cap-add/--cap-drop`, ALL, `--privileged`), rlimits,
+  noNewPrivileges, umask, supplementary groups, HOSTNAME, the init wrapper;
+- root: read-only; mounts: podman's defaults, then binds and tmpfs, generated /etc/hostname and
+  /etc/hosts (and the host's resolv.conf with `--network host`), read-only tmpfs, timezone;
+- linux: seccomp (converted from the Docker-format profile), masked and read-only paths,
+  sysctls, resources, devices, the network namespace.
+
+What a runtime must be able to do for a config is `required_capabilities`; the Dispatcher checks
+it before anything runs. Defaults the user did not ask for are applied only where the runtime
+can (no default pids limit without cgroups, no default seccomp profile where the runtime would
+ignore it); `inspect` shows what was applied.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import resource
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from .containerconfig import ContainerConfig, Mount, Ulimit
+from .errors import InvalidArgumentError
+from .flagvalues import parse_sysctl, parse_ulimit
+from .linuxcaps import ALL_CAPABILITIES, bounding_set, normalize_capability
+
+__all__ = [
+    "INIT_CANDIDATES",
+    "INIT_PATH_IN_CONTAINER",
+    "PODMAN_CAPABILITIES",
+    "ContainerDefaults",
+    "apply_config",
+    "defaults_from_table",
+    "required_capabilities",
+]
+
+#: podman's default capabilities (containers/common `pkg/config/default.go`)
+PODMAN_CAPABILITIES: Final = (
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
+    "CAP_NET_BIND_SERVICE", "CAP_SETFCAP", "CAP_SETGID", "CAP_SETPCAP", "CAP_SETUID",
+    "CAP_SYS_CHROOT",
+)  # fmt: skip
+#: podman 4's masked and read-only paths (what `podman create` writes, measured with 4.3.1)
+MASKED_PATHS: Final = (
+    "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
+    "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/fs/selinux",
+    "/sys/dev/block",
+)  # fmt: skip
+READONLY_PATHS: Final = (
+    "/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+)  # fmt: skip
+#: where podman puts its init inside the container, and where catatonit is looked for
+INIT_PATH_IN_CONTAINER: Final = "/run/podman-init"
+INIT_CANDIDATES: Final = (
+    "/usr/libexec/podman/catatonit",
+    "/usr/bin/catatonit",
+    "/usr/libexec/catatonit/catatonit",
+)
+_RLIMIT_DEFAULT: Final = 1048576  # podman's nofile and nproc default (define.RLimitDefaultValue)
+_MIN_MEMORY: Final = 6 << 20  # podman: "minimum memory limit allowed is 6MB"
+_READ_ONLY_TMPFS: Final = ("/dev/shm", "/run", "/tmp", "/var/tmp")
+_CPUSET: Final = re.compile(r"\d+(-\d+)?(,\d+(-\d+)?)*")
+_CAP_SYS_RESOURCE: Final = 24
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerDefaults:
+    """containers.conf `[containers]` keys ocimux applies (podman's defaults when unset)."""
+
+    capabilities: tuple[str, ...] = PODMAN_CAPABILITIES
+    sysctls: tuple[str, ...] = ("net.ipv4.ping_group_range=0 0",)
+    ulimits: tuple[str, ...] = ()
+    env: tuple[str, ...] = (
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "TERM=xterm",
+    )
+    pids_limit: int = 2048
+    seccomp_profile: str = "/usr/share/containers/seccomp.json"
+    init_path: str | None = None
+    no_hosts: bool = False
+    tz: str = ""
+    umask: str = "0022"
+    #: where each value came from, for messages ("containers.conf [containers] default_ulimits")
+    source: str = "containers.conf [containers]"
+
+
+@dataclass(slots=True)
+class Applied:
+    """What `apply_config` did, for the record and `inspect`: files to write and notes."""
+
+    #: bundle-relative name -> content of generated files (hostname, hosts, resolv.conf)
+    files: dict[str, str] = field(default_factory=dict)
+    hostname: str = ""
+    seccomp: str = ""
+    capabilities: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """What the record keeps of it (shown by `inspect`)."""
+        return {
+            "hostname": self.hostname,
+            "seccomp": self.seccomp,
+            "capabilities": self.capabilities,
+        }
+
+
+def required_capabilities(cfg: ContainerConfig, user: str | None = None) -> list[tuple[str, str]]:
+    """The (capability, option) pairs a runtime needs to honour `cfg` as asked.
+
+    Only what was asked for counts; configured defaults never make a create fail.
+    """
+    needs: list[tuple[str, str]] = []
+    iso = [
+        (bool(cfg.mounts), "--volume/--mount/--tmpfs"), (cfg.read_only, "--read-only"),
+        (bool(cfg.cap_add or cfg.cap_drop), "--cap-add/--cap-drop"),
+        (cfg.seccomp is not None, "--security-opt seccomp"),
+        (cfg.no_new_privileges, "--security-opt no-new-privileges"),
+        (bool(cfg.mask or cfg.unmask), "--security-opt mask/unmask"),
+        (cfg.hostname is not None, "--hostname"), (cfg.domainname is not None, "--domainname"),
+        (bool(cfg.group_add), "--group-add"), (cfg.init, "--init"),
+        (bool(cfg.ulimits), "--ulimit"), (bool(cfg.sysctls), "--sysctl"),
+        (cfg.umask is not None, "--umask"),
+        (cfg.tz is not None, "--tz"), (user is not None, "--user"),
+    ]  # fmt: skip
+    needs += [("isolation", option) for asked, option in iso if asked]
+    if not cfg.limits.is_empty():
+        needs.append(("resource_limits", "--memory/--cpus/--pids-limit"))
+    if cfg.network == "host":
+        needs += [("isolation", "--network host"), ("host_network", "--network host")]
+    if cfg.devices:
+        needs.append(("devices", "--device"))
+    if cfg.privileged:
+        needs += [("isolation", "--privileged"), ("privileged", "--privileged")]
+    if cfg.seccomp not in (None, "unconfined"):
+        needs.append(("seccomp", "--security-opt seccomp"))
+    return needs
+
+
+def apply_config(
+    spec: dict[str, Any],
+    cfg: ContainerConfig,
+    *,
+    cid: str,
+    name: str,
+    rootfs: Path,
+    bundle_dir: Path,
+    defaults: ContainerDefaults,
+    can: Callable[[str], bool],
+) -> Applied:
+    """Apply `cfg` over `spec` in place and return what else the create must do (`Applied`).
+
+    `bundle_dir` is where generated files will be written (the Dispatcher writes `files`
+    there); `can(capability)` tells whether the runtime has a capability, to leave out defaults
+    it could not honour. Raises InvalidArgumentError (naming the option) for anything that
+    cannot be applied: a capability ocimux itself lacks, a limit above what this host allows,
+    a missing seccomp profile or init binary, an unknown group.
+    """
+    applied = Applied()
+    proc = spec.setdefault("process", {})
+    linux = spec.setdefault("linux", {})
+    hostname = cfg.hostname or spec.get("hostname") or cid[:12]
+    applied.hostname = hostname
+    spec["hostname"] = hostname
+    if cfg.domainname:
+        spec["domainname"] = cfg.domainname
+    from .spec import merge_env
+
+    proc["env"] = merge_env([*defaults.env, f"HOSTNAME={hostname}"], proc.get("env") or [])
+    umask = cfg.umask if cfg.umask is not None else defaults.umask
+    proc.setdefault("user", {"uid": 0, "gid": 0})["umask"] = _umask(umask)
+    if cfg.group_add:
+        _add_groups(proc["user"], cfg.group_add, rootfs)
+    caps = _capabilities(cfg, defaults)
+    applied.capabilities = caps
+    proc["capabilities"] = {"bounding": caps, "effective": caps[:], "permitted": caps[:]}
+    proc["noNewPrivileges"] = cfg.no_new_privileges
+    proc["rlimits"] = _rlimits(cfg.ulimits, defaults)
+    spec.setdefault("root", {})["readonly"] = cfg.read_only
+    if cfg.network == "host":
+        linux["namespaces"] = [n for n in linux.get("namespaces", []) if n.get("type") != "network"]
+    linux["sysctl"] = _sysctls(cfg, defaults, linux.get("sysctl") or {})
+    if not linux["sysctl"]:
+        del linux["sysctl"]
+    _paths(linux, cfg)
+    spec["mounts"] = _mounts(spec.get("mounts") or [], cfg, defaults, applied, bundle_dir, name)
+    _resources(linux, cfg, defaults, can)
+    _devices(linux, cfg)
+    applied.seccomp = _seccomp(linux, cfg, defaults, caps, can)
+    if cfg.init:
+        _init(spec, cfg, defaults)
+    if cfg.stop_signal is not None:
+        spec.setdefault("annotations", {})["org.opencontainers.image.stopSignal"] = str(
+            cfg.stop_signal
+        )
+    return applied
+
+
+# --- process ---------------------------------------------------------------------------------
+
+
+def _umask(text: str) -> int:
+    if not re.fullmatch(r"[0-7]{1,4}", str(text)) or int(str(text), 8) > 0o777:
+        raise InvalidArgumentError(f"invalid umask {text!r}: use an octal mask such as 0022")
+    return int(str(text), 8)
+
+
+def _add_groups(user: dict[str, Any], groups: Sequence[str], rootfs: Path) -> None:
+    from .spec import _read_db
+
+    table = _read_db(rootfs, "/etc/group")
+    extra = list(user.get("additionalGids") or [])
+    for group in groups:
+        if re.fullmatch(r"\d{1,10}", group) and int(group) < 2**32 - 1:
+            gid = int(group)
+        else:
+            found = next((g for g in table if len(g) > 2 and g[0] == group), None)
+            if found is None or not found[2].isdigit():
+                raise InvalidArgumentError(
+                    f"invalid --group-add {group!r}: no such group in {rootfs}/etc/group",
+                    hint="use a numeric gid or a group the image defines",
+                )
+            gid = int(found[2])
+        if gid not in extra:
+            extra.append(gid)
+    user["additionalGids"] = extra
+
+
+def _capabilities(cfg: ContainerConfig, defaults: ContainerDefaults) -> list[str]:
+    have = bounding_set()
+    if cfg.privileged:
+        return list(have)
+    named_add = [c for c in cfg.cap_add if c != "ALL"]
+    named_drop = [c for c in cfg.cap_drop if c != "ALL"]
+    for cap in named_add:
+        if cap not in have:
+            raise InvalidArgumentError(
+                f"cannot --cap-add {cap}: ocimux itself does not have it on this host "
+                "(not in its bounding set)",
+                hint="run ocimux with that capability, or leave it out",
+            )
+    if "ALL" in cfg.cap_add:
+        base = list(have)
+    elif "ALL" in cfg.cap_drop:
+        base = []
+    else:
+        base = []
+        for item in defaults.capabilities:
+            cap = normalize_capability(item)
+            if cap is None or cap == "ALL":
+                raise InvalidArgumentError(
+                    f"invalid capability {item!r} in {defaults.source} default_capabilities"
+                )
+            if cap in have and cap not in base:
+                base.append(cap)
+    caps = [c for c in base if c not in named_drop]
+    caps += [c for c in named_add if c not in caps and c not in named_drop]
+    order = {c: i for i, c in enumerate(ALL_CAPABILITIES)}
+    return sorted(caps, key=order.__getitem__)
+
+
+def _has_sys_resource() -> bool:
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("CapEff:"):
+                    return bool(int(line.split()[1], 16) >> _CAP_SYS_RESOURCE & 1)
+    except (OSError, ValueError):
+        pass
+    return True
+
+
+def _rlimits(asked: Sequence[Ulimit], defaults: ContainerDefaults) -> list[dict[str, Any]]:
+    """podman's nofile/nproc defaults (clamped to what this host allows), configured, asked."""
+    can_raise = _has_sys_resource()
+    limits: dict[str, tuple[int, int, str]] = {}
+    for name in ("nofile", "nproc"):
+        value = _RLIMIT_DEFAULT
+        if not can_raise:
+            value = min(value, _own_hard(name))
+        limits[name] = (value, value, "")
+    for text in defaults.ulimits:
+        try:
+            u = parse_ulimit(text)
+        except InvalidArgumentError as exc:
+            raise InvalidArgumentError(f"{defaults.source} default_ulimits: {exc.detail}") from None
+        limits[u.name] = (u.soft, u.hard, f"{defaults.source} default_ulimits")
+    for u in asked:
+        limits[u.name] = (u.soft, u.hard, "--ulimit")
+    out = []
+    for name, (soft, hard, source) in limits.items():
+        own = _own_hard(name)
+        if source and not can_raise and own != -1 and (hard == -1 or hard > own):
+            shown = "unlimited" if hard == -1 else hard
+            raise InvalidArgumentError(
+                f"cannot set {source} {name} to {shown}: this host allows at most {own} "
+                "(ocimux lacks CAP_SYS_RESOURCE)",
+                hint=f"use {name}={own}:{own} or less",
+            )
+        unlimited = 2**64 - 1
+        out.append({
+            "type": f"RLIMIT_{name.upper()}",
+            "hard": unlimited if hard == -1 else hard,
+            "soft": unlimited if soft == -1 else soft,
+        })  # fmt: skip
+    return out
+
+
+def _own_hard(name: str) -> int:
+    number = getattr(resource, f"RLIMIT_{name.upper()}", None)
+    if number is None:
+        return -1
+    hard = resource.getrlimit(number)[1]
+    return -1 if hard == resource.RLIM_INFINITY else hard
+
+
+def _sysctls(
+    cfg: ContainerConfig, defaults: ContainerDefaults, current: Mapping[str, str]
+) -> dict[str, str]:
+    out = dict(current)
+    for text in defaults.sysctls:
+        if cfg.network == "host" and text.startswith("net."):
+            continue  # podman leaves the default net.* sysctls out with the host's network
+        try:
+            key, value = parse_sysctl(text, cfg.network)
+        except InvalidArgumentError as exc:
+            raise InvalidArgumentError(f"{defaults.source} default_sysctls: {exc.detail}") from None
+        out[key] = value
+    for key, value in cfg.sysctls:
+        parse_sysctl(f"{key}={value}", cfg.network)
+        out[key] = value
+    return out
+
+
+def _paths(linux: dict[str, Any], cfg: ContainerConfig) -> None:
+    if cfg.privileged or "ALL" in cfg.unmask:
+        masked: list[str] = []
+        readonly: list[str] = []
+    else:
+        masked = [p for p in MASKED_PATHS if p not in cfg.unmask]
+        readonly = [p for p in READONLY_PATHS if p not in cfg.unmask]
+    masked += [p for p in cfg.mask if p not in masked]
+    linux["maskedPaths"] = masked
+    linux["readonlyPaths"] = readonly
+
+
+# --- mounts ----------------------------------------------------------------------------------
+
+
+def _mounts(
+    base: list[dict[str, Any]],
+    cfg: ContainerConfig,
+    defaults: ContainerDefaults,
+    applied: Applied,
+    bundle_dir: Path,
+    name: str,
+) -> list[dict[str, Any]]:
+    user = sorted(cfg.mounts, key=lambda m: len(Path(m.destination).parts))
+    taken = {m.destination for m in user}
+    dests = [m.destination for m in user]
+    duplicate = next((d for d in dests if dests.count(d) > 1), None)
+    if duplicate:
+        raise InvalidArgumentError(f"two mounts at {duplicate}: each destination takes one")
+    out = []
+    for mount in base:
+        dest = mount.get("destination")
+        if dest in taken:
+            continue
+        mount = dict(mount)
+        if dest == "/proc":
+            mount["options"] = ["nosuid", "noexec", "nodev"]
+        elif dest == "/dev" and "noexec" not in mount.get("options", []):
+            mount["options"] = ["nosuid", "noexec", *mount.get("options", [])[1:]]
+        elif dest in ("/sys", "/sys/fs/cgroup") and cfg.privileged:
+            mount["options"] = [o for o in mount.get("options", []) if o != "ro"]
+        out.append(mount)
+    if cfg.read_only and cfg.read_only_tmpfs:
+        for dest in _READ_ONLY_TMPFS:
+            if dest not in taken and not any(m.get("destination") == dest for m in out):
+                out.append(_spec_mount(Mount("tmpfs", dest, "tmpfs", ("rw", "nosuid", "nodev"))))
+    generated = {"/etc/hostname": ("hostname", f"{applied.hostname}\n")}
+    no_hosts = cfg.no_hosts if cfg.no_hosts is not None else defaults.no_hosts
+    if not no_hosts:
+        generated["/etc/hosts"] = ("hosts", _hosts(cfg, applied.hostname, name))
+    if cfg.network == "host":
+        generated["/etc/resolv.conf"] = ("resolv.conf", _read_host("/etc/resolv.conf"))
+    for dest, (filename, content) in generated.items():
+        if dest in taken:
+            continue
+        applied.files[filename] = content
+        out.append(
+            _spec_mount(Mount("bind", dest, str(bundle_dir / filename), ("bind", "rprivate")))
+        )
+    tz = cfg.tz if cfg.tz is not None else (defaults.tz or None)
+    if tz and "/etc/localtime" not in taken:
+        out.append(
+            _spec_mount(Mount("bind", "/etc/localtime", _zone_file(tz), ("bind", "ro", "rprivate")))
+        )
+    out += [_spec_mount(m) for m in user]
+    return out
+
+
+def _spec_mount(m: Mount) -> dict[str, Any]:
+    return {
+        "destination": m.destination,
+        "type": m.type,
+        "source": m.source,
+        "options": list(m.options),
+    }
+
+
+def _hosts(cfg: ContainerConfig, hostname: str, name: str) -> str:
+    if cfg.network == "host":
+        base = _read_host("/etc/hosts")
+    else:
+        base = (
+            "127.0.0.1\tlocalhost localhost.localdomain localhost4 localhost4.localdomain4\n"
+            "::1\tlocalhost localhost.localdomain localhost6 localhost6.localdomain6\n"
+        )
+    names = " ".join(dict.fromkeys((hostname, name)))
+    return f"{base}127.0.1.1\t{names}\n"
+
+
+def _read_host(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return fh.read(1 << 20)
+    except OSError:
+        return ""
+
+
+def _zone_file(tz: str) -> str:
+    if tz == "local":
+        path = os.path.realpath("/etc/localtime")
+    elif re.fullmatch(r"[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*", tz):
+        path = f"/usr/share/zoneinfo/{tz}"
+    else:
+        raise InvalidArgumentError(f"invalid --tz {tz!r}: use local or a zone such as Europe/Paris")
+    if not os.path.isfile(path):
+        raise InvalidArgumentError(
+            f"invalid --tz {tz!r}: {path} does not exist on the host", hint="apt install tzdata"
+        )
+    return path
+
+
+# --- linux: resources, devices, seccomp, init ------------------------------------------------
+
+
+def _resources(
+    linux: dict[str, Any],
+    cfg: ContainerConfig,
+    defaults: ContainerDefaults,
+    can: Callable[[str], bool],
+) -> None:
+    res = linux.setdefault("resources", {})
+    lim = cfg.limits
+    mem: dict[str, int] = {}
+    if lim.memory is not None:
+        if lim.memory < _MIN_MEMORY:
+            raise InvalidArgumentError(
+                f"invalid --memory {lim.memory}: the minimum is 6 MiB (podman's)"
+            )
+        mem["limit"] = lim.memory
+    if lim.memory_swap is not None:
+        if lim.memory is None:
+            raise InvalidArgumentError("--memory-swap needs --memory (swap counts on top of it)")
+        if lim.memory_swap != -1 and lim.memory_swap < lim.memory:
+            raise InvalidArgumentError(
+                f"invalid --memory-swap {lim.memory_swap}: it must be at least --memory "
+                f"({lim.memory}), or -1 for unlimited swap"
+            )
+        mem["swap"] = lim.memory_swap
+    if lim.memory_reservation is not None:
+        if lim.memory is not None and lim.memory_reservation > lim.memory:
+            raise InvalidArgumentError("--memory-reservation must not exceed --memory")
+        mem["reservation"] = lim.memory_reservation
+    if mem:
+        res["memory"] = mem
+    cpu: dict[str, Any] = {}
+    for key, value in (
+        ("quota", lim.cpu_quota),
+        ("period", lim.cpu_period),
+        ("shares", lim.cpu_shares),
+    ):
+        if value is not None:
+            cpu[key] = value
+    if lim.cpu_shares is not None and not 2 <= lim.cpu_shares <= 262144:
+        raise InvalidArgumentError(f"invalid --cpu-shares {lim.cpu_shares}: use 2 to 262144")
+    for key, value, option in (
+        ("cpus", lim.cpuset_cpus, "--cpuset-cpus"),
+        ("mems", lim.cpuset_mems, "--cpuset-mems"),
+    ):
+        if value is not None:
+            _cpuset(value, option, key)
+            cpu[key] = value
+    if cpu:
+        res["cpu"] = cpu
+    if lim.pids_limit is not None:
+        if lim.pids_limit > 0:
+            res["pids"] = {"limit": lim.pids_limit}
+        else:
+            res.pop("pids", None)
+    elif defaults.pids_limit > 0 and can("resource_limits") and "pids" not in res:
+        res["pids"] = {"limit": defaults.pids_limit}
+
+
+def _cpuset(value: str, option: str, kind: str) -> None:
+    if not _CPUSET.fullmatch(value):
+        raise InvalidArgumentError(f"invalid {option} {value!r}: use a list such as 0-1,3")
+    if kind != "cpus":
+        return
+    count = os.cpu_count() or 1
+    for part in value.split(","):
+        low, _, high = part.partition("-")
+        if int(high or low) >= count or int(low) > int(high or low):
+            raise InvalidArgumentError(
+                f"invalid {option} {value!r}: this host has CPUs 0-{count - 1}"
+            )
+
+
+def _devices(linux: dict[str, Any], cfg: ContainerConfig) -> None:
+    from .devices import device_entries, host_devices
+
+    devices = list(cfg.devices)
+    if cfg.privileged:
+        devices = host_devices() + devices
+    if not devices:
+        return
+    entries, rules = device_entries(devices)
+    res = linux.setdefault("resources", {})
+    if cfg.privileged:
+        rules = [{"allow": True, "access": "rwm"}]
+    res["devices"] = [*res.get("devices", [{"allow": False, "access": "rwm"}]), *rules]
+    linux["devices"] = entries
+
+
+def _seccomp(
+    linux: dict[str, Any],
+    cfg: ContainerConfig,
+    defaults: ContainerDefaults,
+    caps: Sequence[str],
+    can: Callable[[str], bool],
+) -> str:
+    linux.pop("seccomp", None)
+    if cfg.privileged or cfg.seccomp == "unconfined":
+        return "unconfined"
+    from . import seccomp
+
+    if cfg.seccomp is not None:
+        path = cfg.seccomp
+    else:
+        path = defaults.seccomp_profile
+        if not path or not can("seccomp"):
+            return "none (the runtime does not apply seccomp profiles)" if path else "none"
+        if not os.path.exists(path):
+            return f"none ({path} does not exist; install golang-github-containers-common)"
+    linux["seccomp"] = seccomp.to_oci(seccomp.load_profile(path), capabilities=caps)
+    return path
+
+
+def _init(spec: dict[str, Any], cfg: ContainerConfig, defaults: ContainerDefaults) -> None:
+    candidates = [p for p in (cfg.init_path, defaults.init_path) if p] or list(INIT_CANDIDATES)
+    path = next((p for p in candidates if os.path.isfile(p) and os.access(p, os.X_OK)), None)
+    if path is None:
+        raise InvalidArgumentError(
+            f"--init needs catatonit, not found at {', '.join(candidates)}",
+            hint="apt install catatonit, or set [containers] init_path",
+        )
+    spec["mounts"].append(
+        _spec_mount(
+            Mount(
+                "bind", INIT_PATH_IN_CONTAINER, os.path.realpath(path), ("bind", "ro", "rprivate")
+            )
+        )
+    )
+    proc = spec["process"]
+    proc["args"] = [INIT_PATH_IN_CONTAINER, "--", *proc["args"]]
+
+
+def defaults_from_table(table: Mapping[str, Any], files: Sequence[str] = ()) -> ContainerDefaults:
+    """Build `ContainerDefaults` from a merged containers.conf `[containers]` table.
+
+    Keys ocimux applies: default_capabilities, default_sysctls, default_ulimits, env,
+    pids_limit, seccomp_profile, init_path, no_hosts, tz, umask; an absent key keeps podman's
+    default. Raises InvalidArgumentError naming the key for a value of the wrong type.
+    """
+    source = "containers.conf [containers]" + (f" ({', '.join(files)})" if files else "")
+    kwargs: dict[str, Any] = {"source": "containers.conf [containers]"}
+    lists = {
+        "default_capabilities": "capabilities", "default_sysctls": "sysctls",
+        "default_ulimits": "ulimits", "env": "env",
+    }  # fmt: skip
+    for key, attr in lists.items():
+        if key in table:
+            value = table[key]
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise InvalidArgumentError(f"{source}: {key} must be an array of strings")
+            kwargs[attr] = tuple(value)
+    for key, kinds in (
+        ("pids_limit", int), ("seccomp_profile", str), ("init_path", str), ("no_hosts", bool),
+        ("tz", str), ("umask", str),
+    ):  # fmt: skip
+        if key in table:
+            value = table[key]
+            if not isinstance(value, kinds) or (kinds is int and isinstance(value, bool)):
+                raise InvalidArgumentError(f"{source}: {key} must be a {kinds.__name__}")
+            kwargs[key] = value
+    return ContainerDefaults(**kwargs)
