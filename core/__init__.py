@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the names below load on first use (module __getattr__), keeping import cheap
     from .capabilities import Capabilities, Capability
+    from .containerconfig import ContainerConfig, Device, Limits, Mount, Ulimit
     from .dispatcher import Dispatcher, NewContainer
     from .errors import (
         CapabilityError,
@@ -62,14 +63,18 @@ __all__ = [
     "CommandNotInvocableError",
     "ConfigError",
     "ConflictError",
+    "ContainerConfig",
     "ContainerNotFoundError",
     "CreateRequest",
     "CreateResult",
+    "Device",
     "Dispatcher",
     "ExecOptions",
     "ExecSessionNotFoundError",
     "ExecStatus",
     "InvalidArgumentError",
+    "Limits",
+    "Mount",
     "NewContainer",
     "NotFoundError",
     "OcimuxError",
@@ -86,6 +91,7 @@ __all__ = [
     "StateError",
     "StdStreams",
     "StoreError",
+    "Ulimit",
     "__version__",
     "hookimpl",
     "open_dispatcher",
@@ -94,6 +100,9 @@ __all__ = [
 #: public name -> module that defines it
 _LAZY = {
     **dict.fromkeys(("Capabilities", "Capability"), "ocimux.capabilities"),
+    **dict.fromkeys(
+        ("ContainerConfig", "Device", "Limits", "Mount", "Ulimit"), "ocimux.containerconfig"
+    ),
     **dict.fromkeys(("Dispatcher", "NewContainer"), "ocimux.dispatcher"),
     **dict.fromkeys(
         (

@@ -53,7 +53,8 @@ def configure_spec(
                 source=cap.source,
                 container=name,
                 runtime=runtime.name,
-                verb=f"create with {option}",
+                verb="create",
+                option=option,
             )
     if new.no_cgroups and not cfg.limits.is_empty():
         raise InvalidArgumentError(

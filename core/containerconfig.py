@@ -150,7 +150,12 @@ class ContainerConfig:
             value = getattr(self, f.name)
             if value == getattr(default, f.name):
                 continue
-            out[f.name] = _jsonable(value)
+            if f.name in ("labels", "sysctls"):
+                out[f.name] = dict(value)
+            elif f.name == "limits":
+                out[f.name] = {k: v for k, v in _jsonable(value).items() if v is not None}
+            else:
+                out[f.name] = _jsonable(value)
         return out
 
     @classmethod
@@ -175,7 +180,8 @@ class ContainerConfig:
             elif key == "limits":
                 value = Limits(**value)
             elif key in ("sysctls", "labels"):
-                value = tuple((str(k), str(v)) for k, v in value)
+                pairs = value.items() if isinstance(value, dict) else value
+                value = tuple((str(k), str(v)) for k, v in pairs)
             elif isinstance(value, list):
                 value = tuple(value)
             kwargs[key] = value

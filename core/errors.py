@@ -195,13 +195,21 @@ class CapabilityError(OcimuxError):
         container: str | None = None,
         runtime: str | None = None,
         verb: str | None = None,
+        option: str | None = None,
     ) -> None:
         self.capability = capability
         self.reason = reason
         self.source = source
+        #: the option that needs the capability (e.g. "--device"), if one does
+        self.option = option
         src = f" ({source})" if source else ""
+        what = (
+            f"{option} needs capability {capability}, which the runtime lacks"
+            if option
+            else f"runtime lacks capability {capability}"
+        )
         super().__init__(
-            f"runtime lacks capability {capability}{src}: {reason}",
+            f"{what}{src}: {reason}",
             container=container,
             runtime=runtime,
             verb=verb,

@@ -299,6 +299,8 @@ def parse_mount(value: str) -> Mount:
     if fields:
         raise _bad("--mount", value, f"unknown key {sorted(fields)[0]!r} for type=tmpfs")
     dst = _absolute("--mount", value, dst, "destination")
+    if dst == "/":
+        raise _bad("--mount", value, "cannot mount over the container's root")
     defaults = [d for d in ("noexec", "nosuid", "nodev") if _FLAG_PAIRS[d] not in opts]
     return Mount(
         "tmpfs", dst, "tmpfs", _mount_options("--mount", value, [*opts, *defaults], bind=False)
@@ -513,7 +515,9 @@ def parse_env_file(path: str, environ: Mapping[str, str]) -> list[str]:
     except UnicodeDecodeError:
         raise _bad("--env-file", path, "not UTF-8 text") from None
     out: list[str] = []
-    for number, raw in enumerate(text.splitlines(), 1):
+    # lines end at \n only (podman's bufio scanner), so a value may hold \f, \v or U+2028
+    for number, raw in enumerate(text.split("\n"), 1):
+        raw = raw.removesuffix("\r")
         line = raw.lstrip()
         if not line or line.startswith("#"):
             continue

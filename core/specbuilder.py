@@ -281,8 +281,9 @@ def _rlimits(asked: Sequence[Ulimit], defaults: ContainerDefaults) -> list[dict[
     limits: dict[str, tuple[int, int, str]] = {}
     for name in ("nofile", "nproc"):
         value = _RLIMIT_DEFAULT
-        if not can_raise:
-            value = min(value, _own_hard(name))
+        own = _own_hard(name) if not can_raise else -1
+        if own != -1:  # -1: the host's hard limit is unlimited, podman's default fits
+            value = min(value, own)
         limits[name] = (value, value, "")
     for text in defaults.ulimits:
         try:
@@ -360,6 +361,15 @@ def _mounts(
     bundle_dir: Path,
     name: str,
 ) -> list[dict[str, Any]]:
+    for m in cfg.mounts:  # the parsers check these; the Python API may build Mounts directly
+        if m.type not in ("bind", "tmpfs") or not m.destination.startswith("/"):
+            raise InvalidArgumentError(
+                f"invalid mount {m.type} at {m.destination!r}: a bind or tmpfs at an absolute path"
+            )
+        if m.type == "bind" and not (m.source.startswith("/") and os.path.exists(m.source)):
+            raise InvalidArgumentError(
+                f"invalid mount at {m.destination}: the source {m.source!r} does not exist on the host"
+            )
     user = sorted(cfg.mounts, key=lambda m: len(Path(m.destination).parts))
     taken = {m.destination for m in user}
     dests = [m.destination for m in user]
@@ -389,19 +399,22 @@ def _mounts(
         generated["/etc/hosts"] = ("hosts", _hosts(cfg, applied.hostname, name))
     if cfg.network == "host":
         generated["/etc/resolv.conf"] = ("resolv.conf", _read_host("/etc/resolv.conf"))
+    # podman (libpod generateSpec): with a read-only root its generated files are read-only too
+    gen_opts = ("bind", "rprivate", *(("ro", "nosuid", "noexec", "nodev") if cfg.read_only else ()))
     for dest, (filename, content) in generated.items():
         if dest in taken:
             continue
         applied.files[filename] = content
-        out.append(
-            _spec_mount(Mount("bind", dest, str(bundle_dir / filename), ("bind", "rprivate")))
-        )
+        out.append(_spec_mount(Mount("bind", dest, str(bundle_dir / filename), gen_opts)))
     tz = cfg.tz if cfg.tz is not None else (defaults.tz or None)
     if tz and "/etc/localtime" not in taken:
         out.append(
             _spec_mount(Mount("bind", "/etc/localtime", _zone_file(tz), ("bind", "ro", "rprivate")))
         )
     out += [_spec_mount(m) for m in user]
+    # parents before what is mounted inside them (podman's sortMounts; stable within a depth),
+    # so a user's /etc or /run does not hide the generated /etc/hosts or a default mount
+    out.sort(key=lambda m: len(Path(m.get("destination") or "/").parts))
     return out
 
 
@@ -590,7 +603,7 @@ def defaults_from_table(table: Mapping[str, Any], files: Sequence[str] = ()) -> 
     default. Raises InvalidArgumentError naming the key for a value of the wrong type.
     """
     source = "containers.conf [containers]" + (f" ({', '.join(files)})" if files else "")
-    kwargs: dict[str, Any] = {"source": "containers.conf [containers]"}
+    kwargs: dict[str, Any] = {"source": source}
     lists = {
         "default_capabilities": "capabilities", "default_sysctls": "sysctls",
         "default_ulimits": "ulimits", "env": "env",
