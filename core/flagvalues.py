@@ -200,7 +200,7 @@ def _mount_options(option: str, value: str, opts: Iterable[str], *, bind: bool) 
         elif bind and opt in ("bind", "rbind"):
             kind = opt
         elif not bind and re.fullmatch(
-            r"(size=\d+[kmg%]?|mode=[0-7]{3,4}|nr_inodes=\d+[kmg]?)", opt
+            r"(size=\d+[kmgKMG%]?|mode=[0-7]{1,4}|nr_inodes=\d+[kmgKMG]?)", opt
         ):
             extra.append(opt)
         elif opt in ("O", "U", "idmap") or opt.startswith("idmap="):

@@ -623,4 +623,9 @@ def defaults_from_table(table: Mapping[str, Any], files: Sequence[str] = ()) -> 
             if not isinstance(value, kinds) or (kinds is int and isinstance(value, bool)):
                 raise InvalidArgumentError(f"{source}: {key} must be a {kinds.__name__}")
             kwargs[key] = value
+    if "umask" in kwargs:
+        try:
+            _umask(kwargs["umask"])
+        except InvalidArgumentError as exc:
+            raise InvalidArgumentError(f"{source}: {exc.detail}") from None
     return ContainerDefaults(**kwargs)
