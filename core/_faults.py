@@ -15,6 +15,7 @@ __all__ = ["POINTS", "crash_point"]
 POINTS = (
     "create:recorded",       # the record exists ("creating"); nothing else yet
     "create:bundle",         # the bundle directory is written
+    "create:layer",          # the container's overlay layer is mounted (--rootfs DIR:O, images)
     "create:runtime",        # the runtime created it (conmon runs); the record still says "creating"
     "start:runtime",         # the runtime started it; the record still says "created"
     "stop:signalled",        # the stop signal was sent; nothing recorded

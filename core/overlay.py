@@ -73,7 +73,7 @@ def mount_options(lower: str, upper: str, work: str) -> bytes:
         bad = sorted({c for c in _SPECIAL if c in path})
         if bad:
             raise InvalidArgumentError(
-                f"cannot use {path!r} in an overlay layer: it contains {' '.join(bad)}",
+                f"cannot use {path!r} in an overlay layer: it contains {' '.join(map(repr, bad))}",
                 hint=f"move or link the {what} to a path without ',' ':' or '\\'",
             )
     data = os.fsencode(f"lowerdir={lower},upperdir={upper},workdir={work}")
