@@ -90,6 +90,7 @@ TOP_LEVEL_TABLES: tuple[str, ...] = ("engine", *PODMAN_TABLES, "ocimux")
 CAPABILITY_KEYS: tuple[str, ...] = (
     "checkpoint", "json_errors", "no_cgroups", "kvm", "pause", "update_resources", "exec",
     "terminal", "isolation", "resource_limits", "devices", "privileged", "seccomp", "host_network",
+    "umask", "domainname",
 )
 # fmt: on
 
@@ -175,6 +176,8 @@ class CapabilityOverrides(BaseModel):
     privileged: bool | None = None
     seccomp: bool | None = None
     host_network: bool | None = None
+    umask: bool | None = None
+    domainname: bool | None = None
 
 
 class OcimuxTable(BaseModel):

@@ -102,6 +102,14 @@ def _seccomp_file(path: str | None) -> str | None:
             f"invalid --security-opt seccomp={path}: no such file",
             hint="give a Docker-format seccomp profile (JSON), or seccomp=unconfined",
         )
+    from .seccomp import load_profile
+
+    try:
+        load_profile(path)  # a bad profile is a bad flag value, on every runtime
+    except InvalidArgumentError as exc:
+        raise InvalidArgumentError(
+            f"invalid --security-opt seccomp={path}: {exc.detail}", hint=exc.hint
+        ) from None
     return path
 
 

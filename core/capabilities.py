@@ -77,6 +77,10 @@ class Capabilities:
     seccomp: Capability = field(default_factory=_no)
     #: share the host's network namespace (`--network host`)
     host_network: Capability = field(default_factory=_no)
+    #: set the process's file mode creation mask (`process.user.umask`, `--umask`)
+    umask: Capability = field(default_factory=_no)
+    #: set the NIS domain name (`domainname`, `--domainname`)
+    domainname: Capability = field(default_factory=_no)
 
     def __iter__(self) -> Iterator[tuple[str, Capability]]:
         for f in fields(self):

@@ -49,28 +49,25 @@ def device_entries(devices: Sequence[Device]) -> tuple[list[dict[str, Any]], lis
 
 
 def host_devices() -> list[Device]:
-    """Every character and block device under the host's /dev (one level of subdirectories)."""
+    """Every character and block device under the host's /dev, recursively, as podman walks it.
+
+    /dev/pts, /dev/shm, /dev/mqueue and the like belong to the container's own mounts, and the
+    console, ptmx and tty nodes to the runtime, which creates them; symlinks are not followed.
+    """
     found: list[Device] = []
-    for top in sorted(os.listdir("/dev")):
-        path = f"/dev/{top}"
-        try:
-            st = os.lstat(path)
-        except OSError:
-            continue
-        if stat.S_ISDIR(st.st_mode) and top not in _SKIP:
+    for root, dirs, files in os.walk("/dev"):
+        if root == "/dev":
+            dirs[:] = [d for d in dirs if d not in _SKIP]
+        dirs.sort()
+        for name in sorted(files):
+            path = f"{root}/{name}"
+            if root == "/dev" and name in ("console", "ptmx", "tty"):
+                continue
             try:
-                names = sorted(os.listdir(path))
+                if _is_device(os.lstat(path).st_mode):
+                    found.append(Device(path, path))
             except OSError:
                 continue
-            for name in names:
-                sub = f"{path}/{name}"
-                try:
-                    if _is_device(os.lstat(sub).st_mode):
-                        found.append(Device(sub, sub))
-                except OSError:
-                    continue
-        elif _is_device(st.st_mode) and top not in ("console", "ptmx", "tty"):
-            found.append(Device(path, path))
     return found
 
 

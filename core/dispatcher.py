@@ -280,6 +280,7 @@ class Dispatcher:
             self._require(runtime, "checkpoint", name, "restore")
         from .configure import configure_spec, write_generated, write_pidfile
 
+        command = list(spec["process"]["args"])  # as given: --init wraps it in the spec
         applied = configure_spec(self, new, spec, rootfs, runtime, cid, name)
         self.hooks.adjust_spec(spec=spec, runtime=runtime.name, name=name)
         stop_signal = specs.stop_signal(spec)
@@ -297,7 +298,7 @@ class Dispatcher:
             status="creating",
             created_at=time.time(),
             config={
-                "command": list(spec["process"]["args"]),
+                "command": command,
                 "rootfs": str(rootfs),
                 "layer": layer is not None,
                 "stdin": new.stdin,
@@ -332,7 +333,7 @@ class Dispatcher:
                 if layer is not None:
                     from .overlay import mount_layer
 
-                    mount_layer(rootfs, layer)
+                    mount_layer(rootfs, layer, upper_from=self._kept_upper(runtime, cid))
                     crash_point("create:layer")
                 request = CreateRequest(
                     cid=cid,
@@ -611,10 +612,22 @@ class Dispatcher:
         self.hooks.event("restore", container=rec.id, name=rec.name, runtime=rec.runtime)
         return rec
 
+    def _kept_upper(self, runtime: Runtime, cid: str) -> Path:
+        """Where `delete(keep_layer=True)` keeps a container's writes for its re-create."""
+        return runtime.container_dir(cid).parent / f".{cid}.upper"
+
     def delete(
-        self, ref: str, *, force: bool = False, timeout: float | None = None
+        self,
+        ref: str,
+        *,
+        force: bool = False,
+        timeout: float | None = None,
+        keep_layer: bool = False,
     ) -> ContainerRecord:
         """Remove a container: runtime state, directory and record. `force` stops it first.
+
+        `keep_layer` keeps what the container wrote to its copy-on-write layer for a `create`
+        with the same id (Docker's restart: a new runtime container, the same filesystem).
 
         A container whose runtime is missing can still be removed with `force` (its runtime
         state, if any, cannot be cleaned then; the message says so).
@@ -689,8 +702,11 @@ class Dispatcher:
                     ) from None
                 crash_point("delete:runtime")
                 # raises, keeping the record, while the layer is mounted: rmtree never goes through it
-                unmount_layer(runtime.container_dir(rec.id) / LAYER)
+                kept = self._kept_upper(runtime, rec.id) if keep_layer else None
+                unmount_layer(runtime.container_dir(rec.id) / LAYER, keep_upper=kept)
                 shutil.rmtree(runtime.container_dir(rec.id), ignore_errors=True)
+                if not keep_layer:  # writes kept by an earlier re-create that never came
+                    shutil.rmtree(self._kept_upper(runtime, rec.id), ignore_errors=True)
             else:
                 unmount_layer(Path(rec.bundle) / LAYER)
                 shutil.rmtree(rec.bundle, ignore_errors=True)

@@ -132,14 +132,16 @@ def require_privilege() -> None:
         )
 
 
-def mount_layer(lower: Path, layer_dir: Path) -> Path:
+def mount_layer(lower: Path, layer_dir: Path, upper_from: Path | None = None) -> Path:
     """Mount a fresh copy-on-write layer over `lower` in `layer_dir`; return its merged path.
 
     `lower` must be an existing directory and must not overlap `layer_dir` (neither inside
     the other). `layer_dir` must not exist yet; its missing parents are made 0700. Afterwards
     `layer_dir` (0700) holds `upper/` (with the mode and owner of `lower`'s root, so the
     container's `/` looks like the image's), `work/` (0700) and `merged/`, where the overlay is
-    mounted. On failure nothing is left behind. Raises InvalidArgumentError for a bad path
+    mounted. With `upper_from` (an upper directory `unmount_layer` kept), that directory becomes
+    `upper/` instead of a fresh one, so what the container wrote is there again (a re-create).
+    On failure nothing is left behind. Raises InvalidArgumentError for a bad path
     (see `mount_options`), OcimuxError without CAP_SYS_ADMIN or when mount(2) fails.
     """
     lower_real = os.path.realpath(lower)
@@ -163,10 +165,14 @@ def mount_layer(lower: Path, layer_dir: Path) -> Path:
         ) from None
     try:
         st = os.stat(lower_real)
-        for directory in (upper, work, merged):
+        for directory in (work, merged):
             directory.mkdir(mode=0o700)
-        os.chown(upper, st.st_uid, st.st_gid)
-        os.chmod(upper, stat.S_IMODE(st.st_mode))
+        if upper_from is not None and os.path.isdir(upper_from):
+            os.replace(upper_from, upper)
+        else:
+            upper.mkdir(mode=0o700)
+            os.chown(upper, st.st_uid, st.st_gid)
+            os.chmod(upper, stat.S_IMODE(st.st_mode))
         _mount(merged, data, lower_real)
     except BaseException:
         _remove(layer)
@@ -174,12 +180,14 @@ def mount_layer(lower: Path, layer_dir: Path) -> Path:
     return merged
 
 
-def unmount_layer(layer_dir: Path) -> None:
+def unmount_layer(layer_dir: Path, keep_upper: Path | None = None) -> None:
     """Unmount `layer_dir/merged` if mounted, then delete `layer_dir`; nothing to do if absent.
 
     A busy mount is retried for about a second, then detached (MNT_DETACH). Before deleting,
     `/proc/self/mountinfo` is read again: if anything is still mounted at or under
-    `layer_dir`, raises OcimuxError naming it and deletes nothing. Also raises OcimuxError
+    `layer_dir`, raises OcimuxError naming it and deletes nothing. With `keep_upper`, the upper
+    directory (what the container wrote) is moved there first, for `mount_layer(upper_from=)`.
+    Also raises OcimuxError
     when unmounting is not permitted or the directory cannot be removed.
     """
     if not os.path.lexists(layer_dir):
@@ -189,6 +197,10 @@ def unmount_layer(layer_dir: Path) -> None:
         if not is_mounted(merged):
             break
         _umount(merged)
+    upper = Path(layer_dir) / "upper"
+    if keep_upper is not None and not is_mounted(merged) and os.path.isdir(upper):
+        shutil.rmtree(keep_upper, ignore_errors=True)
+        os.replace(upper, keep_upper)
     _remove(Path(layer_dir))
 
 

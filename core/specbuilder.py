@@ -122,10 +122,9 @@ def required_capabilities(cfg: ContainerConfig, user: str | None = None) -> list
         (cfg.seccomp is not None, "--security-opt seccomp"),
         (cfg.no_new_privileges, "--security-opt no-new-privileges"),
         (bool(cfg.mask or cfg.unmask), "--security-opt mask/unmask"),
-        (cfg.hostname is not None, "--hostname"), (cfg.domainname is not None, "--domainname"),
+        (cfg.hostname is not None, "--hostname"),
         (bool(cfg.group_add), "--group-add"), (cfg.init, "--init"),
         (bool(cfg.ulimits), "--ulimit"), (bool(cfg.sysctls), "--sysctl"),
-        (cfg.umask is not None, "--umask"),
         (cfg.tz is not None, "--tz"), (user is not None, "--user"),
     ]  # fmt: skip
     needs += [("isolation", option) for asked, option in iso if asked]
@@ -133,6 +132,10 @@ def required_capabilities(cfg: ContainerConfig, user: str | None = None) -> list
         needs.append(("resource_limits", "--memory/--cpus/--pids-limit"))
     if cfg.network == "host":
         needs += [("isolation", "--network host"), ("host_network", "--network host")]
+    if cfg.domainname is not None:
+        needs += [("isolation", "--domainname"), ("domainname", "--domainname")]
+    if cfg.umask is not None:
+        needs += [("isolation", "--umask"), ("umask", "--umask")]
     if cfg.devices:
         needs.append(("devices", "--device"))
     if cfg.privileged:
@@ -169,6 +172,9 @@ def apply_config(
     spec["hostname"] = hostname
     if cfg.domainname:
         spec["domainname"] = cfg.domainname
+        # runc before 1.2 ignores `domainname` (opencontainers/runc#3600); the UTS-namespaced
+        # sysctl sets the same thing on every runtime
+        linux.setdefault("sysctl", {})["kernel.domainname"] = cfg.domainname
     from .spec import merge_env
 
     proc["env"] = merge_env([*defaults.env, f"HOSTNAME={hostname}"], proc.get("env") or [])
@@ -392,7 +398,11 @@ def _mounts(
     if cfg.read_only and cfg.read_only_tmpfs:
         for dest in _READ_ONLY_TMPFS:
             if dest not in taken and not any(m.get("destination") == dest for m in out):
-                out.append(_spec_mount(Mount("tmpfs", dest, "tmpfs", ("rw", "nosuid", "nodev"))))
+                out.append(
+                    _spec_mount(
+                        Mount("tmpfs", dest, "tmpfs", ("rw", "nosuid", "nodev", "rprivate"))
+                    )
+                )
     generated = {"/etc/hostname": ("hostname", f"{applied.hostname}\n")}
     no_hosts = cfg.no_hosts if cfg.no_hosts is not None else defaults.no_hosts
     if not no_hosts:

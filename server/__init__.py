@@ -4,6 +4,9 @@
 removes its socket. docker_api.py holds the endpoint table and the system and image endpoints,
 container_api.py and exec_api.py the rest, shapes.py Docker's JSON shapes; httpd.py is the
 HTTP layer, images.py the image names, openapi.py the description built from the same table.
+A create body's Config/HostConfig becomes a `ContainerConfig` in hostconfig.py (jsonfields.py
+reads the JSON, dockercommand.py applies Entrypoint/Cmd, unsupported.py refuses what ocimux
+cannot honour); configshapes.py reports the configuration back in inspect.
 """
 
 from __future__ import annotations

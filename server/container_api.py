@@ -15,8 +15,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ocimux.errors import InvalidArgumentError, NotFoundError, OcimuxError
+from ocimux.containerconfig import ContainerConfig
+from ocimux.errors import CapabilityError, InvalidArgumentError, NotFoundError, OcimuxError
 
+from .configshapes import config_fields, host_config, mount_points, network_mode, user_command
+from .dockercommand import command, docker_annotations
+from .hostconfig import container_config, docker_option
 from .httpd import ApiError, Request, Response
 from .images import ImageStore, image_id
 from .shapes import (
@@ -36,6 +40,7 @@ from .shapes import (
     valid_size,
     write_body,
 )
+from .unsupported import refuse_unsupported
 
 if TYPE_CHECKING:
     from ocimux.dispatcher import Dispatcher
@@ -52,6 +57,11 @@ class ContainerEndpoints:
     _lock: threading.Lock
 
     def create(self, r: Request) -> Response:
+        """Map Config/HostConfig (hostconfig.py) and create; 400 for anything not honoured.
+
+        Fields ocimux cannot honour (unsupported.py), malformed values and options the
+        runtime lacks a capability for are refused before anything is created.
+        """
         from ocimux.dispatcher import NewContainer
 
         body = r.json()
@@ -61,17 +71,13 @@ class ContainerEndpoints:
         image_name = body.get("Image")
         if not isinstance(image_name, str) or not image_name:
             raise ApiError(400, "config must name an Image")
+        refuse_unsupported(body)
         image = self.image_store.get(image_name)
-        args = strings(body.get("Entrypoint"), "Entrypoint") + strings(body.get("Cmd"), "Cmd")
-        if not args:
-            args = list(image.get("cmd") or [])
+        entrypoint, cmd = command(body, image)
+        args = [*(entrypoint or []), *cmd]
         if not args:
             raise ApiError(400, "no command specified")
-        labels = body.get("Labels") or {}
-        if not isinstance(labels, dict):
-            raise ApiError(400, "Labels must be an object")
-        annotations = {str(k): str(v) for k, v in labels.items()}
-        annotations[IMAGE_ANNOTATION] = image["name"]
+        config = container_config(body, seccomp_dir=Path(self.d.config.state_dir) / "seccomp")
         stop_timeout = body.get("StopTimeout")
         if stop_timeout is not None and (
             not isinstance(stop_timeout, int) or isinstance(stop_timeout, bool)
@@ -90,11 +96,15 @@ class ContainerEndpoints:
             user=str_or_none(body.get("User"), "User"),
             stdin=bool(body.get("OpenStdin")),
             terminal=bool(body.get("Tty")),
-            annotations=annotations,
+            annotations=docker_annotations(body, image, config, entrypoint, cmd),
             auto_remove=bool(host.get("AutoRemove")),
             stop_timeout=stop_timeout,
+            config=config,
         )
-        rec = self.d.create(new)
+        try:
+            rec = self.d.create(new)
+        except CapabilityError as exc:
+            raise docker_option(exc) from None
         size = host.get("ConsoleSize")
         if new.terminal and valid_size(size):
             self.console_sizes[rec.id] = (size[0], size[1])  # applied before start
@@ -118,13 +128,15 @@ class ContainerEndpoints:
 
     def _summary(self, rec: ContainerRecord, state: str) -> dict[str, Any]:
         image = (rec.config.get("annotations") or {}).get(IMAGE_ANNOTATION, "")
-        command = " ".join(rec.config.get("command") or [])
+        entrypoint, cmd = user_command(rec)
+        command = " ".join([*(entrypoint or []), *cmd])
         return {
             "Id": rec.id, "Names": [f"/{rec.name}"], "Image": image,
             "ImageID": image_id(image, str(rec.config.get("rootfs", ""))) if image else "",
             "Command": command, "Created": int(rec.created_at), "Ports": [],
             "Labels": labels_of(rec), "State": state, "Status": status_text(rec, state),
-            "HostConfig": {"NetworkMode": "none"}, "NetworkSettings": {"Networks": {}}, "Mounts": [],
+            "HostConfig": {"NetworkMode": network_mode(rec)}, "NetworkSettings": {"Networks": {}},
+            "Mounts": mount_points(rec),
         }  # fmt: skip
 
     def _record(self, ref: str) -> ContainerRecord:
@@ -133,7 +145,8 @@ class ContainerEndpoints:
     def inspect(self, r: Request) -> Response:
         rec = self._record(r.params["id"])
         state = DOCKER_STATE.get(rec.status, "dead")
-        args = list(rec.config.get("command") or [])
+        entrypoint, cmd = user_command(rec)
+        args = [*(entrypoint or []), *cmd]
         image = (rec.config.get("annotations") or {}).get(IMAGE_ANNOTATION, "")
         return Response(200, {
             "Id": rec.id, "Created": rfc3339(rec.created_at),
@@ -149,21 +162,16 @@ class ContainerEndpoints:
             "ResolvConfPath": "", "HostnamePath": "", "HostsPath": "", "LogPath": "",
             "Name": f"/{rec.name}", "RestartCount": 0, "Driver": "rootfs", "Platform": "linux",
             "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
-            # "json-file": Docker clients read logs only from drivers they know can be read
-            # back; ocimux's k8s-file log can, through /logs
-            "HostConfig": {"Runtime": rec.runtime, "AutoRemove": bool(rec.config.get("auto_remove")),
-                           "LogConfig": {"Type": "json-file", "Config": {}},
-                           "NetworkMode": "none", "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}},
+            "HostConfig": host_config(rec),
             "GraphDriver": {"Name": "rootfs", "Data": {"RootFS": str(rec.config.get("rootfs", ""))}},
-            "Mounts": [],
+            "Mounts": mount_points(rec),
             "Config": {
-                "Hostname": rec.id[:12], "Domainname": "", "User": rec.config.get("user") or "",
+                "User": rec.config.get("user") or "",
                 "AttachStdin": False, "AttachStdout": True, "AttachStderr": True,
                 "Tty": bool(rec.config.get("terminal")), "OpenStdin": bool(rec.config.get("stdin")),
-                "StdinOnce": False, "Env": list(rec.config.get("env") or []), "Cmd": args,
-                "Image": image, "WorkingDir": rec.config.get("cwd") or "", "Entrypoint": None,
-                "Labels": labels_of(rec), "StopSignal": str(rec.config.get("stop_signal", 15)),
-                "StopTimeout": rec.config.get("stop_timeout"),
+                "StdinOnce": False, "Env": list(rec.config.get("env") or []),
+                "Image": image, "WorkingDir": rec.config.get("cwd") or "",
+                "StopTimeout": rec.config.get("stop_timeout"), **config_fields(rec),
             },
             "NetworkSettings": {"Networks": {}, "Ports": {}},
         })  # fmt: skip
@@ -246,18 +254,20 @@ class ContainerEndpoints:
         from ocimux.dispatcher import NewContainer
 
         c = rec.config
+        entrypoint, cmd = user_command(rec)
         new = NewContainer(
-            id=rec.id, name=rec.name, runtime=rec.runtime, args=tuple(c.get("command") or ()),
+            id=rec.id, name=rec.name, runtime=rec.runtime, args=(*(entrypoint or ()), *cmd),
             rootfs=rootfs_of({"rootfs": c.get("rootfs")}), env=tuple(c.get("env") or ()),
             cwd=c.get("cwd"), user=c.get("user"), stdin=bool(c.get("stdin")),
             terminal=bool(c.get("terminal")), annotations=dict(c.get("annotations") or {}),
             auto_remove=bool(c.get("auto_remove")), stop_timeout=c.get("stop_timeout"),
+            config=ContainerConfig.from_dict(c.get("container") or {}),
         )  # fmt: skip
         log = self.d.runtime_of(rec).log_path(rec.id)
         kept = Path(self.d.config.state_dir) / f"restart-{rec.id}.log"
         with contextlib.suppress(OSError):
             os.replace(log, kept)  # the log outlives the re-creation, as Docker's does
-        self.d.delete(rec.id, force=True)
+        self.d.delete(rec.id, force=True, keep_layer=True)
         self.d.create(new)
         self.d.store.update_container(rec.id, created_at=rec.created_at)
         with contextlib.suppress(OSError):

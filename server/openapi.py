@@ -59,6 +59,20 @@ def _success(handler: str, status: int) -> dict[str, Any]:
     }
 
 
+def _create_body() -> str:
+    """Which fields of a create body ocimux maps, and which it refuses unless at their default."""
+    from .unsupported import CLIENT_SIDE, MAPPED, UNSUPPORTED
+
+    refused = "; ".join(f"{path} ({why})" for path, _, why in UNSUPPORTED)
+    return (
+        "Docker's container config. Mapped into the container's configuration: "
+        f"{', '.join(MAPPED)}. Accepted, for the client only: {', '.join(CLIENT_SIDE)}. "
+        f"Refused with 400 unless at Docker's default (zero, empty or null): {refused}. "
+        "NetworkMode default/bridge/empty means none (a private loopback); host is the host's. "
+        "Fields Docker does not define are ignored."
+    )
+
+
 def openapi() -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for e in ENDPOINTS:
@@ -92,6 +106,8 @@ def openapi() -> dict[str, Any]:
                 "required": False,
                 "content": {"application/json": {"schema": {"type": "object"}}},
             }
+            if e.handler == "create":
+                operation["requestBody"]["description"] = _create_body()
         paths.setdefault(e.path, {})[e.method.lower()] = operation
     return {
         "openapi": "3.0.3",

@@ -11,6 +11,7 @@ import platform
 import time
 from typing import TYPE_CHECKING, Any
 
+from ocimux.containerconfig import ContainerConfig
 from ocimux.errors import (
     CapabilityError,
     ConflictError,
@@ -128,7 +129,12 @@ def rootfs_of(image: dict[str, Any]) -> Any:
 
 
 def labels_of(rec: ContainerRecord) -> dict[str, str]:
-    return {k: v for k, v in (rec.config.get("annotations") or {}).items() if k != IMAGE_ANNOTATION}
+    """A container's labels: its configuration's; a record older than that has them only as
+    annotations (less ocimux's own `io.ocimux.*`)."""
+    if "container" in rec.config:
+        return dict(ContainerConfig.from_dict(rec.config["container"] or {}).labels)
+    annotations = rec.config.get("annotations") or {}
+    return {k: v for k, v in annotations.items() if not k.startswith("io.ocimux.")}
 
 
 def status_text(rec: ContainerRecord, state: str) -> str:

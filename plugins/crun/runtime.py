@@ -58,6 +58,8 @@ class CrunRuntime(OciCliRuntime):
             "declared",
             "crun joins the host's network when the spec asks for no network namespace",
         ),
+        umask=Capability(True, "declared", "crun sets process.user.umask (runtime-spec 1.0.2)"),
+        domainname=Capability(True, "declared", "`domainname` and the kernel.domainname sysctl"),
         kvm=Capability(
             False, "declared", "crun starts no virtual machine (krun is another runtime)"
         ),

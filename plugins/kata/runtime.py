@@ -62,6 +62,12 @@ class KataRuntime(ShimV2Runtime):
         host_network=Capability(
             False, "declared", "a VM cannot share the host's network namespace"
         ),
+        umask=Capability(
+            False, "declared", "not verified that the kata agent applies process.user.umask"
+        ),
+        domainname=Capability(
+            False, "declared", "not verified that the kata agent sets the domain name"
+        ),
         pause=Capability(
             True, "declared", "shim v2 Pause/Resume (the agent freezes the guest's cgroup)"
         ),

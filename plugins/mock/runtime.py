@@ -77,6 +77,8 @@ class MockRuntime(Runtime):
         ),
         seccomp=Capability(False, "declared", "the mock loads no seccomp filter"),
         host_network=Capability(False, "declared", "the mock has no network namespace to leave"),
+        umask=Capability(False, "declared", "the mock's processes keep ocimux's umask"),
+        domainname=Capability(False, "declared", "the mock has no UTS namespace"),
         checkpoint=Capability(False, "declared", "the mock cannot save process state"),
         kvm=Capability(False, "declared", "the mock starts no virtual machine"),
         json_errors=Capability(False, "declared", "no runtime binary writes an error log"),

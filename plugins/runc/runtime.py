@@ -52,6 +52,12 @@ class RuncRuntime(OciCliRuntime):
             "declared",
             "runc joins the host's network when the spec asks for no network namespace",
         ),
+        umask=Capability(True, "declared", "runc sets process.user.umask (runtime-spec 1.0.2)"),
+        domainname=Capability(
+            True,
+            "declared",
+            "the kernel.domainname sysctl in the UTS namespace (runc < 1.2 ignores `domainname`)",
+        ),
         no_cgroups=Capability(
             False, "declared", "runc has no cgroup manager that disables cgroups"
         ),

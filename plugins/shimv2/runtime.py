@@ -99,6 +99,12 @@ class ShimV2Runtime(Runtime):
             "declared",
             "the runc shim (runc) joins the host's network when the spec asks for no network namespace",
         ),
+        umask=Capability(
+            True, "declared", "the runc shim (runc) sets process.user.umask (runtime-spec 1.0.2)"
+        ),
+        domainname=Capability(
+            True, "declared", "the kernel.domainname sysctl in the UTS namespace, through runc"
+        ),
         no_cgroups=Capability(False, "declared", "shim v2 has no option to run without cgroups"),
         kvm=Capability(False, "declared", "the runc shim starts no virtual machine"),
         checkpoint=Capability(

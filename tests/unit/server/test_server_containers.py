@@ -169,12 +169,21 @@ def test_restart_keeps_the_env(server: Server) -> None:
     assert logs.endswith(b"env=hello\n"), logs
 
 
-def test_inspect_shows_env_workdir_and_user(server: Server) -> None:
-    cid = server.create(["/bin/true"], Env=["OCX=1"], WorkingDir="/tmp", User="0")
+def test_inspect_shows_env_and_workdir(server: Server) -> None:
+    cid = server.create(["/bin/true"], Env=["OCX=1"], WorkingDir="/tmp")
     config = inspect(server.client, cid)["Config"]
     assert "OCX=1" in config["Env"]
     assert config["WorkingDir"] == "/tmp"
-    assert config["User"] == "0"
+    assert config["User"] == ""
+
+
+def test_user_is_refused_on_the_mock_naming_field_and_runtime(server: Server) -> None:
+    # the mock runs host processes as ocimux's own user: it cannot honour Config.User
+    reply = server.client.post(
+        "/containers/create", {"Image": "img", "Cmd": ["/bin/true"], "User": "0"}
+    )
+    assert_error(reply, 400, "Config.User", "mock", "isolation")
+    assert server.dispatcher.list() == []
 
 
 def test_pause_unpause(server: Server, tmp_path: Path) -> None:

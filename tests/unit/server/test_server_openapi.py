@@ -171,3 +171,12 @@ def test_cli_prints_the_same_document(ocimux_env: dict[str, str], doc: dict[str,
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     assert json.loads(done.stdout) == doc
+
+
+def test_the_create_body_lists_mapped_and_refused_fields(doc: dict[str, Any]) -> None:
+    from ocimux.server.unsupported import MAPPED, UNSUPPORTED
+
+    text = doc["paths"]["/containers/create"]["post"]["requestBody"]["description"]
+    assert all(field in text for field in MAPPED)
+    assert all(f"{path} ({why})" in text for path, _, why in UNSUPPORTED)
+    assert "HostConfig.PortBindings (it has no network stack)" in text
