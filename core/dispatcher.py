@@ -286,9 +286,8 @@ class Dispatcher:
         stop_signal = specs.stop_signal(spec)
         layer = None  # a copy-on-write layer over rootfs (overlay.py), mounted before create
         if new.config.rootfs_overlay:
-            from .overlay import LAYER, MERGED, require_privilege
+            from .overlay import LAYER, MERGED
 
-            require_privilege()
             layer = runtime.container_dir(cid) / LAYER
         rec = ContainerRecord(
             id=cid,

@@ -118,6 +118,14 @@ def has_privilege(status: str) -> bool:
     return False
 
 
+def _privileged() -> bool:
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
+            return has_privilege(fh.read())
+    except OSError:
+        return os.geteuid() == 0
+
+
 def require_privilege() -> None:
     """Raise OcimuxError (one line: layers need root, and what to do) without CAP_SYS_ADMIN."""
     try:
@@ -139,7 +147,8 @@ def mount_layer(lower: Path, layer_dir: Path, upper_from: Path | None = None) ->
     the other). `layer_dir` must not exist yet; its missing parents are made 0700. Afterwards
     `layer_dir` (0700) holds `upper/` (with the mode and owner of `lower`'s root, so the
     container's `/` looks like the image's), `work/` (0700) and `merged/`, where the overlay is
-    mounted. With `upper_from` (an upper directory `unmount_layer` kept), that directory becomes
+    mounted. Without CAP_SYS_ADMIN (not root) there is no overlayfs: `upper/` is then a full
+    copy of `lower` and `merged` a symlink to it (same meaning, slower). With `upper_from` (an upper directory `unmount_layer` kept), that directory becomes
     `upper/` instead of a fresh one, so what the container wrote is there again (a re-create).
     On failure nothing is left behind. Raises InvalidArgumentError for a bad path
     (see `mount_options`), OcimuxError without CAP_SYS_ADMIN or when mount(2) fails.
@@ -155,7 +164,7 @@ def mount_layer(lower: Path, layer_dir: Path, upper_from: Path | None = None) ->
             f"cannot layer rootfs {lower_real} over {layer}: one is inside the other",
             hint="keep the rootfs outside ocimux's state directory",
         )
-    require_privilege()
+    privileged = _privileged()
     private_dir(layer.parent)
     try:
         layer.mkdir(mode=0o700)
@@ -165,6 +174,22 @@ def mount_layer(lower: Path, layer_dir: Path, upper_from: Path | None = None) ->
         ) from None
     try:
         st = os.stat(lower_real)
+        if not privileged:
+            # no overlayfs without CAP_SYS_ADMIN: the layer is a private copy of the rootfs
+            # (slower to make, the same meaning: nothing the container writes reaches `lower`)
+            if upper_from is not None and os.path.isdir(upper_from):
+                os.replace(upper_from, upper)
+            else:
+                try:
+                    shutil.copytree(lower_real, upper, symlinks=True)
+                except (OSError, shutil.Error) as exc:
+                    raise OcimuxError(
+                        f"cannot copy rootfs {lower_real} into the container's layer "
+                        f"(without root the layer is a copy): {str(exc)[:200]}",
+                        hint="run as root for an overlay layer, or use --rootfs DIR without :O",
+                    ) from None
+            merged.symlink_to("upper")
+            return merged
         for directory in (work, merged):
             directory.mkdir(mode=0o700)
         if upper_from is not None and os.path.isdir(upper_from):

@@ -6,6 +6,7 @@ are in tests/integration/test_overlay.py.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -104,16 +105,45 @@ def unprivileged(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(overlay, "has_privilege", lambda status: False)
 
 
-def test_without_privilege_the_error_is_one_line_saying_root_and_what_to_do(
-    tmp_path: Path, unprivileged: None
+def test_without_privilege_the_layer_is_a_private_copy(tmp_path: Path, unprivileged: None) -> None:
+    lower = tmp_path / "rootfs"
+    (lower / "etc").mkdir(parents=True)
+    (lower / "etc" / "passwd").write_text("root:x:0:0::/:/bin/sh\n")
+    (lower / "sh").symlink_to("busybox")
+    layer = tmp_path / "c" / "layer"
+    merged = overlay.mount_layer(lower, layer)
+    assert merged == layer / overlay.MERGED and (merged / "etc" / "passwd").read_text()
+    assert os.readlink(merged / "sh") == "busybox"
+    (merged / "etc" / "passwd").write_text("changed\n")
+    (merged / "new").write_text("x")
+    assert (lower / "etc" / "passwd").read_text() == "root:x:0:0::/:/bin/sh\n"
+    assert not (lower / "new").exists()
+    kept = tmp_path / "kept"
+    overlay.unmount_layer(layer, keep_upper=kept)
+    assert not layer.exists() and (kept / "new").exists()
+    merged = overlay.mount_layer(lower, layer, upper_from=kept)
+    assert (merged / "new").read_text() == "x" and not kept.exists()
+    overlay.unmount_layer(layer)
+    assert not layer.exists() and (lower / "etc" / "passwd").exists()
+
+
+def test_a_copy_that_fails_leaves_nothing_and_says_why(
+    tmp_path: Path, unprivileged: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lower = tmp_path / "rootfs"
     lower.mkdir()
+
+    def fail(src: str, dst: Path, **kw: object) -> None:
+        Path(dst).mkdir()
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(overlay.shutil, "copytree", fail)
+    layer = tmp_path / "c" / "layer"
     with pytest.raises(OcimuxError) as info:
-        overlay.mount_layer(lower, tmp_path / "c" / "layer")
+        overlay.mount_layer(lower, layer)
     line = str(info.value)
-    assert "\n" not in line and "need root" in line and "without `:O`" in line, line
-    assert not (tmp_path / "c" / "layer").exists()
+    assert "\n" not in line and "copy" in line and "No space left" in line, line
+    assert not layer.exists()
 
 
 def test_lower_must_be_an_existing_directory(tmp_path: Path, unprivileged: None) -> None:
