@@ -27,9 +27,16 @@ from pathlib import Path
 from typing import Any, Final
 
 from .containerconfig import ContainerConfig, Mount, Ulimit
+from .containerdefaults import (
+    PODMAN_CAPABILITIES,
+    ContainerDefaults,
+    check_umask,
+    defaults_from_table,
+)
 from .errors import InvalidArgumentError
 from .flagvalues import parse_sysctl, parse_ulimit
 from .linuxcaps import ALL_CAPABILITIES, bounding_set, normalize_capability
+from .specmounts import mounts_of, spec_mount
 
 __all__ = [
     "INIT_CANDIDATES",
@@ -41,12 +48,6 @@ __all__ = [
     "required_capabilities",
 ]
 
-#: podman's default capabilities (containers/common `pkg/config/default.go`)
-PODMAN_CAPABILITIES: Final = (
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
-    "CAP_NET_BIND_SERVICE", "CAP_SETFCAP", "CAP_SETGID", "CAP_SETPCAP", "CAP_SETUID",
-    "CAP_SYS_CHROOT",
-)  # fmt: skip
 #: podman 4's masked and read-only paths (what `podman create` writes, measured with 4.3.1)
 MASKED_PATHS: Final = (
     "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
@@ -65,30 +66,8 @@ INIT_CANDIDATES: Final = (
 )
 _RLIMIT_DEFAULT: Final = 1048576  # podman's nofile and nproc default (define.RLimitDefaultValue)
 _MIN_MEMORY: Final = 6 << 20  # podman: "minimum memory limit allowed is 6MB"
-_READ_ONLY_TMPFS: Final = ("/dev/shm", "/run", "/tmp", "/var/tmp")
 _CPUSET: Final = re.compile(r"\d+(-\d+)?(,\d+(-\d+)?)*")
 _CAP_SYS_RESOURCE: Final = 24
-
-
-@dataclass(frozen=True, slots=True)
-class ContainerDefaults:
-    """containers.conf `[containers]` keys ocimux applies (podman's defaults when unset)."""
-
-    capabilities: tuple[str, ...] = PODMAN_CAPABILITIES
-    sysctls: tuple[str, ...] = ("net.ipv4.ping_group_range=0 0",)
-    ulimits: tuple[str, ...] = ()
-    env: tuple[str, ...] = (
-        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        "TERM=xterm",
-    )
-    pids_limit: int = 2048
-    seccomp_profile: str = "/usr/share/containers/seccomp.json"
-    init_path: str | None = None
-    no_hosts: bool = False
-    tz: str = ""
-    umask: str = "0022"
-    #: where each value came from, for messages ("containers.conf [containers] default_ulimits")
-    source: str = "containers.conf [containers]"
 
 
 @dataclass(slots=True)
@@ -179,7 +158,7 @@ def apply_config(
 
     proc["env"] = merge_env([*defaults.env, f"HOSTNAME={hostname}"], proc.get("env") or [])
     umask = cfg.umask if cfg.umask is not None else defaults.umask
-    proc.setdefault("user", {"uid": 0, "gid": 0})["umask"] = _umask(umask)
+    proc.setdefault("user", {"uid": 0, "gid": 0})["umask"] = check_umask(umask)
     if cfg.group_add:
         _add_groups(proc["user"], cfg.group_add, rootfs)
     caps = _capabilities(cfg, defaults)
@@ -194,7 +173,7 @@ def apply_config(
     if not linux["sysctl"]:
         del linux["sysctl"]
     _paths(linux, cfg)
-    spec["mounts"] = _mounts(spec.get("mounts") or [], cfg, defaults, applied, bundle_dir, name)
+    spec["mounts"] = mounts_of(spec.get("mounts") or [], cfg, defaults, applied, bundle_dir, name)
     _resources(linux, cfg, defaults, can)
     _devices(linux, cfg)
     applied.seccomp = _seccomp(linux, cfg, defaults, caps, can)
@@ -208,12 +187,6 @@ def apply_config(
 
 
 # --- process ---------------------------------------------------------------------------------
-
-
-def _umask(text: str) -> int:
-    if not re.fullmatch(r"[0-7]{1,4}", str(text)) or int(str(text), 8) > 0o777:
-        raise InvalidArgumentError(f"invalid umask {text!r}: use an octal mask such as 0022")
-    return int(str(text), 8)
 
 
 def _add_groups(user: dict[str, Any], groups: Sequence[str], rootfs: Path) -> None:
@@ -356,121 +329,6 @@ def _paths(linux: dict[str, Any], cfg: ContainerConfig) -> None:
     linux["readonlyPaths"] = readonly
 
 
-# --- mounts ----------------------------------------------------------------------------------
-
-
-def _mounts(
-    base: list[dict[str, Any]],
-    cfg: ContainerConfig,
-    defaults: ContainerDefaults,
-    applied: Applied,
-    bundle_dir: Path,
-    name: str,
-) -> list[dict[str, Any]]:
-    for m in cfg.mounts:  # the parsers check these; the Python API may build Mounts directly
-        if m.type not in ("bind", "tmpfs") or not m.destination.startswith("/"):
-            raise InvalidArgumentError(
-                f"invalid mount {m.type} at {m.destination!r}: a bind or tmpfs at an absolute path"
-            )
-        if m.type == "bind" and not (m.source.startswith("/") and os.path.exists(m.source)):
-            raise InvalidArgumentError(
-                f"invalid mount at {m.destination}: the source {m.source!r} does not exist on the host"
-            )
-    user = sorted(cfg.mounts, key=lambda m: len(Path(m.destination).parts))
-    taken = {m.destination for m in user}
-    dests = [m.destination for m in user]
-    duplicate = next((d for d in dests if dests.count(d) > 1), None)
-    if duplicate:
-        raise InvalidArgumentError(f"two mounts at {duplicate}: each destination takes one")
-    out = []
-    for mount in base:
-        dest = mount.get("destination")
-        if dest in taken:
-            continue
-        mount = dict(mount)
-        if dest == "/proc":
-            mount["options"] = ["nosuid", "noexec", "nodev"]
-        elif dest == "/dev" and "noexec" not in mount.get("options", []):
-            mount["options"] = ["nosuid", "noexec", *mount.get("options", [])[1:]]
-        elif dest in ("/sys", "/sys/fs/cgroup") and cfg.privileged:
-            mount["options"] = [o for o in mount.get("options", []) if o != "ro"]
-        out.append(mount)
-    if cfg.read_only and cfg.read_only_tmpfs:
-        for dest in _READ_ONLY_TMPFS:
-            if dest not in taken and not any(m.get("destination") == dest for m in out):
-                out.append(
-                    _spec_mount(
-                        Mount("tmpfs", dest, "tmpfs", ("rw", "nosuid", "nodev", "rprivate"))
-                    )
-                )
-    generated = {"/etc/hostname": ("hostname", f"{applied.hostname}\n")}
-    no_hosts = cfg.no_hosts if cfg.no_hosts is not None else defaults.no_hosts
-    if not no_hosts:
-        generated["/etc/hosts"] = ("hosts", _hosts(cfg, applied.hostname, name))
-    if cfg.network == "host":
-        generated["/etc/resolv.conf"] = ("resolv.conf", _read_host("/etc/resolv.conf"))
-    # podman (libpod generateSpec): with a read-only root its generated files are read-only too
-    gen_opts = ("bind", "rprivate", *(("ro", "nosuid", "noexec", "nodev") if cfg.read_only else ()))
-    for dest, (filename, content) in generated.items():
-        if dest in taken:
-            continue
-        applied.files[filename] = content
-        out.append(_spec_mount(Mount("bind", dest, str(bundle_dir / filename), gen_opts)))
-    tz = cfg.tz if cfg.tz is not None else (defaults.tz or None)
-    if tz and "/etc/localtime" not in taken:
-        out.append(
-            _spec_mount(Mount("bind", "/etc/localtime", _zone_file(tz), ("bind", "ro", "rprivate")))
-        )
-    out += [_spec_mount(m) for m in user]
-    # parents before what is mounted inside them (podman's sortMounts; stable within a depth),
-    # so a user's /etc or /run does not hide the generated /etc/hosts or a default mount
-    out.sort(key=lambda m: len(Path(m.get("destination") or "/").parts))
-    return out
-
-
-def _spec_mount(m: Mount) -> dict[str, Any]:
-    return {
-        "destination": m.destination,
-        "type": m.type,
-        "source": m.source,
-        "options": list(m.options),
-    }
-
-
-def _hosts(cfg: ContainerConfig, hostname: str, name: str) -> str:
-    if cfg.network == "host":
-        base = _read_host("/etc/hosts")
-    else:
-        base = (
-            "127.0.0.1\tlocalhost localhost.localdomain localhost4 localhost4.localdomain4\n"
-            "::1\tlocalhost localhost.localdomain localhost6 localhost6.localdomain6\n"
-        )
-    names = " ".join(dict.fromkeys((hostname, name)))
-    return f"{base}127.0.1.1\t{names}\n"
-
-
-def _read_host(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            return fh.read(1 << 20)
-    except OSError:
-        return ""
-
-
-def _zone_file(tz: str) -> str:
-    if tz == "local":
-        path = os.path.realpath("/etc/localtime")
-    elif re.fullmatch(r"[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*", tz):
-        path = f"/usr/share/zoneinfo/{tz}"
-    else:
-        raise InvalidArgumentError(f"invalid --tz {tz!r}: use local or a zone such as Europe/Paris")
-    if not os.path.isfile(path):
-        raise InvalidArgumentError(
-            f"invalid --tz {tz!r}: {path} does not exist on the host", hint="apt install tzdata"
-        )
-    return path
-
-
 # --- linux: resources, devices, seccomp, init ------------------------------------------------
 
 
@@ -595,7 +453,7 @@ def _init(spec: dict[str, Any], cfg: ContainerConfig, defaults: ContainerDefault
             hint="apt install catatonit, or set [containers] init_path",
         )
     spec["mounts"].append(
-        _spec_mount(
+        spec_mount(
             Mount(
                 "bind", INIT_PATH_IN_CONTAINER, os.path.realpath(path), ("bind", "ro", "rprivate")
             )
@@ -603,39 +461,3 @@ def _init(spec: dict[str, Any], cfg: ContainerConfig, defaults: ContainerDefault
     )
     proc = spec["process"]
     proc["args"] = [INIT_PATH_IN_CONTAINER, "--", *proc["args"]]
-
-
-def defaults_from_table(table: Mapping[str, Any], files: Sequence[str] = ()) -> ContainerDefaults:
-    """Build `ContainerDefaults` from a merged containers.conf `[containers]` table.
-
-    Keys ocimux applies: default_capabilities, default_sysctls, default_ulimits, env,
-    pids_limit, seccomp_profile, init_path, no_hosts, tz, umask; an absent key keeps podman's
-    default. Raises InvalidArgumentError naming the key for a value of the wrong type.
-    """
-    source = "containers.conf [containers]" + (f" ({', '.join(files)})" if files else "")
-    kwargs: dict[str, Any] = {"source": source}
-    lists = {
-        "default_capabilities": "capabilities", "default_sysctls": "sysctls",
-        "default_ulimits": "ulimits", "env": "env",
-    }  # fmt: skip
-    for key, attr in lists.items():
-        if key in table:
-            value = table[key]
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise InvalidArgumentError(f"{source}: {key} must be an array of strings")
-            kwargs[attr] = tuple(value)
-    for key, kinds in (
-        ("pids_limit", int), ("seccomp_profile", str), ("init_path", str), ("no_hosts", bool),
-        ("tz", str), ("umask", str),
-    ):  # fmt: skip
-        if key in table:
-            value = table[key]
-            if not isinstance(value, kinds) or (kinds is int and isinstance(value, bool)):
-                raise InvalidArgumentError(f"{source}: {key} must be a {kinds.__name__}")
-            kwargs[key] = value
-    if "umask" in kwargs:
-        try:
-            _umask(kwargs["umask"])
-        except InvalidArgumentError as exc:
-            raise InvalidArgumentError(f"{source}: {exc.detail}") from None
-    return ContainerDefaults(**kwargs)

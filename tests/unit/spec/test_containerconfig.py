@@ -228,7 +228,7 @@ def test_no_flags_is_the_default_config() -> None:
 def test_every_flag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "cpu_count", lambda: 4)
     profile = tmp_path / "seccomp.json"
-    profile.write_text("{}")
+    profile.write_text('{"defaultAction": "SCMP_ACT_ALLOW"}')
     monkeypatch.chdir(tmp_path)
     cfg = parse(
         "-v", "/tmp:/data:ro",

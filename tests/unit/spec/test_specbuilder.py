@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from ocimux import devices as devices_module
-from ocimux import specbuilder
+from ocimux import specbuilder, specmounts
 from ocimux.containerconfig import ContainerConfig, Device, Limits, Mount, Ulimit
 from ocimux.errors import InvalidArgumentError
 from ocimux.linuxcaps import ALL_CAPABILITIES
@@ -232,7 +232,7 @@ def test_read_only_with_tmpfs(apply: Apply) -> None:
     assert spec["root"]["readonly"] is True
     for dest in ("/dev/shm", "/run", "/tmp", "/var/tmp"):
         assert mount_at(spec, dest)["type"] == "tmpfs", dest
-    assert mount_at(spec, "/run")["options"] == ["rw", "nosuid", "nodev"]
+    assert mount_at(spec, "/run")["options"] == ["rw", "nosuid", "nodev", "rprivate"]
     assert mount_at(spec, "/dev/shm")["source"] == "shm"  # the default one stays
 
 
@@ -389,7 +389,7 @@ def test_network_host(apply: Apply, monkeypatch: pytest.MonkeyPatch) -> None:
     def fake_read_host(path: str) -> str:
         return {"/etc/hosts": hosts, "/etc/resolv.conf": resolv}[path]
 
-    monkeypatch.setattr(specbuilder, "_read_host", fake_read_host)
+    monkeypatch.setattr(specmounts, "_read_host", fake_read_host)
     spec, applied = apply(ContainerConfig(network="host"))
     linux = spec["linux"]
     assert "network" not in [n["type"] for n in linux["namespaces"]]
@@ -765,12 +765,12 @@ def test_default_config_needs_nothing() -> None:
         (ContainerConfig(no_new_privileges=True), [("isolation", "--security-opt no-new-privileges")]),
         (ContainerConfig(unmask=("ALL",)), [("isolation", "--security-opt mask/unmask")]),
         (ContainerConfig(hostname="h"), [("isolation", "--hostname")]),
-        (ContainerConfig(domainname="d"), [("isolation", "--domainname")]),
+        (ContainerConfig(domainname="d"), [("isolation", "--domainname"), ("domainname", "--domainname")]),
         (ContainerConfig(group_add=("10",)), [("isolation", "--group-add")]),
         (ContainerConfig(init=True), [("isolation", "--init")]),
         (ContainerConfig(ulimits=(Ulimit("nofile", 1, 1),)), [("isolation", "--ulimit")]),
         (ContainerConfig(sysctls=(("kernel.sem", "1"),)), [("isolation", "--sysctl")]),
-        (ContainerConfig(umask="0022"), [("isolation", "--umask")]),
+        (ContainerConfig(umask="0022"), [("isolation", "--umask"), ("umask", "--umask")]),
         (ContainerConfig(tz="local"), [("isolation", "--tz")]),
         (ContainerConfig(limits=Limits(pids_limit=-1)), [("resource_limits", "--memory/--cpus/--pids-limit")]),
         (ContainerConfig(limits=Limits(memory=MIB << 6)), [("resource_limits", "--memory/--cpus/--pids-limit")]),
