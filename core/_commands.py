@@ -398,6 +398,8 @@ def cmd_checkpoint(d: Dispatcher, args: argparse.Namespace) -> int:
 
 
 def _export(rec: ContainerRecord, image: Path, dest: Path) -> None:
+    from .configure import GENERATED_FILES
+
     """A tar.gz of the checkpoint image, the container's config.json and what ocimux knew of it."""
     import io
     import json
@@ -407,6 +409,9 @@ def _export(rec: ContainerRecord, image: Path, dest: Path) -> None:
     with tarfile.open(dest, "w:gz") as tar:
         tar.add(image, arcname="checkpoint")
         tar.add(Path(rec.bundle) / "config.json", arcname="config.json")
+        for name in GENERATED_FILES:  # bound into the container: its restore needs them again
+            if (Path(rec.bundle) / name).is_file():
+                tar.add(Path(rec.bundle) / name, arcname=name)
         info = tarfile.TarInfo("ocimux.json")
         info.size = len(meta)
         tar.addfile(info, io.BytesIO(meta))

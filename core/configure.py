@@ -22,7 +22,16 @@ if TYPE_CHECKING:
     from .dispatcher import Dispatcher, NewContainer
     from .runtime import Runtime
 
-__all__ = ["configure_spec", "remove_pidfile", "write_generated", "write_pidfile"]
+__all__ = [
+    "GENERATED_FILES",
+    "configure_spec",
+    "remove_pidfile",
+    "write_generated",
+    "write_pidfile",
+]
+
+#: the files a container's bundle holds for bind mounts into it (specmounts.py makes them)
+GENERATED_FILES = ("hostname", "hosts", "resolv.conf")
 
 #: fields that do not touch the runtime spec, so they combine with `--bundle`
 _NOT_IN_SPEC = {"labels": (), "pidfile": None, "stop_signal": None}
@@ -72,6 +81,8 @@ def configure_spec(
             spec.setdefault("annotations", {})["org.opencontainers.image.stopSignal"] = str(
                 cfg.stop_signal
             )
+        if new.restore_image is not None:
+            return _carried(spec, Path(new.bundle), runtime.container_dir(cid))
         return Applied()
     defaults = defaults_from_table(d.config.containers_table)
 
@@ -84,6 +95,22 @@ def configure_spec(
         spec, cfg, cid=cid, name=name, rootfs=rootfs, bundle_dir=runtime.container_dir(cid),
         defaults=defaults, can=can,
     )  # fmt: skip
+
+
+def _carried(spec: dict[str, Any], given: Path, bundle_dir: Path) -> Applied:
+    """Generated files a given bundle brings (a `checkpoint --export` archive): bind them anew.
+
+    A bind of `<old container dir>/hosts` (hostname, resolv.conf) is pointed at the new
+    container's copy when the given bundle holds that file; other mounts stay as they are.
+    """
+    applied = Applied()
+    for mount in spec.get("mounts") or []:
+        source = str(mount.get("source") or "")
+        name = os.path.basename(source)
+        if mount.get("type") == "bind" and name in GENERATED_FILES and (given / name).is_file():
+            applied.files[name] = (given / name).read_text(encoding="utf-8", errors="replace")
+            mount["source"] = str(bundle_dir / name)
+    return applied
 
 
 def write_generated(bundle_dir: Path, applied: Applied) -> None:

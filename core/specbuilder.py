@@ -173,7 +173,10 @@ def apply_config(
     if not linux["sysctl"]:
         del linux["sysctl"]
     _paths(linux, cfg)
-    spec["mounts"] = mounts_of(spec.get("mounts") or [], cfg, defaults, applied, bundle_dir, name)
+    spec["mounts"] = mounts_of(
+        spec.get("mounts") or [], cfg, defaults, applied, bundle_dir, name,
+        generate=can("isolation"),
+    )  # fmt: skip
     _resources(linux, cfg, defaults, can)
     _devices(linux, cfg)
     applied.seccomp = _seccomp(linux, cfg, defaults, caps, can)

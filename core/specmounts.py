@@ -33,7 +33,11 @@ def mounts_of(
     applied: Applied,
     bundle_dir: Path,
     name: str,
+    *,
+    generate: bool = True,
 ) -> list[dict[str, Any]]:
+    """The spec's mount list (see the module docstring); `generate` False leaves out the
+    generated /etc files (a runtime without a mount namespace could not bind them)."""
     for m in cfg.mounts:  # the parsers check these; the Python API may build Mounts directly
         if m.type not in ("bind", "tmpfs") or not m.destination.startswith("/"):
             raise InvalidArgumentError(
@@ -76,7 +80,7 @@ def mounts_of(
         generated["/etc/resolv.conf"] = ("resolv.conf", _read_host("/etc/resolv.conf"))
     # podman (libpod generateSpec): with a read-only root its generated files are read-only too
     gen_opts = ("bind", "rprivate", *(("ro", "nosuid", "noexec", "nodev") if cfg.read_only else ()))
-    for dest, (filename, content) in generated.items():
+    for dest, (filename, content) in generated.items() if generate else ():
         if dest in taken:
             continue
         applied.files[filename] = content

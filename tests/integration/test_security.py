@@ -149,6 +149,7 @@ FOREIGN = (
     Foreign(rf"{CONTAINER}/oci-log", "file", "the runtime's --log", 0o644, 1, OCI_RUNTIMES),
     # crun writes its pid files 0700 (private already); runc 0644
     Foreign(rf"{CONTAINER}/(pidfile|exec/{{id}}/exec_pid)", "file", "runc --pid-file", 0o644, 1, ("runc",)),
+    Foreign(rf"{CONTAINER}/(hosts|hostname|resolv\.conf)", "file", "ocimux: /etc files bound into the container, readable by its users (podman's userdata/hosts is 0644 too)", 0o644, 1, OCI_RUNTIMES),
     Foreign(r"run/runtimes/runc/{id}", "dir", "runc: its per-container state directory", 0o711, 1, ("runc",)),
     # inside the 0711 directory above: the guard is runc's --root, two levels up
     Foreign(r"run/runtimes/runc/{id}/exec\.fifo", "fifo", "runc: exec.fifo until start", 0o622, 2, ("runc",)),
