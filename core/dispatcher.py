@@ -34,7 +34,6 @@ from typing import TYPE_CHECKING, final
 
 from . import states
 from ._faults import crash_point
-from .containerconfig import ContainerConfig
 from .errors import (
     InvalidArgumentError,
     OcimuxError,
@@ -50,6 +49,7 @@ if TYPE_CHECKING:
     from ocimux.config import Config
 
     from .capabilities import Capabilities
+    from .containerconfig import ContainerConfig
     from .hooks import Hooks
     from .options import CheckpointOptions, RestoreOptions
     from .registry import Registry
@@ -90,7 +90,8 @@ class NewContainer:
     #: reuse this id (a container re-created by `restart`); None: a fresh one
     id: str | None = None
     #: mounts, limits, security and the rest (see `containerconfig.py`)
-    config: ContainerConfig = field(default_factory=ContainerConfig)
+    #: None means every default; imported only by `create`, off the other verbs' path
+    config: ContainerConfig | None = None
 
 
 @final
@@ -245,6 +246,12 @@ class Dispatcher:
 
     def create(self, new: NewContainer) -> ContainerRecord:
         """Create a container (not started); see the module docstring for the steps."""
+        if new.config is None:
+            from dataclasses import replace
+
+            from .containerconfig import ContainerConfig
+
+            new = replace(new, config=ContainerConfig())
         from . import bundle as bundles
         from . import spec as specs
 
