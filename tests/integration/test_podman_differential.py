@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -262,7 +263,8 @@ def podman(tmp_path_factory: pytest.TempPathFactory, busybox_rootfs: Path):
     """A function running podman create+init for flags, returning (config.json, id, dirs)."""
     if shutil.which("podman") is None:
         pytest.skip("podman not on PATH (apt install podman)")
-    base = tmp_path_factory.mktemp("podman")
+    # podman refuses a --runroot longer than 50 characters: a short directory of its own
+    base = Path(tempfile.mkdtemp(prefix="pd", dir="/tmp"))
     rootfs = base / "rootfs"
     shutil.copytree(busybox_rootfs, rootfs, symlinks=True)  # podman writes into it
     dirs = [base / "storage", base / "runroot", base / "tmp"]
