@@ -415,15 +415,14 @@ class Dispatcher:
         A layer that cannot be unmounted keeps the record ("creating"): the next call finishes
         the removal (`reconcile.finish_interrupted`), never deleting through a live mount.
         """
-        from .overlay import LAYER, unmount_layer
+        from .overlay import remove_with_layer
 
         with suppress(Exception):
             runtime.delete_container(cid)
         try:
-            unmount_layer(runtime.container_dir(cid) / LAYER)
+            remove_with_layer(runtime.container_dir(cid))
         except OcimuxError:
             return
-        shutil.rmtree(runtime.container_dir(cid), ignore_errors=True)
         self.store.remove_container(cid)
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -638,7 +637,7 @@ class Dispatcher:
         A container whose runtime is missing can still be removed with `force` (its runtime
         state, if any, cannot be cleaned then; the message says so).
         """
-        from .overlay import LAYER, unmount_layer
+        from .overlay import remove_with_layer
         from .reconcile import INTERRUPTED, finish_interrupted
 
         check_timeout(timeout)
@@ -709,13 +708,11 @@ class Dispatcher:
                 crash_point("delete:runtime")
                 # raises, keeping the record, while the layer is mounted: rmtree never goes through it
                 kept = self._kept_upper(runtime, rec.id) if keep_layer else None
-                unmount_layer(runtime.container_dir(rec.id) / LAYER, keep_upper=kept)
-                shutil.rmtree(runtime.container_dir(rec.id), ignore_errors=True)
+                remove_with_layer(runtime.container_dir(rec.id), keep_upper=kept)
                 if not keep_layer:  # writes kept by an earlier re-create that never came
                     shutil.rmtree(self._kept_upper(runtime, rec.id), ignore_errors=True)
             else:
-                unmount_layer(Path(rec.bundle) / LAYER)
-                shutil.rmtree(rec.bundle, ignore_errors=True)
+                remove_with_layer(Path(rec.bundle))
             from .configure import remove_pidfile
 
             remove_pidfile(rec.config)

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["ALL_CAPABILITIES", "bounding_set", "normalize_capability"]
+__all__ = [
+    "ALL_CAPABILITIES",
+    "bounding_set",
+    "effective_has",
+    "normalize_capability",
+    "status_mask",
+]
 
 #: capability names by number (include/uapi/linux/capability.h, Linux 5.9+: up to 40)
 ALL_CAPABILITIES: Final = tuple(
@@ -34,17 +40,38 @@ def normalize_capability(name: str) -> str | None:
     return full if full in ALL_CAPABILITIES else None
 
 
+def status_mask(field: str, status: str | None = None) -> int | None:
+    """The capability mask `field` ("CapEff", "CapBnd", ...) of a `/proc/<pid>/status` text.
+
+    `status` None reads this process's; None is returned if it cannot be read or parsed.
+    """
+    if status is None:
+        try:
+            with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
+                status = fh.read()
+        except OSError:
+            return None
+    for line in status.splitlines():
+        if line.startswith(f"{field}:"):
+            try:
+                return int(line.split(":", 1)[1].strip(), 16)
+            except ValueError:
+                return None
+    return None
+
+
+def effective_has(capability: str, status: str | None = None) -> bool | None:
+    """Whether `capability` (CAP_X) is in the effective set (CapEff); None if unknown."""
+    mask = status_mask("CapEff", status)
+    return None if mask is None else bool(mask >> ALL_CAPABILITIES.index(capability) & 1)
+
+
 def bounding_set() -> tuple[str, ...]:
     """The capabilities in this process's bounding set (CapBnd), in number order.
 
     Falls back to every known capability if /proc cannot be read.
     """
-    try:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("CapBnd:"):
-                    mask = int(line.split()[1], 16)
-                    return tuple(c for i, c in enumerate(ALL_CAPABILITIES) if mask >> i & 1)
-    except (OSError, ValueError):
-        pass
-    return ALL_CAPABILITIES
+    mask = status_mask("CapBnd")
+    if mask is None:
+        return ALL_CAPABILITIES
+    return tuple(c for i, c in enumerate(ALL_CAPABILITIES) if mask >> i & 1)

@@ -27,6 +27,7 @@ from typing import Any, Final
 
 from ._dirs import private_dir
 from .errors import InvalidArgumentError, OcimuxError
+from .linuxcaps import effective_has
 
 __all__ = [
     "LAYER",
@@ -36,7 +37,7 @@ __all__ = [
     "mount_layer",
     "mount_options",
     "parse_mount_points",
-    "require_privilege",
+    "remove_with_layer",
     "unmount_layer",
 ]
 
@@ -45,7 +46,6 @@ LAYER: Final = "layer"
 #: the mount point inside a layer directory (the container's root.path)
 MERGED: Final = "merged"
 
-_CAP_SYS_ADMIN: Final = 21
 _MNT_DETACH: Final = 2
 _UMOUNT_NOFOLLOW: Final = 8
 #: mount(2) copies at most one page of options; the string and its NUL must fit
@@ -112,10 +112,7 @@ def is_mounted(path: Path) -> bool:
 
 def has_privilege(status: str) -> bool:
     """Whether a `/proc/<pid>/status` text shows CAP_SYS_ADMIN in the effective set."""
-    for line in status.splitlines():
-        if line.startswith("CapEff:"):
-            return bool(int(line.split(":", 1)[1].strip(), 16) >> _CAP_SYS_ADMIN & 1)
-    return False
+    return bool(effective_has("CAP_SYS_ADMIN", status))
 
 
 def _privileged() -> bool:
@@ -126,18 +123,14 @@ def _privileged() -> bool:
         return os.geteuid() == 0
 
 
-def require_privilege() -> None:
-    """Raise OcimuxError (one line: layers need root, and what to do) without CAP_SYS_ADMIN."""
-    try:
-        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
-            ok = has_privilege(fh.read())
-    except OSError:
-        ok = os.geteuid() == 0
-    if not ok:
-        raise OcimuxError(
-            "copy-on-write rootfs layers (overlayfs) need root: mounting needs CAP_SYS_ADMIN",
-            hint=_NEED_ROOT,
-        )
+def remove_with_layer(directory: Path, keep_upper: Path | None = None) -> None:
+    """Remove a container's directory, unmounting its layer first (`unmount_layer`).
+
+    Raises OcimuxError, deleting nothing, while the layer is still mounted: a removal never
+    goes through a live mount.
+    """
+    unmount_layer(directory / LAYER, keep_upper=keep_upper)
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 def mount_layer(lower: Path, layer_dir: Path, upper_from: Path | None = None) -> Path:

@@ -10,7 +10,6 @@ container either fully there or fully gone.
 
 from __future__ import annotations
 
-import shutil
 from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -98,17 +97,15 @@ def finish_interrupted(d: Dispatcher, rec: ContainerRecord) -> None:
     The caller holds the lock. Runtime state, monitor, layer mount, directory and record all
     go. Raises OcimuxError, keeping the record, if its layer is still mounted afterwards.
     """
-    from .overlay import LAYER, unmount_layer
+    from .overlay import remove_with_layer
 
     runtime = d._runtime_or_none(rec)
     if runtime is not None:
         with suppress(OcimuxError):
             runtime.delete_container(rec.id)
-        unmount_layer(runtime.container_dir(rec.id) / LAYER)
-        shutil.rmtree(runtime.container_dir(rec.id), ignore_errors=True)
+        remove_with_layer(runtime.container_dir(rec.id))
     else:
-        unmount_layer(Path(rec.bundle) / LAYER)
-        shutil.rmtree(rec.bundle, ignore_errors=True)
+        remove_with_layer(Path(rec.bundle))
     d.store.remove_container(rec.id)
     d.hooks.event(
         "delete", container=rec.id, name=rec.name, runtime=rec.runtime, interrupted=rec.status
