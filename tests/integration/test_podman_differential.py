@@ -152,9 +152,6 @@ INTENDED: list[tuple[str, str, Any, Any, str]] = [
 # /dev/ptmx and /dev/tty (in podman's --privileged device list) are left out of the compared
 # section: ocimux leaves them to the runtime, which always creates both.
 
-#: real differences not fixed yet: the case xfails (non-strict) when these are its only ones
-UNRESOLVED: list[tuple[str, str, Any, Any, str]] = [
-]  # fmt: skip
 # --- reducing a config.json to comparable sections -----------------------------------------
 
 
@@ -237,24 +234,6 @@ def differences(
     return unexpected, intended
 
 
-def unresolved(case: str, line: str) -> str | None:
-    """The reason of the UNRESOLVED row `line` (an unexpected difference) matches, if any."""
-    key, _, rest = line.partition(": podman ")
-    for r_case, r_key, p, o, why in UNRESOLVED:
-        if r_case != case or r_key != key:
-            continue
-        if key == "linux.devices":
-            podman_devs, ours_devs = (json.loads(x) for x in rest.split(" | ocimux "))
-            extra = [d for d in podman_devs if d not in ours_devs]
-            if all(d[0].startswith("/dev/cpu/") for d in extra) and not [
-                d for d in ours_devs if d not in podman_devs
-            ]:
-                return why
-        elif rest == f"{json.dumps(p)} | ocimux {json.dumps(o)}":
-            return why
-    return None
-
-
 # --- running both -------------------------------------------------------------------------
 
 
@@ -332,9 +311,6 @@ def test_spec_matches_podman(
     theirs = sections(p_spec, p_id, p_dirs)
     unexpected, intended = differences(case, theirs, ours)
     print(f"intended differences for {case}:", *intended, sep="\n  ")
-    known = {line: unresolved(case, line) for line in unexpected}
-    if unexpected and all(known.values()):
-        pytest.xfail("; ".join(sorted(set(filter(None, known.values())))))
     assert not unexpected, f"{case}: unexpected differences from podman:\n  " + "\n  ".join(
         unexpected
     )
