@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["ago", "print_json", "print_table", "short_id"]
+__all__ = ["ago", "escape_cell", "print_json", "print_table", "short_id"]
+
+#: the readable escapes; any other control character becomes \xNN or \uNNNN
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+#: characters a terminal acts on (C0, DEL, C1), line/paragraph separators, and the bidi
+#: controls that reorder what follows them on screen ("Trojan Source", CVE-2021-42574)
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def short_id(cid: str) -> str:
@@ -19,8 +26,31 @@ def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, sort_keys=False) + "\n")
 
 
+def escape_cell(text: str) -> str:
+    """`text` with every character a terminal would act on spelled out (`\\n`, `\\x1b`, `\\u202e`).
+
+    A table cell holds user-controlled strings (commands, image names): a raw newline would
+    print a fake row, an escape sequence could clear the screen or recolour the rest.
+    """
+    if not _UNSAFE.search(text):
+        return text
+    return _UNSAFE.sub(_escape_one, text)
+
+
+def _escape_one(match: re.Match[str]) -> str:
+    char = match.group()
+    named = _NAMED.get(char)
+    if named:
+        return named
+    return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
+
+
 def print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    """Columns separated by three spaces, left-aligned; the last column is not padded."""
+    """Columns separated by three spaces, left-aligned; the last column is not padded.
+
+    Cells are escaped (`escape_cell`): one row per line, whatever the strings hold.
+    """
+    rows = [[escape_cell(cell) for cell in row] for row in rows]
     widths = [len(h) for h in header]
     for row in rows:
         for i, cell in enumerate(row):
