@@ -602,6 +602,12 @@ def cmd_serve(d: Dispatcher, args: argparse.Namespace) -> int:
     return 0
 
 
+def _system(d: Dispatcher, args: argparse.Namespace) -> int:
+    from ._system import cmd_system
+
+    return cmd_system(d, args)
+
+
 COMMANDS = {
     "image": cmd_image,
     "serve": cmd_serve,
@@ -623,4 +629,5 @@ COMMANDS = {
     "restore": cmd_restore,
     "runtimes": cmd_runtimes,
     "info": cmd_info,
+    "system": _system,
 }

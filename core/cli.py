@@ -264,6 +264,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead (no authentication!)")
     p.add_argument("--openapi", action="store_true", help="print the OpenAPI description and exit")
 
+    p = sub.add_parser("system", help="find and remove what no container record names")
+    ssub = p.add_subparsers(dest="system_cmd", metavar="ACTION", parser_class=_Parser, required=True)
+    ssub.add_parser("check", help="list orphaned monitors, runtime state, mounts, directories")
+    q = ssub.add_parser("repair", help="remove them (see `system check`)")
+    q.add_argument("--dry-run", action="store_true", help="say what would be done, do nothing")
+
     sub.add_parser("version", help="print the version")
     return parser
 

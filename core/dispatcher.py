@@ -637,8 +637,8 @@ class Dispatcher:
         A container whose runtime is missing can still be removed with `force` (its runtime
         state, if any, cannot be cleaned then; the message says so).
         """
-        from .overlay import remove_with_layer
-        from .reconcile import INTERRUPTED, finish_interrupted
+        from .cgroups import kill_container_cgroups
+        from .reconcile import INTERRUPTED, finish_interrupted, remove_container_dir
 
         check_timeout(timeout)
         rec = self.store.lookup(ref)
@@ -677,6 +677,7 @@ class Dispatcher:
                     from . import execs
 
                     execs.stop_all(self, rec, runtime, timeout=timeout or 0)
+                config_json = runtime.container_dir(rec.id) / "config.json"
                 if rec.status in states.ACTIVE:
                     wait = (
                         timeout
@@ -690,10 +691,18 @@ class Dispatcher:
                             int(rec.config.get("stop_signal", _signal.SIGTERM)),
                         )
                     except OcimuxError as exc:
-                        raise exc.add_context(
-                            container=rec.name, runtime=rec.runtime, verb="rm", container_id=rec.id
-                        ) from None
+                        # a runtime that lost its state cannot stop it; its cgroup can
+                        if not kill_container_cgroups(rec.id, config_json):
+                            raise exc.add_context(
+                                container=rec.name,
+                                runtime=rec.runtime,
+                                verb="rm",
+                                container_id=rec.id,
+                            ) from None
             if runtime is not None:
+                if rec.status == "unknown":
+                    # the runtime has forgotten it (or lost its monitor): kill through its cgroup
+                    kill_container_cgroups(rec.id, runtime.container_dir(rec.id) / "config.json")
                 # "removing": if this process dies from here on, the next call finishes the job
                 before = rec.status
                 self.store.update_container(rec.id, status="removing")
@@ -706,13 +715,15 @@ class Dispatcher:
                         container=rec.name, runtime=rec.runtime, verb="rm", container_id=rec.id
                     ) from None
                 crash_point("delete:runtime")
+                # whatever the runtime no longer knew of (a no-op once it deleted the cgroups)
+                kill_container_cgroups(rec.id, runtime.container_dir(rec.id) / "config.json")
                 # raises, keeping the record, while the layer is mounted: rmtree never goes through it
                 kept = self._kept_upper(runtime, rec.id) if keep_layer else None
-                remove_with_layer(runtime.container_dir(rec.id), keep_upper=kept)
+                remove_container_dir(self, runtime.container_dir(rec.id), keep_upper=kept)
                 if not keep_layer:  # writes kept by an earlier re-create that never came
                     shutil.rmtree(self._kept_upper(runtime, rec.id), ignore_errors=True)
-            else:
-                remove_with_layer(Path(rec.bundle))
+            else:  # only if the directory the record names is ocimux's own (trust.py)
+                remove_container_dir(self, rec.bundle)
             from .configure import remove_pidfile
 
             remove_pidfile(rec.config)

@@ -15,14 +15,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import states
-from .errors import OcimuxError, StoreError
+from .errors import ContainerNotFoundError, OcimuxError, StoreError
 
 if TYPE_CHECKING:
     from .dispatcher import Dispatcher
     from .options import RuntimeState
     from .store import ContainerRecord
 
-__all__ = ["INTERRUPTED", "finish_interrupted", "refresh", "refresh_all"]
+__all__ = [
+    "INTERRUPTED",
+    "finish_interrupted",
+    "refresh",
+    "refresh_all",
+    "remove_container_dir",
+    "removed_meanwhile",
+]
 
 #: statuses that exist only while one `ocimux` process works on the container (holding its lock)
 INTERRUPTED = frozenset({"creating", "removing"})
@@ -34,7 +41,8 @@ def refresh(
     """Reconcile one record; None if it turned out to be a leftover that is now removed.
 
     `known` is the runtime's answer when the caller already has it (a bulk query). The lock
-    is taken only when something changed.
+    is taken only when something changed. Raises ContainerNotFoundError if another process
+    removed the container meanwhile (e.g. an `rm -f` this call waited for).
     """
     if rec.status in INTERRUPTED:
         return _try_finish(d, rec)
@@ -48,9 +56,17 @@ def refresh(
     with d.store.lock(rec.id, d.config.lock_timeout):
         try:
             rec = d.store.get_container(rec.id)
-        except OcimuxError:
-            return None  # removed meanwhile
+        except ContainerNotFoundError:
+            raise removed_meanwhile(rec) from None
         return d._refresh_locked(rec, runtime)
+
+
+def removed_meanwhile(rec: ContainerRecord) -> ContainerNotFoundError:
+    """The error for a container another ocimux process removed while this one looked at it."""
+    return ContainerNotFoundError(
+        f"container {rec.name} was removed meanwhile by another ocimux process",
+        hint="see `ocimux ps -a`",
+    )
 
 
 def refresh_all(d: Dispatcher) -> list[ContainerRecord]:
@@ -68,6 +84,8 @@ def refresh_all(d: Dispatcher) -> list[ContainerRecord]:
     for rec in records:
         try:
             fresh = refresh(d, rec, known.get(rec.id))
+        except ContainerNotFoundError:
+            continue  # removed meanwhile
         except OcimuxError:
             fresh = rec  # a runtime that fails to answer must not hide the others
         if fresh is not None:
@@ -81,8 +99,9 @@ def _try_finish(d: Dispatcher, rec: ContainerRecord) -> ContainerRecord | None:
         with d.store.lock(rec.id, 0):
             try:
                 rec = d.store.get_container(rec.id)
-            except OcimuxError:
-                return None
+            except ContainerNotFoundError:
+                # its lock was free because the `rm` working on it had just finished
+                raise removed_meanwhile(rec) from None
             if rec.status not in INTERRUPTED:
                 return rec
             finish_interrupted(d, rec)
@@ -95,18 +114,47 @@ def finish_interrupted(d: Dispatcher, rec: ContainerRecord) -> None:
     """Remove every trace of a container whose create or delete was interrupted.
 
     The caller holds the lock. Runtime state, monitor, layer mount, directory and record all
-    go. Raises OcimuxError, keeping the record, if its layer is still mounted afterwards.
+    go; processes the runtime no longer knows are killed through the container's cgroup. A
+    directory is deleted only if it is ocimux's own (`remove_container_dir`). Raises
+    OcimuxError, keeping the record, if its layer is still mounted afterwards.
     """
-    from .overlay import remove_with_layer
+    from .cgroups import kill_container_cgroups
 
     runtime = d._runtime_or_none(rec)
     if runtime is not None:
         with suppress(OcimuxError):
             runtime.delete_container(rec.id)
-        remove_with_layer(runtime.container_dir(rec.id))
+        directory = runtime.container_dir(rec.id)
     else:
-        remove_with_layer(Path(rec.bundle))
+        directory = Path(rec.bundle)
+    if _own(d, directory):
+        kill_container_cgroups(rec.id, directory / "config.json")
+    remove_container_dir(d, directory)
     d.store.remove_container(rec.id)
     d.hooks.event(
         "delete", container=rec.id, name=rec.name, runtime=rec.runtime, interrupted=rec.status
     )
+
+
+def _own(d: Dispatcher, directory: Path) -> bool:
+    from .trust import inside_containers_dir
+
+    return inside_containers_dir(directory, Path(d.config.state_dir) / "containers")
+
+
+def remove_container_dir(
+    d: Dispatcher, directory: Path | str, keep_upper: Path | None = None
+) -> bool:
+    """Remove a container's directory (layer unmounted first) if it is ocimux's own to delete.
+
+    Only a directory directly inside `<state_dir>/containers/`, resolved and owned by the
+    caller, is deleted (`trust.inside_containers_dir`): a path read from the database may have
+    been planted. Returns whether it was removed; raises OcimuxError (deleting nothing) while
+    its layer stays mounted.
+    """
+    from .overlay import remove_with_layer
+
+    if not _own(d, Path(directory)):
+        return False
+    remove_with_layer(Path(directory), keep_upper=keep_upper)
+    return True

@@ -61,7 +61,11 @@ def open_dispatcher(
     config_file: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
 ) -> Dispatcher:
     """Build a Dispatcher for this process from the configuration and installed plugins."""
+    from .trust import check_owned
+
     config, runtimes, hooks = load_environment(config_file, environ)
+    # the state directory and database are checked by the Store as it opens them
+    check_owned(Path(config.run_dir), "run directory", "[ocimux] run_dir")
     registry = Registry(config, runtimes)
     store = Store(Path(config.state_dir) / "ocimux.db")
     hook_manager = Hooks(hooks) if hooks and config.hooks_enabled else Hooks.empty()

@@ -21,8 +21,7 @@ import json
 import os
 import sqlite3
 import threading
-import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, final
@@ -162,6 +161,12 @@ def _name_taken(name: str, owner: str) -> ConflictError:
     )
 
 
+def _uri_path(path: Path) -> str:
+    """`path` (made absolute) as the path of an SQLite `file:` URI."""
+    text = os.fspath(path.absolute())
+    return text.replace("%", "%25").replace("?", "%3f").replace("#", "%23")
+
+
 def _glob_literal(text: str) -> str:
     """Return a GLOB pattern matching `text` literally."""
     return "".join(f"[{c}]" if c in "*?[" else c for c in text)
@@ -297,8 +302,28 @@ class Store:
         """Return a context manager holding container `cid`'s lock across processes.
 
         Waits up to `timeout` seconds, then raises StoreError ("container ... is busy").
-        Re-entrant within a thread; see `ocimux._locks` for the details."""
-        return self._locks.hold(cid, timeout)
+        Re-entrant within a thread; see `ocimux._locks` for the details. When the outermost
+        hold ends with ContainerNotFoundError (the container was removed while this process
+        waited for its lock) its lock file, made afresh by the wait, is unlinked before the
+        lock is released: lock files do not pile up behind removed containers."""
+        if self._locks.holds(cid):
+            return self._locks.hold(cid, timeout)
+        return self._lock_dropping_orphan(cid, timeout)
+
+    @contextmanager
+    def _lock_dropping_orphan(self, cid: str, timeout: float) -> Iterator[None]:
+        with self._locks.hold(cid, timeout):
+            try:
+                yield
+            except ContainerNotFoundError:
+                # Safe under the held lock: a waiter re-checks the inode after locking (_locks).
+                with suppress(StoreError, sqlite3.ProgrammingError):
+                    with self._transaction("BEGIN") as db:
+                        row = db.execute("SELECT 1 FROM containers WHERE id = ?", (cid,))
+                        gone = row.fetchone() is None
+                    if gone:
+                        self._locks.remove_lock_file(cid)
+                raise
 
     # --- exec sessions ------------------------------------------------------------------------
 
@@ -381,7 +406,16 @@ class Store:
         )
 
     def _open(self) -> sqlite3.Connection:
-        """Create the directory (0700) and the database file (0600) if missing; connect."""
+        """Check the directory and file are the caller's; create the database if missing; connect.
+
+        A new database is built complete (schema, WAL) in a temporary file beside it and then
+        linked into place, never replacing one: so `path` names either nothing or a finished
+        ocimux database, and an empty or schemaless file there is an error, not a fresh store.
+        """
+        from .trust import check_owned
+
+        setting = "[ocimux] state_dir"
+        check_owned(self.path.parent, "state directory", setting)
         try:
             private_dir(self.path.parent)
         except PermissionError as exc:
@@ -391,23 +425,20 @@ class Store:
                 f"cannot create state database {self.path}: {exc.strerror}",
                 hint="check the permissions of its directory",
             ) from exc
+        if not os.path.lexists(self.path):
+            self._create()
+        check_owned(self.path, "state database", setting)
         try:
-            # O_EXCL: never open-and-close an existing database file. Closing any descriptor
-            # of it drops every POSIX lock this process holds on it, including those of other
-            # connections (SQLite's "how to corrupt" §2.2), which corrupted WAL under load.
-            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
-        except FileExistsError:
-            pass
-        except PermissionError as exc:
-            raise self._not_yours(exc) from exc
-        except OSError as exc:
-            raise StoreError(
-                f"cannot create state database {self.path}: {exc.strerror}",
-                hint="check the permissions of its directory",
-            ) from exc
-        try:
+            # mode=rw: never create the file here (an empty one would pass for a new store).
+            # Never open-and-close it with os.open either: closing any descriptor of it drops
+            # every POSIX lock this process holds on it, including those of other connections
+            # (SQLite's "how to corrupt" §2.2), which corrupted WAL under load.
             db = sqlite3.connect(
-                self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+                f"file:{_uri_path(self.path)}?mode=rw",
+                uri=True,
+                timeout=self.busy_timeout,
+                isolation_level=None,
+                check_same_thread=False,
             )
             db.execute("PRAGMA foreign_keys = ON")
             # WAL with synchronous=NORMAL never corrupts; a power cut may lose the last commits,
@@ -417,49 +448,73 @@ class Store:
             raise self._error(exc) from exc
         return db
 
+    def _create(self) -> None:
+        """Build a new database in a temporary file and link it to `path` unless one is there.
+
+        Concurrent first openers each build their own; the first link wins, the others find
+        a complete database and drop theirs.
+        """
+        tmp = self.path.with_name(f".{self.path.name}.new-{os.getpid()}-{os.urandom(4).hex()}")
+        try:
+            os.close(os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+            db = sqlite3.connect(tmp, isolation_level=None)
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                for statement in _SCHEMA:
+                    db.execute(statement)
+                db.execute(
+                    "INSERT INTO meta VALUES ('schema_version', ?)", (str(self.SCHEMA_VERSION),)
+                )
+                db.execute("COMMIT")
+                # persistent in the file: every later opener finds WAL on
+                db.execute("PRAGMA journal_mode = WAL")
+            finally:
+                db.close()  # the last connection: checkpoints and removes tmp's -wal and -shm
+            fd = os.open(tmp, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            try:
+                os.link(tmp, self.path)
+            except FileExistsError:
+                pass  # a concurrent opener linked its own first
+        except PermissionError as exc:
+            raise self._not_yours(exc) from exc
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create state database {self.path}: {exc.strerror}",
+                hint="check the permissions of its directory and the free disk space",
+            ) from exc
+        except sqlite3.Error as exc:
+            raise self._error(exc) from exc
+        finally:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                with suppress(OSError):
+                    os.unlink(f"{tmp}{suffix}")
+
     def _check_schema(self) -> None:
-        """Create the schema in an empty database; refuse one that is not ocimux's or not ours."""
+        """Refuse a database that is not ocimux's, not finished, or of another schema."""
         with self._transaction("BEGIN") as db:
             version = self._schema_version(db)
         if version is None:
-            with self._transaction("BEGIN IMMEDIATE") as db:
-                if self._schema_version(db) is None:  # else a concurrent opener just made it
-                    for statement in _SCHEMA:
-                        db.execute(statement)
-                    db.execute(
-                        "INSERT INTO meta VALUES ('schema_version', ?)", (str(self.SCHEMA_VERSION),)
-                    )
-            self._enable_wal()
-        elif version > self.SCHEMA_VERSION:
+            raise StoreError(
+                f"state database {self.path} is empty (no ocimux schema): ocimux never leaves"
+                " one so, and containers it recorded may still be running",
+                hint="move it aside, then run `ocimux system repair` to remove what it"
+                " recorded",
+            )
+        if version > self.SCHEMA_VERSION:
             raise StoreError(
                 f"state database {self.path} has schema {version}, newer than this ocimux"
                 f" understands ({self.SCHEMA_VERSION}); upgrade ocimux"
             )
-        elif version < self.SCHEMA_VERSION:  # no older schema has existed yet
+        if version < self.SCHEMA_VERSION:  # no older schema has existed yet
             raise StoreError(
                 f"state database {self.path} has schema {version}, older than any this ocimux"
                 f" can migrate to {self.SCHEMA_VERSION}",
                 hint="move it aside to start with an empty state",
             )
-
-    def _enable_wal(self) -> None:
-        """Switch the new database to WAL (persistent in the file: later openers find it on).
-
-        The switch needs every other connection to be idle and SQLite answers "locked" at
-        once rather than through the busy handler, so several processes opening a fresh
-        database together retry here until the busy timeout.
-        """
-        deadline = time.monotonic() + self.busy_timeout
-        while True:
-            try:
-                self._db.execute("PRAGMA journal_mode = WAL")
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() >= deadline:
-                    raise self._error(exc) from exc
-                time.sleep(0.01)
-            except sqlite3.Error as exc:
-                raise self._error(exc) from exc
 
     def _schema_version(self, db: sqlite3.Connection) -> int | None:
         """Return the schema version recorded in `meta`, or None for an empty database."""
