@@ -327,15 +327,13 @@ def cmd_attach(d: Dispatcher, args: argparse.Namespace) -> int:
 
 
 def cmd_logs(d: Dispatcher, args: argparse.Namespace) -> int:
-    from .logs import follow_log
+    from .logs import container_ended, follow_log
 
     rec = d.inspect(args.container)
     runtime = d.runtime_of(rec)
-
-    def running() -> bool:
-        return d.inspect(rec.id).status in ("created", "running", "paused")
-
-    for stream, data in follow_log(runtime.log_path(rec.id), follow=args.follow, running=running):
+    # the monitor's exit file and pid say when it ends: no `<runtime> state` per poll
+    ended = container_ended(runtime, rec.id)
+    for stream, data in follow_log(runtime.log_path(rec.id), follow=args.follow, ended=ended):
         out = sys.stdout.buffer if stream == "stdout" else sys.stderr.buffer
         out.write(data)
         out.flush()
@@ -585,18 +583,42 @@ def cmd_serve(d: Dispatcher, args: argparse.Namespace) -> int:
 
         print_json(openapi())
         return 0
+    from ocimux.server.httpd import Limits
+    from ocimux.server.tls import TlsFiles
+
     tcp = None
     if args.tcp:
         host, sep, port = args.tcp.rpartition(":")
         if not sep or not port.isdigit() or not 0 < int(port) < 65536:
             raise InvalidArgumentError(f"--tcp wants HOST:PORT (got {args.tcp!r})")
-        tcp = (host or "127.0.0.1", int(port))
+        tcp = (host.strip("[]") or "127.0.0.1", int(port))
+    tls = None
+    files = {"--tlscacert": args.tlscacert, "--tlscert": args.tlscert, "--tlskey": args.tlskey}
+    if args.tlsverify:
+        missing = [flag for flag, value in files.items() if not value]
+        if missing:
+            raise InvalidArgumentError(f"--tlsverify needs {', '.join(missing)}")
+        tls = TlsFiles(args.tlscacert, args.tlscert, args.tlskey)
+    elif any(files.values()):
+        raise InvalidArgumentError(f"{', '.join(f for f, v in files.items() if v)} need --tlsverify")
+    if tls is not None and args.insecure:
+        raise InvalidArgumentError("--insecure and --tlsverify exclude each other")
     path = Path(args.socket) if args.socket else default_socket(d.config.run_dir)
     where = f"tcp://{tcp[0]}:{tcp[1]}" if tcp else f"unix://{path}"
+    if tls:
+        where += " (TLS, client certificates required)"
+    limits = Limits(
+        header_timeout=args.header_timeout,
+        idle_timeout=args.idle_timeout,
+        max_connections=args.max_connections,
+    )
     serve(
         d,
         socket_path=path,
         tcp=tcp,
+        tls=tls,
+        insecure=args.insecure,
+        limits=limits,
         ready=lambda: print(f"ocimux serving the Docker API on {where}", flush=True),
     )
     return 0

@@ -261,7 +261,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="serve a Docker Engine API subset until SIGINT/SIGTERM")
     p.add_argument("--socket", help="unix socket path (default: <run_dir>/ocimux.sock, mode 0600)")
-    p.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead (no authentication!)")
+    p.add_argument(
+        "--tcp",
+        metavar="HOST:PORT",
+        help="listen on TCP instead; beyond loopback needs --tlsverify or --insecure",
+    )
+    p.add_argument(
+        "--tlsverify", action="store_true", help="TLS; clients need a certificate signed by CA"
+    )
+    p.add_argument("--tlscacert", metavar="CA", help="CA certificate clients' certificates chain to")
+    p.add_argument("--tlscert", metavar="CERT", help="the server's TLS certificate")
+    p.add_argument("--tlskey", metavar="KEY", help="the server's TLS key")
+    p.add_argument(
+        "--insecure", action="store_true", help="serve a non-loopback --tcp without TLS (warns)"
+    )
+    p.add_argument(
+        "--max-connections", type=int, default=0, metavar="N",
+        help="open connections at most (default: the fd limit minus 128)",
+    )  # fmt: skip
+    p.add_argument(
+        "--idle-timeout", type=float, default=120.0, metavar="S",
+        help="close a keep-alive connection idle this long (default 120)",
+    )  # fmt: skip
+    p.add_argument(
+        "--header-timeout", type=float, default=30.0, metavar="S",
+        help="a request must arrive whole within this (default 30)",
+    )  # fmt: skip
     p.add_argument("--openapi", action="store_true", help="print the OpenAPI description and exit")
 
     p = sub.add_parser("system", help="find and remove what no container record names")
@@ -298,9 +323,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
-        # `ocimux ps | head`: the reader left; say nothing
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_FAILED
+        # `ocimux logs c | head -1`: the reader left, a normal end (exit 0, silent); what is
+        # still buffered goes to /dev/null, so nothing prints "Exception ignored ...
+        # BrokenPipeError" when Python flushes at exit
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (BrokenPipeError, ValueError):
+                os.dup2(devnull, stream.fileno())
+        return 0
 
 
 def entry() -> None:

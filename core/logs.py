@@ -7,11 +7,16 @@ write without a newline).
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
 
-__all__ = ["STDERR", "STDOUT", "follow_log", "format_log", "parse_line"]
+if TYPE_CHECKING:
+    from .runtime import Runtime
+
+__all__ = ["STDERR", "STDOUT", "container_ended", "follow_log", "format_log", "parse_line"]
 
 #: attach-socket stream ids (conmon's stdpipe_t), also used to name a log record's stream
 STDOUT = 2
@@ -34,19 +39,30 @@ def follow_log(
     path: Path,
     *,
     follow: bool = False,
-    running: Callable[[], bool] | None = None,
-    poll: float = 0.05,
+    ended: Callable[[], bool] | None = None,
+    wait: Callable[[float], None] = time.sleep,
+    poll: float = 0.02,
+    idle_poll: float = 0.25,
 ) -> Iterator[tuple[str, bytes]]:
-    """Yield (stream, data) from the log; with `follow`, keep reading while `running()` is true."""
+    """Yield (stream, data) from the log; with `follow`, keep reading until `ended()` is true.
+
+    While following, an idle log costs one read and one `ended()` call per `wait(delay)`:
+    the delay grows from `poll` to `idle_poll` while nothing arrives. No runtime is asked;
+    `ended` should look at the monitor's files (see `container_ended`). `wait` may raise to
+    stop (the server's follower raises once its client has gone). A log replaced by a
+    rotation (a new inode at `path`) is read to its end, then the new file from its start.
+    """
     try:
         fh = open(path, "rb")  # noqa: SIM115 - closed in finally
     except FileNotFoundError:
         return
     try:
         pending = b""
+        delay = poll
         while True:
             chunk = fh.readline()
             if chunk:
+                delay = poll
                 pending += chunk
                 if pending.endswith(b"\n"):
                     parsed = parse_line(pending)
@@ -54,17 +70,61 @@ def follow_log(
                     if parsed:
                         yield parsed
                 continue
-            if not follow or running is None or not running():
+            if not follow or ended is None or ended():
                 # one last read: the writer may have flushed between our read and the check
-                rest = pending + fh.read()
-                for line in rest.splitlines(keepends=True):
-                    parsed = parse_line(line)
-                    if parsed:
-                        yield parsed
+                yield from _parsed(pending + fh.read())
                 return
-            time.sleep(poll)
+            replaced = _replacement(path, fh)
+            if replaced is not None:
+                yield from _parsed(pending + fh.read())
+                pending = b""
+                fh.close()
+                fh = replaced
+                continue
+            wait(delay)
+            delay = min(delay * 2, idle_poll)
     finally:
         fh.close()
+
+
+def _parsed(data: bytes) -> Iterator[tuple[str, bytes]]:
+    for line in data.splitlines(keepends=True):
+        parsed = parse_line(line)
+        if parsed:
+            yield parsed
+
+
+def _replacement(path: Path, fh: BinaryIO) -> BinaryIO | None:
+    """The file now at `path` if a rotation put a new one there; a truncated log is rewound."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None  # removed with its container: `ended()` says so soon
+    own = os.fstat(fh.fileno())
+    if (st.st_ino, st.st_dev) == (own.st_ino, own.st_dev):
+        if st.st_size < fh.tell():
+            fh.seek(0)  # truncated in place: what is there now is new
+        return None
+    try:
+        return open(path, "rb")  # noqa: SIM115 - the caller closes it
+    except OSError:
+        return None
+
+
+def container_ended(runtime: Runtime, cid: str) -> Callable[[], bool]:
+    """A cheap `ended` for `follow_log`: the exit file has a code, or the monitor is gone.
+
+    Reads two small files (the exit file, the monitor's pid and /proc entry); never runs the
+    runtime binary, so an idle follower costs next to nothing however long it waits.
+    """
+    from .attach import read_exit_file
+
+    exit_file = runtime.exit_file_path(cid)
+
+    def ended() -> bool:
+        return read_exit_file(exit_file) is not None or not runtime.check_conmon_running(cid)
+
+    return ended
 
 
 def format_log(stream: int, data: bytes, now_ns: int | None = None) -> bytes:

@@ -1,9 +1,12 @@
 """`ocimux serve`: a Docker Engine API subset on a unix socket, so Docker clients drive ocimux.
 
 `serve(dispatcher, socket_path=...)` binds (mode 0600), answers until SIGINT/SIGTERM, then
-removes its socket. docker_api.py holds the endpoint table and the system and image endpoints,
-container_api.py and exec_api.py the rest, shapes.py Docker's JSON shapes; httpd.py is the
-HTTP layer, images.py the image names, openapi.py the description built from the same table.
+removes its socket; over TCP, tls.py decides who may connect (loopback, client certificates,
+or an explicit `insecure`); connections.py keeps idle clients cheap and bounded, and
+requestlog.py logs each request in one line. docker_api.py holds the endpoint table and the
+system and image endpoints, container_api.py and exec_api.py the rest, shapes.py Docker's JSON
+shapes; httpd.py is the HTTP layer, images.py the image names, openapi.py the description
+built from the same table.
 A create body's Config/HostConfig becomes a `ContainerConfig` in hostconfig.py (jsonfields.py
 reads the JSON, dockercommand.py applies Entrypoint/Cmd, unsupported.py refuses what ocimux
 cannot honour); configshapes.py reports the configuration back in inspect.
@@ -19,6 +22,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ocimux.dispatcher import Dispatcher
 
+    from .connections import Limits
+    from .tls import TlsFiles
+
 __all__ = ["default_socket", "serve"]
 
 
@@ -31,21 +37,38 @@ def serve(
     *,
     socket_path: Path | None = None,
     tcp: tuple[str, int] | None = None,
+    tls: TlsFiles | None = None,
+    insecure: bool = False,
+    limits: Limits | None = None,
     ready: object = None,
 ) -> None:
-    """Serve until SIGINT/SIGTERM. `ready`, if callable, is called once the socket listens."""
+    """Serve until SIGINT/SIGTERM. `ready`, if callable, is called once the socket listens.
+
+    A TCP address other than loopback needs `tls` (client certificates required) or
+    `insecure` (a warning is printed); InvalidArgumentError otherwise, before binding.
+    """
     from ocimux._dirs import private_dir
 
     from .docker_api import DockerApi
-    from .httpd import make_server, serve_until_signalled
+    from .httpd import Limits, make_server, serve_until_signalled
+    from .requestlog import log_line
+    from .tls import check_exposure, server_context
 
+    warning = check_exposure(tcp, tls, insecure)
+    context = server_context(tls) if tls is not None else None
     api = DockerApi(dispatcher)
     path = None
     if tcp is None:
         path = socket_path or default_socket(dispatcher.config.run_dir)
         private_dir(Path(path).parent)
     try:
-        server = make_server(api.routes(), socket_path=str(path) if path else None, tcp=tcp)
+        server = make_server(
+            api.routes(),
+            socket_path=str(path) if path else None,
+            tcp=tcp,
+            tls=context,
+            limits=limits or Limits(),
+        )
     except OSError as exc:
         from ocimux.errors import InvalidArgumentError
 
@@ -55,6 +78,8 @@ def serve(
             hint="is another `ocimux serve` running there? choose another --socket or --tcp",
         ) from None
     try:
+        if warning:
+            log_line(warning)
         if callable(ready):
             ready()
         serve_until_signalled(server)

@@ -43,7 +43,10 @@ from .shapes import (
 from .unsupported import refuse_unsupported
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ocimux.dispatcher import Dispatcher
+    from ocimux.runtime import Runtime
     from ocimux.store import ContainerRecord
 
 
@@ -55,6 +58,7 @@ class ContainerEndpoints:
     exit_codes: dict[str, int]
     console_sizes: dict[str, tuple[int, int]]
     _lock: threading.Lock
+    forget_execs: Callable[[str], None]  # ExecEndpoints': drop a removed container's execs
 
     def create(self, r: Request) -> Response:
         """Map Config/HostConfig (hostconfig.py) and create; 400 for anything not honoured.
@@ -353,9 +357,7 @@ class ContainerEndpoints:
         rfile, wfile = r.hijack(RAW if tty else MUX)
         try:
             if logs:
-                self._write_log(
-                    runtime.log_path(rec.id), MultiplexWriter(wfile, raw=tty), r, follow=False
-                )
+                self._write_log(runtime, rec.id, MultiplexWriter(wfile, raw=tty), r, follow=False)
             if stream and rec.status in ("created", "running", "paused"):
                 runtime.http_attach(rec.id, wfile, stdin=rfile if stdin else None, tty=tty)
         except (BrokenPipeError, ConnectionResetError):
@@ -374,34 +376,28 @@ class ContainerEndpoints:
         runtime = self.d.runtime_of(rec)
         out = r.stream(200, RAW if tty else MUX)
         try:
-            self._write_log(
-                runtime.log_path(rec.id),
-                MultiplexWriter(out, raw=tty),
-                r,
-                follow=r.flag("follow"),
-                cid=rec.id,
-            )
+            self._write_log(runtime, rec.id, MultiplexWriter(out, raw=tty), r, follow=r.flag("follow"))
         except (BrokenPipeError, ConnectionResetError):
             pass
         return None
 
     def _write_log(
-        self, path: Any, mux: Any, r: Request, *, follow: bool, cid: str | None = None
+        self, runtime: Runtime, cid: str, mux: Any, r: Request, *, follow: bool
     ) -> None:
-        from ocimux.logs import follow_log
+        """Write the log; a follower stops when the container ends or its client goes.
+
+        The container's end comes from its monitor's files (`container_ended`), never from
+        the runtime binary, and the follower polls its connection between reads: an
+        abandoned follower ends within a fraction of a second, holding no thread.
+        """
+        from ocimux.logs import container_ended, follow_log
 
         want = {"stdout": r.flag("stdout"), "stderr": r.flag("stderr")}
         tail = tail_of(r)
-
-        def running() -> bool:
-            try:
-                return (
-                    self.d.inspect(cid).status in ("created", "running", "paused") if cid else False
-                )
-            except OcimuxError:
-                return False
-
-        records = follow_log(path, follow=follow, running=running if follow else None)
+        ended = container_ended(runtime, cid) if follow else None
+        records = follow_log(
+            runtime.log_path(cid), follow=follow, ended=ended, wait=r.wait_unless_gone
+        )
         if tail not in ("all", "") and int(tail) >= 0 and not follow:
             records = list(records)[-int(tail) :] if int(tail) > 0 else []
         for stream, data in records:
@@ -417,4 +413,5 @@ class ContainerEndpoints:
                 f"cannot remove container {r.params['id']}: container is {rec.status}: stop the container before removing or force remove",
             )
         self.d.delete(rec.id, force=force, timeout=0 if force else None)
+        self.forget_execs(rec.id)
         return Response(204)

@@ -3,6 +3,11 @@
 Docker's exec model creates an instance, then starts it; ocimux starts at once. A created
 instance lives in the server's memory until `exec/{id}/start`; its id is then mapped to
 ocimux's session, whose status and exit code `exec/{id}/json` reports.
+
+Instances do not pile up: as Docker's (its `execCommandGC` frees an exec 5 to 10 minutes
+after it stops being live), one that has ended is forgotten `EXEC_TTL` seconds later, and
+every instance of a container goes when the container is removed (through this server, or
+found gone by the sweep that runs at most every `SWEEP_EVERY` seconds on exec create).
 """
 
 from __future__ import annotations
@@ -25,6 +30,11 @@ if TYPE_CHECKING:
     from ocimux.dispatcher import Dispatcher
     from ocimux.store import ContainerRecord
 
+#: seconds an ended exec instance stays inspectable (Docker: 5 to 10 minutes)
+EXEC_TTL = 300.0
+#: seconds between sweeps of ended instances and of instances whose container is gone
+SWEEP_EVERY = 30.0
+
 
 @dataclass
 class ExecInstance:
@@ -37,6 +47,8 @@ class ExecInstance:
     exit_code: int | None = None
     pid: int = 0
     pending_size: tuple[int, int] | None = None
+    created: float = dataclasses.field(default_factory=time.monotonic)
+    ended: float | None = None  # monotonic time it was seen ended
 
 
 class ExecEndpoints:
@@ -45,6 +57,7 @@ class ExecEndpoints:
     d: Dispatcher
     execs: dict[str, ExecInstance]
     _lock: threading.Lock
+    _next_exec_sweep: float = 0.0
 
     _record: Callable[[str], ContainerRecord]  # ContainerEndpoints': a container by reference
 
@@ -69,6 +82,7 @@ class ExecEndpoints:
             terminal=bool(body.get("Tty")), stdin=bool(body.get("AttachStdin")), privileged=bool(body.get("Privileged")),
         )  # fmt: skip
         exec_id = secrets.token_hex(32)
+        self.sweep_execs()
         with self._lock:
             self.execs[exec_id] = ExecInstance(
                 exec_id, rec.id, options, bool(body.get("AttachStdin"))
@@ -97,7 +111,11 @@ class ExecEndpoints:
         if options.terminal and valid_size(size) and size != [0, 0]:
             options = dataclasses.replace(options, size=(size[0], size[1]))
         if body.get("Detach"):
-            session = self.d.exec_detached(entry.container, options)
+            try:
+                session = self.d.exec_detached(entry.container, options)
+            except BaseException:
+                entry.running, entry.ended = False, time.monotonic()
+                raise
             entry.session, entry.pid = session.id, session.pid
             return Response(200, b"", content_type="text/plain")
         rfile, wfile = r.hijack(RAW if options.terminal else MUX)
@@ -121,8 +139,55 @@ class ExecEndpoints:
                 mux.write(2, f"{exc}\n".encode())
         except (BrokenPipeError, ConnectionResetError):
             code = None
-        entry.exit_code, entry.running = code, False
+        entry.exit_code, entry.running, entry.ended = code, False, time.monotonic()
         return None
+
+    def forget_execs(self, cid: str) -> None:
+        """Drop every exec instance of container `cid` (it has been removed)."""
+        with self._lock:
+            for exec_id in [k for k, e in self.execs.items() if e.container == cid]:
+                del self.execs[exec_id]
+
+    def sweep_execs(self, *, force: bool = False) -> None:
+        """Forget instances ended `EXEC_TTL` ago and those whose container is gone.
+
+        Runs at most every `SWEEP_EVERY` seconds unless `force`. A detached instance's end is
+        learnt from its session only once it is older than the TTL (one look each).
+        """
+        now = time.monotonic()
+        with self._lock:
+            if not force and now < self._next_exec_sweep:
+                return
+            self._next_exec_sweep = now + SWEEP_EVERY
+            entries = list(self.execs.values())
+        gone = set()
+        for cid in {e.container for e in entries}:
+            try:
+                self.d.store.get_container(cid)
+            except NotFoundError:
+                gone.add(cid)
+            except OcimuxError:
+                pass
+        drop = []
+        for e in entries:
+            if e.container in gone:
+                drop.append(e.id)
+            elif e.ended is None and e.session is not None and not e.running:
+                if now - e.created >= EXEC_TTL and self._detached_ended(e.session):
+                    e.ended = now
+            elif e.ended is not None and now - e.ended >= EXEC_TTL:
+                drop.append(e.id)
+        with self._lock:
+            for exec_id in drop:
+                self.execs.pop(exec_id, None)
+
+    def _detached_ended(self, session: str) -> bool:
+        try:
+            return self.d.exec_inspect(session).status != "running"
+        except NotFoundError:
+            return True
+        except OcimuxError:
+            return False
 
     def exec_resize(self, r: Request) -> Response:
         entry = self._exec(r.params["id"])

@@ -1,10 +1,12 @@
-"""The HTTP layer of `ocimux serve`: a threaded HTTP/1.1 server on a unix socket (or TCP).
+"""The HTTP layer of `ocimux serve`: HTTP/1.1 on a unix socket (or TCP, optionally TLS).
 
-Built on the standard library's `http.server` on purpose: every request gets its own thread,
-and the Docker API's hijacked connections (attach, exec start) hand the raw socket to the
-blocking attach relay that the CLI uses too, with no event loop in between. `Request`
-carries the parsed path, query and JSON body; a handler returns a `Response`, or takes over
-the connection with `Request.hijack()`. Errors are Docker's: `{"message": "..."}`.
+Built on the standard library's `http.server` on purpose: every request in flight gets its
+own thread, and the Docker API's hijacked connections (attach, exec start) hand the raw
+socket to the blocking attach relay that the CLI uses too. Idle connections wait without a
+thread, within a cap and timeouts (connections.py); each request is logged in one line
+(requestlog.py). `Request` carries the parsed path, query and JSON body; a handler returns a
+`Response`, or takes over the connection with `Request.hijack()`. Errors are Docker's:
+`{"message": "..."}`.
 """
 
 from __future__ import annotations
@@ -13,18 +15,24 @@ import contextlib
 import json
 import os
 import re
+import select
 import socket
-import socketserver
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ocimux._sockets import remove_if_stale
 
-__all__ = ["ApiError", "Request", "Response", "Route", "make_server"]
+from .connections import ConnectionServer, Limits
+from .requestlog import log_line, request_line
+
+if TYPE_CHECKING:
+    import ssl
+
+__all__ = ["ApiError", "Limits", "Request", "Response", "Route", "make_server"]
 
 #: `/v1.43/containers/json` and `/containers/json` are the same endpoint
 VERSION_PREFIX = re.compile(r"^/v\d+(\.\d+)?(?=/)")
@@ -114,6 +122,36 @@ class Request:
         h.hijacked = True
         return HijackedInput(h.connection, h.rfile), h.wfile
 
+    def wait_unless_gone(self, timeout: float) -> None:
+        """Sleep up to `timeout` s; raise ConnectionResetError once the client has gone.
+
+        For a streamed answer that may stay silent (a log follower): the client sends nothing
+        more, so its socket becoming readable means it closed (or sent bytes we drop).
+        """
+        conn = self.handler.connection
+        poller = select.poll()
+        poller.register(conn.fileno(), select.POLLIN | select.POLLRDHUP)
+        if not poller.poll(timeout * 1000):
+            return
+        conn.setblocking(False)
+        try:
+            data = conn.recv(4096)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:  # reset, or a TLS error: gone either way
+            import ssl
+
+            if isinstance(exc, ssl.SSLWantReadError | ssl.SSLWantWriteError):
+                return  # a TLS record is incomplete: nothing to decide yet
+            self.handler.gone = type(exc).__name__
+            raise ConnectionResetError("the client has gone") from None
+        finally:
+            with contextlib.suppress(OSError):
+                conn.setblocking(True)
+        if not data:
+            self.handler.gone = "closed"
+            raise ConnectionResetError("the client has gone")
+
     def stream(self, status: int, content_type: str) -> Any:
         """Send headers for a body of unknown length (ended by closing); return the writer."""
         h = self.handler
@@ -181,9 +219,31 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "ocimux"
     routes: list[Route] = []
     hijacked = False
+    status: int | None = None  # of the answer sent, for the request log
+    gone: str | None = None  # why the client's connection ended early, if it did
+
+    def reset(self) -> None:
+        """Forget the previous request on this connection (the server reuses the handler)."""
+        self.command = self.path = None  # type: ignore[assignment]
+        self.requestline = ""
+        self.close_connection = True
+        self.hijacked = False
+        self.status = self.gone = None
+
+    def log_done(self, seconds: float) -> None:
+        """One line for the request just served (nothing if none was read)."""
+        if self.command:
+            log_line(request_line(self.command, self.path, self.status, seconds, self.gone))
+
+    def send_response_only(self, code: int, message: str | None = None) -> None:
+        self.status = code
+        super().send_response_only(code, message)
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass  # `log_done` writes one line per request, with its duration
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
-        pass  # a unix-socket peer has no address; errors are answered, not logged
+        log_line(format % args)  # the stdlib's errors: bad request line, timeouts
 
     def _dispatch(self) -> None:
         self.hijacked = False
@@ -191,7 +251,8 @@ class _Handler(BaseHTTPRequestHandler):
             response = self._handle()
         except ApiError as exc:
             response = Response(exc.status, {"message": exc.message})
-        except (BrokenPipeError, ConnectionResetError):
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            self.gone = self.gone or type(exc).__name__
             self.close_connection = True
             return
         except Exception as exc:  # noqa: BLE001 - a server answers, whatever broke
@@ -199,8 +260,9 @@ class _Handler(BaseHTTPRequestHandler):
         if response is not None:
             try:
                 self._send(response)
-            except (BrokenPipeError, ConnectionResetError):
-                self.close_connection = True  # the client left before reading the answer
+            except (BrokenPipeError, ConnectionResetError) as exc:
+                self.gone = type(exc).__name__  # the client left before reading the answer
+                self.close_connection = True
         if self.hijacked:
             # the stream ends: the client sees EOF now, though a thread may still read its input
             with contextlib.suppress(OSError):
@@ -235,6 +297,8 @@ class _Handler(BaseHTTPRequestHandler):
             request = Request(
                 self.command, path, match.groupdict(), query, self.headers, body, self
             )
+            # the request is in: a handler may take long (wait, a follower), not the client
+            self.connection.settimeout(None)
             return route.handler(request)
         if allowed:
             raise ApiError(405, f"method {self.command} not allowed on {path}")
@@ -284,41 +348,37 @@ class _Handler(BaseHTTPRequestHandler):
         raise AttributeError(name)
 
 
-class UnixHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = socket.SOMAXCONN  # the default backlog of 5 refuses bursts of clients
-
-    def get_request(self) -> tuple[socket.socket, Any]:
-        conn, _ = self.socket.accept()
-        return conn, ("unix", 0)  # BaseHTTPRequestHandler wants a (host, port) pair
-
-
-class TCPHTTPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = socket.SOMAXCONN
-
-
 def make_server(
-    routes: list[Route], *, socket_path: str | None = None, tcp: tuple[str, int] | None = None
-) -> socketserver.BaseServer:
+    routes: list[Route],
+    *,
+    socket_path: str | None = None,
+    tcp: tuple[str, int] | None = None,
+    tls: ssl.SSLContext | None = None,
+    limits: Limits | None = None,
+) -> ConnectionServer:
     """Bind (mode 0600 for a socket) and return the server; `serve_forever()` runs it."""
     handler = type("Handler", (_Handler,), {"routes": routes})
     if tcp is not None:
-        return TCPHTTPServer(tcp, handler)
-    assert socket_path is not None
-    remove_if_stale(socket_path)  # left by a server that is gone; a live one keeps its socket
-    old = os.umask(0o177)
-    try:
-        server = UnixHTTPServer(socket_path, handler)
-    finally:
-        os.umask(old)
-    os.chmod(socket_path, 0o600)
-    return server
+        family = socket.AF_INET6 if ":" in tcp[0] else socket.AF_INET
+        listener = socket.create_server(tcp, family=family, backlog=socket.SOMAXCONN)
+    else:
+        assert socket_path is not None
+        remove_if_stale(socket_path)  # left by a server that is gone; a live one keeps its socket
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old = os.umask(0o177)
+        try:
+            listener.bind(socket_path)
+        except OSError:
+            listener.close()
+            raise
+        finally:
+            os.umask(old)
+        os.chmod(socket_path, 0o600)
+        listener.listen(socket.SOMAXCONN)  # the default backlog of 5 refuses bursts of clients
+    return ConnectionServer(listener, handler, limits=limits or Limits(), tls=tls)
 
 
-def serve_until_signalled(server: socketserver.BaseServer) -> None:
+def serve_until_signalled(server: ConnectionServer) -> None:
     """Serve until SIGINT/SIGTERM; then stop accepting and return (the caller cleans up)."""
     import signal
 

@@ -81,7 +81,12 @@ def test_socket_is_0600_and_removed_after_a_signal(
         out, err = stop(proc, sig)
     assert proc.returncode == 0, (out, err)
     assert out == f"ocimux serving the Docker API on unix://{path}\n"
-    assert err == ""
+    # stderr is the request log: one line per request (method, path, status, duration)
+    lines = err.splitlines()
+    assert [line.split(" ocimux serve: ", 1)[1].rsplit(" ", 1)[0] for line in lines] == [
+        "GET /_ping 200",
+        "GET /info 200",
+    ], err
     assert not path.exists()
 
 
