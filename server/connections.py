@@ -103,6 +103,7 @@ class ConnectionServer:
         self._stopped.set()
         self._listening = True
         self._resume_at = 0.0
+        self._fds_short = False
         self._sel = selectors.DefaultSelector()
 
     # --- the selector thread ----------------------------------------------------------------
@@ -165,10 +166,14 @@ class ConnectionServer:
             except OSError as exc:
                 if exc.errno in _OUT_OF_FDS:
                     if not self._evict_oldest():
-                        self.log(f"accept: {os.strerror(exc.errno or 0)}; retrying in 0.1 s")
+                        if not self._fds_short:  # once per shortage, not every retry
+                            self.log(f"accept: {os.strerror(exc.errno or 0)}; new connections wait")
+                        self._fds_short = True
                         self._pause(0.1)
+                        return
                     continue
                 raise
+            self._fds_short = False
             sock.setblocking(True)
             if self.tls is not None:
                 sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)

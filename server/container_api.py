@@ -302,9 +302,10 @@ class ContainerEndpoints:
         out = r.stream(200, "application/json")
         final: ContainerRecord | None = rec
         if condition != "not-running" or rec.status in ("running", "paused", "creating"):
+            self._until_ended(r, rec)  # the monitor's files, not the runtime, while it runs
             final = self._wait_status(rec.id, ("stopped", "unknown"))
             if condition == "removed" and final is not None:
-                self._wait_gone(rec.id)
+                self._wait_gone(rec.id, r)
         if final is not None:
             code = final.exit_code
         else:  # removed meanwhile (AutoRemove): the code was kept for us
@@ -316,13 +317,30 @@ class ContainerEndpoints:
         write_body(out, json.dumps({"StatusCode": code or 0, "Error": error}).encode() + b"\n")
         return None
 
-    def _wait_gone(self, cid: str) -> None:
+    def _until_ended(self, r: Request, rec: ContainerRecord) -> None:
+        """Wait until the container's monitor says it ended; raise once the client has gone.
+
+        Costs two small file reads per poll, never a runtime command: an abandoned `wait`
+        ends with its connection instead of polling `<runtime> state` forever.
+        """
+        from ocimux.logs import container_ended
+
+        try:
+            ended = container_ended(self.d.runtime_of(rec), rec.id)
+        except OcimuxError:
+            return
+        delay = 0.01
+        while not ended():
+            r.wait_unless_gone(delay)
+            delay = min(delay * 2, 0.25)
+
+    def _wait_gone(self, cid: str, r: Request) -> None:
         while True:
             try:
                 self.d.store.get_container(cid)
             except NotFoundError:
                 return
-            time.sleep(0.05)
+            r.wait_unless_gone(0.05)
 
     def pause(self, r: Request) -> Response:
         self.d.pause(self._record(r.params["id"]).id)
@@ -376,14 +394,14 @@ class ContainerEndpoints:
         runtime = self.d.runtime_of(rec)
         out = r.stream(200, RAW if tty else MUX)
         try:
-            self._write_log(runtime, rec.id, MultiplexWriter(out, raw=tty), r, follow=r.flag("follow"))
+            self._write_log(
+                runtime, rec.id, MultiplexWriter(out, raw=tty), r, follow=r.flag("follow")
+            )
         except (BrokenPipeError, ConnectionResetError):
             pass
         return None
 
-    def _write_log(
-        self, runtime: Runtime, cid: str, mux: Any, r: Request, *, follow: bool
-    ) -> None:
+    def _write_log(self, runtime: Runtime, cid: str, mux: Any, r: Request, *, follow: bool) -> None:
         """Write the log; a follower stops when the container ends or its client goes.
 
         The container's end comes from its monitor's files (`container_ended`), never from

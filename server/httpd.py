@@ -181,7 +181,10 @@ class HijackedInput:
             self._pending = b""
         finally:
             conn.setblocking(True)
-        self._sock = socket.socket(fileno=os.dup(conn.fileno()))
+        # a TLS connection cannot be read through a duplicate of its fd (the bytes are TLS
+        # records): read the TLS socket itself, the handler never reads it again
+        tls = hasattr(conn, "pending")
+        self._sock = conn if tls else socket.socket(fileno=os.dup(conn.fileno()))
 
     def read(self, n: int = -1) -> bytes:
         if self._pending:

@@ -137,13 +137,15 @@ def serve(
 
 def open_follower(sock: Path, cid: str) -> socket.socket:
     """GET logs?follow=1 on a raw connection; return it once the answer's headers are in."""
+    return open_request(sock, f"GET /v1.43/containers/{cid}/logs?follow=1&stdout=1&stderr=1")
+
+
+def open_request(sock: Path, request: str) -> socket.socket:
+    """Send `METHOD PATH` on a raw connection; return it once the answer's headers are in."""
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     conn.settimeout(10)
     conn.connect(str(sock))
-    conn.sendall(
-        f"GET /v1.43/containers/{cid}/logs?follow=1&stdout=1&stderr=1 HTTP/1.1\r\n"
-        "Host: docker\r\n\r\n".encode()
-    )
+    conn.sendall(f"{request} HTTP/1.1\r\nHost: docker\r\nContent-Length: 0\r\n\r\n".encode())
     head = b""
     while b"\r\n\r\n" not in head:
         chunk = conn.recv(1)
@@ -163,19 +165,18 @@ def cpu_over(pid: int, seconds: float) -> float:
 
 
 @pytest.mark.parametrize("runtime", runtime_params(("crun",)))
-def test_abandoned_followers_cost_no_cpu(serve: Any, runtime: str) -> None:
-    """16 followers of a quiet container whose clients leave: the server idles (< 2% CPU)."""
+def test_abandoned_followers_and_waits_cost_no_cpu(serve: Any, runtime: str) -> None:
+    """16 followers and 16 waits on a quiet container, their clients gone: < 2% of a CPU."""
     server = serve()
     cid = server.run(runtime, ["sleep", "300"])
     followers = [open_follower(server.socket, cid) for _ in range(16)]
-    for conn in followers:
+    waits = [open_request(server.socket, f"POST /v1.43/containers/{cid}/wait") for _ in range(16)]
+    for conn in followers + waits:
         conn.close()
-    wait_until(
-        lambda: server.text().count("/logs?follow=1") == 16, 10, "16 followers to end", poll=0.1
-    )
+    wait_until(lambda: server.text().count("client gone (closed)") == 32, 10, "32 requests to end")
     share = cpu_over(server.proc.pid, 10)
     assert share < 0.02, f"the server used {share:.1%} of a CPU with no client left"
-    assert server.text().count("client gone (closed)") >= 16, server.text()
+    assert server.text().count("/logs?follow=1") == 16, server.text()
     assert threads(server.proc.pid) < 8, "follower threads outlived their clients"
 
 
@@ -300,9 +301,15 @@ def raise_own_fd_limit(n: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (n, hard))
 
 
-def test_ping_answers_while_1100_idle_connections_are_open(serve: Any) -> None:
+@pytest.mark.parametrize(
+    "args", [(), ("--max-connections", "5000")], ids=["default-cap", "cap-above-fd-limit"]
+)
+def test_ping_answers_while_1100_idle_connections_are_open(
+    serve: Any, args: tuple[str, ...]
+) -> None:
+    """Under `ulimit -n 1024`; with a cap above it, `accept` runs out of fds (EMFILE) instead."""
     raise_own_fd_limit(4096)
-    server = serve(nofile=1024)
+    server = serve(*args, nofile=1024)
     idle = []
     try:
         for _ in range(1100):
@@ -316,6 +323,10 @@ def test_ping_answers_while_1100_idle_connections_are_open(serve: Any) -> None:
         assert reply.status == 200 and reply.body == b"OK", reply
         assert took < 1.0, f"/_ping took {took:.2f}s with 1,100 idle connections open"
         assert threads(server.proc.pid) < 16, "idle connections hold threads"
+        assert idle[0].recv(1) == b"", "the longest-idle connection was not the one closed"
+        idle[-1].settimeout(0.2)
+        with pytest.raises(TimeoutError):  # the newest is still open, waiting
+            idle[-1].recv(1)
     finally:
         for conn in idle:
             conn.close()
