@@ -6,6 +6,7 @@ import argparse
 import os
 import re
 import shutil
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -113,16 +114,28 @@ def cmd_run(d: Dispatcher, args: argparse.Namespace) -> int:
         rec, _ = d.run(new, None, detach=True)
         print(rec.id)
         return 0
+    from .sigproxy import Hangup, SignalProxy
+
     created: list[str] = []
     resize = (lambda h, w: d.resize(created[0], h, w) if created else None) if args.tty else None
-    with raw_terminal(resize) if args.tty else _nothing():
-        rec, code = d.run(
-            new,
-            _streams(args.interactive),
-            detach_keys=keys,
-            size=local_size(),
-            on_create=lambda r: created.append(r.id),
-        )
+    proxy = SignalProxy(hangup_ends=args.tty)
+
+    def on_create(rec: ContainerRecord) -> None:
+        created.append(rec.id)
+        if args.sig_proxy:  # from now on a signal to us is the container's
+            proxy.start(lambda sig: d.kill(rec.id, sig))
+
+    try:
+        with proxy, raw_terminal(resize) if args.tty else _nothing():
+            rec, code = d.run(
+                new,
+                _streams(args.interactive),
+                detach_keys=keys,
+                size=local_size(),
+                on_create=on_create,
+            )
+    except Hangup:  # the terminal is gone (a `--rm` container was removed on the way out)
+        return 128 + signal.SIGHUP
     if code is None:
         sys.stderr.write(f"detached from {rec.name}\n")
         return 0
@@ -318,7 +331,11 @@ def cmd_attach(d: Dispatcher, args: argparse.Namespace) -> int:
     stdin = not args.no_stdin and bool(rec.config.get("stdin"))
     tty = bool(rec.config.get("terminal"))
     keys = _detach_keys(d, args.detach_keys)
-    with raw_terminal(lambda h, w: d.resize(rec.id, h, w)) if tty else _nothing():
+    from .sigproxy import SignalProxy
+
+    with SignalProxy() as proxy, raw_terminal(lambda h, w: d.resize(rec.id, h, w)) if tty else _nothing():
+        if args.sig_proxy:
+            proxy.start(lambda sig: d.kill(rec.id, sig))
         code = d.attach(rec.id, _streams(stdin), stdin=stdin, detach_keys=keys, size=local_size())
     if code is None:
         sys.stderr.write(f"detached from {rec.name}\n")

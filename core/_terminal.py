@@ -54,6 +54,7 @@ def raw_terminal(on_resize: Callable[[int, int], None] | None = None) -> Iterato
         yield is_tty
     finally:
         if saved is not None:
-            termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+            with suppress(termios.error):  # a terminal that hung up has no mode to restore
+                termios.tcsetattr(fd, termios.TCSADRAIN, saved)
         if previous is not None:
             signal.signal(signal.SIGWINCH, previous)

@@ -128,6 +128,19 @@ def _add_container_options(p: argparse.ArgumentParser) -> None:
     add("--no-hosts", action="store_true", default=None, help="do not generate /etc/hosts")
 
 
+def _add_sig_proxy(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--sig-proxy",
+        type=_bool,
+        nargs="?",
+        const=True,
+        default=True,
+        metavar="BOOL",
+        help="forward SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 to the container's "
+        "process while attached (default true)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line (cheap: no command module is imported)."""
     parser = _Parser(prog="ocimux", description="Run OCI containers on several runtimes at once.")
@@ -141,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-d", "--detach", action="store_true", help="print the id and leave it running")
     p.add_argument("--rm", action="store_true", help="remove the container when it exits")
     p.add_argument("--detach-keys", help="key sequence that detaches (default ctrl-p,ctrl-q)")
+    _add_sig_proxy(p)
 
     p = sub.add_parser("create", help="create a container without starting it", add_help=False)
     _add_new_container(p)
@@ -205,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("attach", help="attach to a running container's stdio")
     p.add_argument("--no-stdin", action="store_true", help="do not forward stdin")
     p.add_argument("--detach-keys", help="key sequence that detaches")
+    _add_sig_proxy(p)
     p.add_argument("container", metavar="CONTAINER")
 
     p = sub.add_parser("logs", help="print a container's log")
@@ -301,6 +316,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the process exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:2] == ["container", "cleanup"]:  # hidden: what a container's monitor runs
+        from ._cleanup import main as cleanup
+
+        return cleanup(argv[2:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version or args.cmd == "version":

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from . import _spawn
 from .errors import RuntimeCommandError
+from .exitcommand import exit_command_argv
 
 __all__ = [
     "ConmonLaunch",
@@ -63,6 +64,9 @@ class ConmonLaunch:
     exec_spec: Path | None = None
     #: restore from this checkpoint image instead of creating (`--restore`)
     restore: Path | None = None
+    #: run when the container has exited (`--exit-command` + `--exit-command-arg`s): conmon
+    #: forks it after writing the exit files and waits for it; never for an exec session
+    exit_command: tuple[str, ...] = ()
 
     @property
     def pidfile(self) -> Path:
@@ -96,6 +100,8 @@ class ConmonLaunch:
             argv += ["-e", "--exec-attach", "--exec-process-spec", str(self.exec_spec)]
         if self.restore is not None:
             argv += ["--restore", str(self.restore)]
+        if self.exit_command and self.exec_spec is None:
+            argv += exit_command_argv(self.exit_command)
         return argv
 
 

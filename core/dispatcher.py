@@ -26,8 +26,8 @@ import os
 import shutil
 import signal as _signal
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, final
@@ -97,6 +97,10 @@ class NewContainer:
 @final
 class Dispatcher:
     """Route container operations to the owning runtime, with locks, states and hooks."""
+
+    #: (config file, environment) this Dispatcher was opened with (`open_dispatcher`), for the
+    #: exit command of an auto-removed container; None: this process's environment
+    origin: tuple[str | None, Mapping[str, str]] | None = None
 
     def __init__(self, config: Config, registry: Registry, store: Store, hooks: Hooks) -> None:
         self.config = config
@@ -349,6 +353,7 @@ class Dispatcher:
                     terminal=new.terminal,
                     annotations=annotations,
                     no_cgroups=new.no_cgroups,
+                    exit_command=self._exit_command(bundle_dir, cid) if new.auto_remove else (),
                 )
                 if new.restore_image is not None:
                     from .options import RestoreOptions
@@ -490,7 +495,9 @@ class Dispatcher:
     ) -> tuple[ContainerRecord, int | None]:
         """Create and start; in the foreground stream its output and return its exit code.
 
-        With `new.auto_remove` the container is deleted once it exits (also when start fails).
+        With `new.auto_remove` the container is deleted once it exits (also when start fails):
+        here in the foreground (this call holds the removal claim meanwhile), else, or if this
+        process dies, by the exit command its monitor runs (`_cleanup.py`).
         `size` is the terminal's initial size (with `new.terminal`); `on_create` learns the
         record before the container starts (e.g. to forward window resizes to it).
         Returns (record, exit code); the code is None when detached.
@@ -498,6 +505,23 @@ class Dispatcher:
         rec = self.create(new)
         if on_create is not None:
             on_create(rec)
+        with ExitStack() as claim:
+            if new.auto_remove and not detach and streams is not None:
+                from ._cleanup import removal_claim
+
+                # the monitor's exit command waits while we live: we read the code and remove
+                claim.enter_context(removal_claim(Path(rec.bundle)))
+            return self._run_created(new, rec, streams, detach, detach_keys, size)
+
+    def _run_created(
+        self,
+        new: NewContainer,
+        rec: ContainerRecord,
+        streams: StdStreams | None,
+        detach: bool,
+        detach_keys: bytes | None,
+        size: tuple[int, int] | None,
+    ) -> tuple[ContainerRecord, int | None]:
         try:
             if detach or streams is None:
                 return self.start(rec.id), None
@@ -517,6 +541,41 @@ class Dispatcher:
         if code is not None and new.auto_remove:
             self.delete(rec.id, force=True)
         return rec, code
+
+    def _exit_command(self, directory: Path, cid: str) -> tuple[str, ...]:
+        """Write what the monitor's exit command needs into `directory`; return its argv."""
+        from ._cleanup import cleanup_environ, exit_command, write_origin
+
+        config_file, environ = self.origin or (None, os.environ)
+        write_origin(directory, cid, config_file, cleanup_environ(environ))
+        return exit_command(directory)
+
+    def cleanup(self, cid: str) -> str:
+        """Carry out a container's end once its monitor saw it exit (the exit command's job).
+
+        Under the container's lock: reconcile the record with its runtime, then remove the
+        container if it asked to be (`auto_remove`) and has stopped. A container removed
+        meanwhile is no error. Returns what was done (`_cleanup.decide`).
+        """
+        from ._cleanup import decide
+        from .errors import ContainerNotFoundError
+        from .reconcile import INTERRUPTED
+
+        try:
+            self.store.get_container(cid)
+        except ContainerNotFoundError:
+            return "gone"
+        with self.store.lock(cid, self.config.lock_timeout):
+            try:
+                rec = self.store.get_container(cid)
+            except ContainerNotFoundError:
+                return "gone"
+            if rec.status not in INTERRUPTED:  # a dead process's leftover: delete finishes it
+                rec = self._refresh_locked(rec, self._runtime_or_none(rec))
+            action = decide(rec)
+            if action == "remove":
+                self.delete(cid, force=True)
+        return action
 
     def kill(
         self, ref: str, sig: int = _signal.SIGKILL, *, all_procs: bool = False

@@ -142,6 +142,7 @@ class OciCliRuntime(Runtime):
             stdin=request.stdin,
             terminal=request.terminal,
             restore=restore,
+            exit_command=request.exit_command,
         )
         offset = log_offset(self.oci_log(request.cid))
         message, monitor_pid = conmon.launch(
@@ -184,6 +185,8 @@ class OciCliRuntime(Runtime):
     def _reap_conmon(self, cid: str) -> None:
         """conmon ends once its container is gone; wait briefly so no monitor outlives delete."""
         pid = conmon.read_pidfile(self.container_dir(cid) / "conmon.pid")
+        if self._exit_code(cid) is not None:
+            return  # it wrote the exit files; it only waits for its exit command now, then ends
         deadline = time.monotonic() + 2.0
         while conmon.conmon_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.01)

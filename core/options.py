@@ -45,6 +45,9 @@ class CreateRequest:
     terminal: bool = False
     annotations: dict[str, str] = field(default_factory=dict)
     no_cgroups: bool = False
+    #: argv the monitor runs once the container has exited (conmon's `--exit-command`; see
+    #: `ocimux.exitcommand`); empty: nothing to run
+    exit_command: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

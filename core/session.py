@@ -69,4 +69,10 @@ def open_dispatcher(
     registry = Registry(config, runtimes)
     store = Store(Path(config.state_dir) / "ocimux.db")
     hook_manager = Hooks(hooks) if hooks and config.hooks_enabled else Hooks.empty()
-    return Dispatcher(config, registry, store, hook_manager)
+    dispatcher = Dispatcher(config, registry, store, hook_manager)
+    # what a container's exit command needs to open this same configuration and store
+    dispatcher.origin = (
+        os.fspath(config_file) if config_file is not None else None,
+        dict(os.environ if environ is None else environ),
+    )
+    return dispatcher

@@ -57,6 +57,7 @@ def serve(
     warning = check_exposure(tcp, tls, insecure)
     context = server_context(tls) if tls is not None else None
     api = DockerApi(dispatcher)
+    api.sweep_auto_removed()  # AutoRemove containers that exited while no server ran
     path = None
     if tcp is None:
         path = socket_path or default_socket(dispatcher.config.run_dir)

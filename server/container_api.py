@@ -195,18 +195,54 @@ class ContainerEndpoints:
         return Response(204)
 
     def _remove_when_stopped(self, cid: str) -> None:
-        """Docker's AutoRemove: the server removes the container once it has exited."""
+        """Docker's AutoRemove: the server removes the container once it has exited.
+
+        The server holds the container's removal claim meanwhile, so it keeps the exit code
+        for `wait` before the container goes. If the server is gone by then (stopped, killed,
+        restarted), the claim goes with it and the monitor's exit command removes the
+        container (`ocimux._cleanup`); `sweep_auto_removed` catches any left over.
+        """
+        from ocimux._cleanup import removal_claim
+
+        try:
+            bundle = Path(self.d.store.get_container(cid).bundle)
+        except OcimuxError:
+            return
+        claim = removal_claim(bundle)
+        claim.__enter__()  # taken now, before the container can exit; dropped by the thread
 
         def watch() -> None:
-            rec = self._wait_status(cid, ("stopped", "unknown"))
-            if rec is not None:
-                self._remember_exit(cid, rec.exit_code)  # `wait` answers after the removal
-                try:
-                    self.d.delete(cid, force=True)
-                except OcimuxError:
-                    pass
+            try:
+                rec = self._wait_status(cid, ("stopped", "unknown"))
+                if rec is not None:
+                    self._remember_exit(cid, rec.exit_code)  # `wait` answers after the removal
+                    try:
+                        self.d.delete(cid, force=True)
+                    except OcimuxError:
+                        pass
+            finally:
+                claim.__exit__(None, None, None)
 
         threading.Thread(target=watch, daemon=True, name=f"autoremove-{cid[:12]}").start()
+
+    def sweep_auto_removed(self) -> None:
+        """At start: remove AutoRemove containers that exited while nobody could remove them.
+
+        Their monitors normally did (the exit command); this catches a monitor that could not
+        (it died, or the container predates exit commands). A container whose removal another
+        client claims (a foreground `ocimux run --rm`) is that client's.
+        """
+        from ocimux._cleanup import claimed
+
+        try:
+            records = self.d.list()
+        except OcimuxError:
+            return
+        for rec in records:
+            if rec.config.get("auto_remove") and rec.status == "stopped":
+                if not claimed(Path(rec.bundle)):
+                    with contextlib.suppress(OcimuxError):
+                        self.d.cleanup(rec.id)
 
     def _remember_exit(self, cid: str, code: int | None) -> None:
         with self._lock:

@@ -197,6 +197,7 @@ def launch(
     terminal: bool = False,
     check_command: bool = False,
     pid_file: str | None = None,
+    exit_command: tuple[str, ...] = (),
 ) -> tuple[int, int]:
     """Start a shim for `directory` and return (process pid, shim pid) once it reports.
 
@@ -210,6 +211,7 @@ def launch(
     argv += ["--log", log_name, *(["--gate"] if gate else []), *(["--stdin"] if stdin else [])]
     argv += [*(["--terminal"] if terminal else []), *(["--check-command"] if check_command else [])]
     argv += ["--pid-file", pid_file] if pid_file else []
+    argv += [f"--exit-command={arg}" for arg in exit_command]  # run once the process exited
     context = {"container": cid, "runtime": runtime.name, "verb": verb}
     timeout = runtime.context.command_timeout
     read_fd, write_fd = os.pipe()

@@ -165,6 +165,7 @@ class MockRuntime(Runtime):
             stdin=request.stdin,
             terminal=request.terminal,
             verb="create",
+            exit_command=request.exit_command,
         )
         return CreateResult(pid=pid, monitor_pid=shim_pid)
 

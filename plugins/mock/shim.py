@@ -15,6 +15,8 @@ Command line (built by `MockRuntime`, not meant for people):
                    file and report ENOENT / EACCES on the sync pipe if not (for a gated exec,
                    whose exec cannot be waited for)
     --pid-file F   write the process's pid to `DIR/F` (`exec_pid` for an exec session)
+    --exit-command=ARG  (repeated) the argv to run once the process has exited and `exit`
+                   is written, detached (conmon's `--exit-command`; `ocimux.exitcommand`)
 
 Lifecycle:
 
@@ -45,8 +47,8 @@ Lifecycle:
 5. When the process exits: SIGKILL what is left of its process group (with a terminal, of its
    session), as the end of a pid namespace would, drain the output, write `exit` (the exit
    code, or 128+signal), reap the process, close every client (their `recv` returns b""),
-   remove the socket and the FIFOs, exit. The output is drained before `exit` is written, so
-   whoever sees the exit file sees the whole log.
+   remove the socket and the FIFOs, start the exit command (if any), exit. The output is
+   drained before `exit` is written, so whoever sees the exit file sees the whole log.
 """
 
 from __future__ import annotations
@@ -319,6 +321,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--terminal", action="store_true")
     parser.add_argument("--check-command", action="store_true")
     parser.add_argument("--pid-file")
+    parser.add_argument("--exit-command", action="append", default=[])
     return parser.parse_args(argv)
 
 
@@ -362,6 +365,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     _report(opts.sync_fd, {"data": pid})
     setup.relay().run()
+    if opts.exit_command:  # the container's end is ours to start, whoever else is alive
+        from ocimux.exitcommand import run_exit_command
+
+        run_exit_command(opts.exit_command)
     return 0
 
 

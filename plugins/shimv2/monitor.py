@@ -13,7 +13,8 @@ monitor does, one per container and per exec session, started before `Create`/`E
   the shim would tear the console down);
 - `ctl` (conmon's control FIFO) lines `1 H W` become `ResizePty` calls to the shim;
 - once the output FIFOs reached EOF it asks the shim `Wait` for the exit status, writes it
-  to `exit`, removes an exec session from the shim (`Delete`), and ends.
+  to `exit`, removes an exec session from the shim (`Delete`), starts the container's exit
+  command (`--exit-command`, conmon's; `ocimux.exitcommand`), and ends.
 
 Started as `python -m ocimux.plugins.shimv2.monitor`; it forks, and the parent prints
 `<pid>` once the child is ready (or the error) and exits. SIGTERM ends it at once.
@@ -32,6 +33,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from ocimux.exitcommand import run_exit_command
 from ocimux.logs import STDERR, STDOUT, format_log
 
 from .task import TaskClient
@@ -272,6 +274,9 @@ class Monitor:
                 except (TtrpcError, OSError):
                     pass
         cleanup(self.listener, [c for c in self.clients])
+        if self.args.exit_command and not self.args.exec_id:
+            # whether or not the shim told the status: the container has ended
+            run_exit_command(self.args.exit_command)
 
 
 def cleanup(listener: socket.socket | None = None, clients: Sequence[socket.socket] = ()) -> None:
@@ -320,6 +325,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--terminal", action="store_true")
     parser.add_argument("--stdin", action="store_true")
     parser.add_argument("--timeout", type=float, default=30.0)
+    parser.add_argument("--exit-command", action="append", default=[])
     return parser.parse_args(argv)
 
 

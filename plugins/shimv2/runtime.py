@@ -195,7 +195,7 @@ class ShimV2Runtime(Runtime):
 
     def _start_monitor(
         self, directory: Path, address: str, cid: str, *, exec_id: str = "",
-        terminal: bool, stdin: bool, log: Path,
+        terminal: bool, stdin: bool, log: Path, exit_command: tuple[str, ...] = (),
     ) -> int:  # fmt: skip
         """Start the I/O monitor in `directory`; return its pid once its FIFOs are open."""
         argv = [
@@ -203,6 +203,7 @@ class ShimV2Runtime(Runtime):
             "--namespace", self.namespace, "--id", cid, "--exec-id", exec_id, "--log", str(log),
             "--timeout", str(self.context.command_timeout),
             *(["--terminal"] if terminal else []), *(["--stdin"] if stdin else []),
+            *(f"--exit-command={arg}" for arg in exit_command),
         ]  # fmt: skip
         done = _spawn.run(argv, timeout=self.context.command_timeout)
         text = done.stdout.decode(errors="replace").strip()
@@ -241,7 +242,7 @@ class ShimV2Runtime(Runtime):
         try:
             self._start_monitor(
                 bundle, address, cid, terminal=request.terminal, stdin=request.stdin,
-                log=self.log_path(cid),
+                log=self.log_path(cid), exit_command=request.exit_command,
             )  # fmt: skip
             with self._rpc(cid, "create", address) as task:
                 answer = task.create(
