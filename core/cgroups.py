@@ -29,7 +29,7 @@ _MOUNTS: Final = "/proc/self/mounts"
 _DEATH_WAIT: Final = 5.0
 
 
-def _hierarchies() -> list[tuple[Path, str]]:
+def _hierarchies() -> list[tuple[str, str]]:
     """(mount point, own cgroup path there) for every cgroup hierarchy mounted here."""
     own: dict[str, str] = {}
     try:
@@ -40,7 +40,7 @@ def _hierarchies() -> list[tuple[Path, str]]:
                     own[name] = path
     except OSError:
         pass
-    out: list[tuple[Path, str]] = []
+    out: list[tuple[str, str]] = []
     seen: set[str] = set()
     try:
         with open(_MOUNTS, encoding="utf-8") as fh:
@@ -61,7 +61,7 @@ def _hierarchies() -> list[tuple[Path, str]]:
         if key in seen:  # the same hierarchy mounted twice
             continue
         seen.add(key)
-        out.append((Path(fields[1].replace("\\040", " ")), mine))
+        out.append((fields[1].replace("\\040", " "), mine))
     return out
 
 
@@ -90,20 +90,20 @@ def container_cgroups(cid: str, config_json: Path | None = None) -> list[Path]:
     configured = _cgroups_path(config_json, cid)
     if configured:
         names.insert(0, configured.strip("/"))
-    found: list[Path] = []
+    found: list[str] = []
     for mount, mine in _hierarchies():
+        mine_rel = mine.strip("/")
         for name in names:
-            for parent in ("/", mine):
+            for parent in {"/", mine}:  # one candidate when ocimux sits at the root
                 rel = os.path.normpath(os.path.join(parent, name)).lstrip("/")
                 if not rel or rel.startswith(".."):
                     continue
-                mine_rel = mine.strip("/")
                 if mine_rel == rel or mine_rel.startswith(rel + "/"):
                     continue  # holds ocimux itself
-                path = mount / rel
+                path = f"{mount}/{rel}"
                 if path not in found and os.path.isdir(path):
                     found.append(path)
-    return sorted(found, key=lambda p: len(p.parts), reverse=True)
+    return [Path(p) for p in sorted(found, key=lambda p: p.count("/"), reverse=True)]
 
 
 def _procs(directory: Path) -> set[int]:
