@@ -25,6 +25,7 @@ from .flagvalues import (
     parse_ulimit,
     parse_volume,
 )
+from .logsize import parse_log_opts
 from .signals import parse_signal
 
 __all__ = ["container_config", "entrypoint", "env_files", "split_rootfs"]
@@ -83,6 +84,7 @@ def container_config(args: argparse.Namespace, *, overlay: bool = False) -> Cont
         no_hosts=args.no_hosts,
         rootfs_overlay=overlay,
         pidfile=os.path.abspath(args.pidfile) if args.pidfile else None,
+        log_size_max=parse_log_opts(args.log_opt),
     )
 
 

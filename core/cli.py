@@ -126,6 +126,13 @@ def _add_container_options(p: argparse.ArgumentParser) -> None:
     add("--umask", help="file mode creation mask (default [containers] umask, 0022)")
     add("--tz", help="timezone: local or a zone name such as Europe/Paris")
     add("--no-hosts", action="store_true", default=None, help="do not generate /etc/hosts")
+    add(
+        "--log-opt",
+        **many,
+        metavar="max-size=SIZE",
+        help="cap the log at SIZE (decimal: 100k, 10m; -1 none; default [containers] "
+        "log_size_max); past it the log starts again empty, as conmon does",
+    )
 
 
 def _add_sig_proxy(p: argparse.ArgumentParser) -> None:

@@ -9,6 +9,12 @@ once, and we reap it. The daemon then runs `<runtime> <runtime-args> create --bu
 the exit code to `<persist-dir>/exit` and `<exit-dir>/<id>`, and ends. It also serves the
 attach socket and `ctl` FIFO in the bundle (`--full-attach`) and writes a k8s-file log.
 
+Both exit files are on the run dir: conmon 2.1 writes the persist one first and exits without
+writing the other if that fails (a full disk lost every exit code). With `--log-size-max N`,
+conmon 2.1 replaces the log by an empty file (`<log>.tmp` renamed over it) whenever the next
+line would take it past N bytes: the log never exceeds N and keeps only the lines written
+since the last such turn; no earlier part is kept.
+
 conmon's own stdio is /dev/null: its daemon outlives us, and any pipe we gave it would
 keep our reads open until the container exits.
 """
@@ -64,6 +70,11 @@ class ConmonLaunch:
     exec_spec: Path | None = None
     #: restore from this checkpoint image instead of creating (`--restore`)
     restore: Path | None = None
+    #: conmon's `--persist-dir`, where it writes `exit` (None: `directory`). On the run dir:
+    #: conmon writes this file first and gives up on the `--exit-dir` one if it cannot
+    persist_dir: Path | None = None
+    #: conmon's `--log-size-max` in bytes (-1: unlimited)
+    log_size_max: int = -1
     #: run when the container has exited (`--exit-command` + `--exit-command-arg`s): conmon
     #: forks it after writing the exit files and waits for it; never for an exec session
     exit_command: tuple[str, ...] = ()
@@ -84,7 +95,8 @@ class ConmonLaunch:
         argv = [
             self.conmon, "--api-version", "1", "-c", self.cid, "-u", self.session or self.cid,
             "-r", self.runtime_path, "-b", str(self.directory), "-p", str(self.pidfile),
-            "-n", self.name, "--exit-dir", str(self.exit_dir), "--persist-dir", str(self.directory),
+            "-n", self.name, "--exit-dir", str(self.exit_dir),
+            "--persist-dir", str(self.persist_dir or self.directory),
             "--full-attach", "-l", f"k8s-file:{self.log_path}", "--log-level", self.log_level,
             "--conmon-pidfile", str(self.conmon_pidfile), "--syslog",
         ]  # fmt: skip
@@ -100,6 +112,8 @@ class ConmonLaunch:
             argv += ["-e", "--exec-attach", "--exec-process-spec", str(self.exec_spec)]
         if self.restore is not None:
             argv += ["--restore", str(self.restore)]
+        if self.log_size_max > 0:
+            argv += ["--log-size-max", str(self.log_size_max)]
         if self.exit_command and self.exec_spec is None:
             argv += exit_command_argv(self.exit_command)
         return argv

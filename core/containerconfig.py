@@ -137,6 +137,9 @@ class ContainerConfig:
     rootfs_overlay: bool = False
     #: write the container's pid here once it has started (`--pidfile`)
     pidfile: str | None = None
+    #: the log's cap in bytes, -1 none (`--log-opt max-size`, LogConfig max-size; logsize.py);
+    #: None: containers.conf `[containers] log_size_max`
+    log_size_max: int | None = None
 
     def is_default(self) -> bool:
         """Whether nothing was asked for (a container built from configured defaults only)."""

@@ -36,6 +36,8 @@ class ContainerDefaults:
     no_hosts: bool = False
     tz: str = ""
     umask: str = "0022"
+    #: the log's cap in bytes, -1 none (podman's `log_size_max`)
+    log_size_max: int = -1
     #: where each value came from, for messages ("containers.conf [containers] default_ulimits")
     source: str = "containers.conf [containers]"
 
@@ -51,8 +53,9 @@ def defaults_from_table(table: Mapping[str, Any], files: Sequence[str] = ()) -> 
     """Build `ContainerDefaults` from a merged containers.conf `[containers]` table.
 
     Keys ocimux applies: default_capabilities, default_sysctls, default_ulimits, env,
-    pids_limit, seccomp_profile, init_path, no_hosts, tz, umask; an absent key keeps podman's
-    default. Raises InvalidArgumentError naming the key for a value of the wrong type.
+    pids_limit, seccomp_profile, init_path, no_hosts, tz, umask, log_size_max; an absent key
+    keeps podman's default. Raises InvalidArgumentError naming the key for a value of the
+    wrong type (or a log_size_max between 0 and 8191).
     """
     source = "containers.conf [containers]" + (f" ({', '.join(files)})" if files else "")
     kwargs: dict[str, Any] = {"source": source}
@@ -68,7 +71,7 @@ def defaults_from_table(table: Mapping[str, Any], files: Sequence[str] = ()) -> 
             kwargs[attr] = tuple(value)
     for key, kinds in (
         ("pids_limit", int), ("seccomp_profile", str), ("init_path", str), ("no_hosts", bool),
-        ("tz", str), ("umask", str),
+        ("tz", str), ("umask", str), ("log_size_max", int),
     ):  # fmt: skip
         if key in table:
             value = table[key]
@@ -80,4 +83,8 @@ def defaults_from_table(table: Mapping[str, Any], files: Sequence[str] = ()) -> 
             check_umask(kwargs["umask"])
         except InvalidArgumentError as exc:
             raise InvalidArgumentError(f"{source}: {exc.detail}") from None
+    if "log_size_max" in kwargs:
+        from .logsize import check_log_size
+
+        check_log_size(kwargs["log_size_max"], f"{source}: log_size_max")
     return ContainerDefaults(**kwargs)

@@ -354,6 +354,7 @@ class Dispatcher:
                     annotations=annotations,
                     no_cgroups=new.no_cgroups,
                     exit_command=self._exit_command(bundle_dir, cid) if new.auto_remove else (),
+                    log_size_max=self._log_size_max(new.config),
                 )
                 if new.restore_image is not None:
                     from .options import RestoreOptions
@@ -381,6 +382,14 @@ class Dispatcher:
             "restore" if restored else "create", container=cid, name=name, runtime=runtime.name
         )
         return rec
+
+    def _log_size_max(self, config: ContainerConfig) -> int:
+        """The container's own cap on its log, else containers.conf `log_size_max` (-1: none)."""
+        if config.log_size_max is not None:
+            return config.log_size_max
+        from .containerdefaults import defaults_from_table
+
+        return defaults_from_table(self.config.containers_table).log_size_max
 
     def _build_spec(self, new: NewContainer, specs, bundles) -> tuple[dict, Path]:  # noqa: ANN001
         if (new.bundle is None) == (new.rootfs is None):

@@ -54,11 +54,11 @@ def _check_options(options: ExecOptions, ref: str) -> None:
 
 
 def _remove_session(runtime: Runtime, cid: str, sid: str) -> None:
-    """Remove a session's directory, and the container's `exec/` once it is empty."""
-    directory = runtime.exec_dir(cid, sid)
-    shutil.rmtree(directory, ignore_errors=True)
-    with suppress(OSError):
-        directory.parent.rmdir()
+    """Remove a session's directories (bundle and run dir), and `exec/` once it is empty."""
+    for directory in {runtime.exec_dir(cid, sid), runtime.exec_persist_dir(cid, sid)}:
+        shutil.rmtree(directory, ignore_errors=True)  # the bundle's, and the run dir's
+        with suppress(OSError):
+            directory.parent.rmdir()
 
 
 def _begin(

@@ -1,9 +1,12 @@
 """`OciCliRuntime`: a Runtime over an OCI-CLI binary (runc, crun, ...) with conmon as the monitor.
 
 The container's directory is its bundle (config.json) and conmon's: `attach`, `ctl`,
-`winsz`, `pidfile`, `conmon.pid`, the k8s-file log `ctr.log`, the JSON error log `oci-log`
-and the exit file `exit` (conmon's persist dir). The runtime's `--root` is this runtime's
-private state directory. State comes from the exit file first, then `<runtime> state`.
+`winsz`, `pidfile`, `conmon.pid`, the k8s-file log `ctr.log` and the JSON error log `oci-log`.
+The exit files are on the run dir, which a full state disk cannot take from them:
+`<run_dir>/persist/<id>/exit` (conmon's persist dir, podman's layout) and
+`<run_dir>/runtimes/<name>.exits/<id>`; an exec session's under `persist/<id>/exec/<session>/`.
+The runtime's `--root` is this runtime's private state directory. State comes from the exit
+file first, then `<runtime> state`.
 
 A plugin for a runc-like runtime subclasses this and overrides only what differs: an option
 type, `cli()`, `create_global_args()`, or one verb.
@@ -80,6 +83,10 @@ class OciCliRuntime(Runtime):
         """conmon's `--exit-dir`: beside `--root`, not in it (runc lists every entry of its root)."""
         return self.context.state_dir.with_name(f"{self.name}.exits")
 
+    def exit_file_path(self, cid: str) -> Path:
+        """conmon's `<persist-dir>/exit`, on the run dir."""
+        return self.persist_dir(cid) / "exit"
+
     def oci_log(self, cid: str) -> Path:
         """The JSON error log the runtime appends to (`--log`)."""
         return self.container_dir(cid) / "oci-log"
@@ -131,6 +138,7 @@ class OciCliRuntime(Runtime):
         private_dir(self.context.state_dir)
         exit_dir = self.exit_dir()
         private_dir(exit_dir)
+        persist = private_dir(self.persist_dir(request.cid))
         launch = conmon.ConmonLaunch(
             conmon=self.context.conmon_path,
             cid=request.cid,
@@ -142,6 +150,8 @@ class OciCliRuntime(Runtime):
             stdin=request.stdin,
             terminal=request.terminal,
             restore=restore,
+            persist_dir=persist,
+            log_size_max=request.log_size_max,
             exit_command=request.exit_command,
         )
         offset = log_offset(self.oci_log(request.cid))
@@ -181,6 +191,9 @@ class OciCliRuntime(Runtime):
                 raise
         self._reap_conmon(cid)
         (self.exit_dir() / cid).unlink(missing_ok=True)
+        import shutil  # not on the hot path of run
+
+        shutil.rmtree(self.persist_dir(cid), ignore_errors=True)
 
     def _reap_conmon(self, cid: str) -> None:
         """conmon ends once its container is gone; wait briefly so no monitor outlives delete."""
@@ -322,17 +335,18 @@ class OciCliRuntime(Runtime):
             runtime_path=self.path or "",
             runtime_args=tuple(self.cli().global_args(self.oci_log(cid))),
             directory=directory,
-            exit_dir=directory / "exits",
+            exit_dir=self.exec_persist_dir(cid, session_id),
             stdin=options.stdin,
             terminal=options.terminal,
             session=session_id,
             exec_spec=spec_file,
+            persist_dir=self.exec_persist_dir(cid, session_id),
         )
 
     def _start_exec(
         self, cid: str, launch: conmon.ConmonLaunch, before_release=None
     ) -> tuple[int, int]:  # noqa: ANN001
-        (launch.directory / "exits").mkdir(mode=0o700, exist_ok=True)
+        private_dir(launch.exit_dir)
         offset = log_offset(self.oci_log(cid))
         message, monitor_pid = conmon.launch(
             launch,
@@ -391,7 +405,7 @@ class OciCliRuntime(Runtime):
         if detached:
             return None
         code = wait_exit_file(
-            launch.directory / "exit",
+            launch.exit_dir / "exit",
             self.context.command_timeout,
             alive=lambda: conmon.conmon_alive(monitor_pid),
         )
@@ -412,12 +426,13 @@ class OciCliRuntime(Runtime):
     def exec_update_status(self, cid: str, session_id: str) -> ExecStatus:
         directory = self.exec_dir(cid, session_id)
         pid = conmon.read_pidfile(directory / "exec_pid") or 0
-        code = read_exit_file(directory / "exit")
+        exit_file = self.exec_persist_dir(cid, session_id) / "exit"
+        code = read_exit_file(exit_file)
         if code is not None:
             return ExecStatus(running=False, pid=pid, exit_code=code)
         monitor = conmon.read_pidfile(directory / "conmon.pid")
         running = conmon.process_alive(pid) or conmon.conmon_alive(monitor)
-        return ExecStatus(running=running, pid=pid, exit_code=read_exit_file(directory / "exit"))
+        return ExecStatus(running=running, pid=pid, exit_code=read_exit_file(exit_file))
 
     # --- monitor and info ---------------------------------------------------------------------
 

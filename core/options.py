@@ -48,6 +48,9 @@ class CreateRequest:
     #: argv the monitor runs once the container has exited (conmon's `--exit-command`; see
     #: `ocimux.exitcommand`); empty: nothing to run
     exit_command: tuple[str, ...] = ()
+    #: cap on the container's log in bytes (-1: none); the monitor keeps the log under it as
+    #: conmon's `--log-size-max` does (an empty file replaces a log about to pass the cap)
+    log_size_max: int = -1
 
 
 @dataclass(frozen=True, slots=True)

@@ -233,6 +233,7 @@ class Registry:
             conmon_path=_resolve_binary(config.conmon_paths, "conmon"),
             binary=fallback,
             searched=(*candidates, "$PATH"),
+            run_dir=config.run_dir,
         )
 
     # --- capabilities ---------------------------------------------------------------------

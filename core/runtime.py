@@ -71,6 +71,9 @@ class RuntimeContext:
     binary: str | None = None
     #: where the binary was looked for, for "not installed" messages
     searched: tuple[str, ...] = ()
+    #: ocimux's run dir (per boot, a tmpfs as a rule): monitors keep exit files there, so a full
+    #: state disk never loses an exit code (podman's tmp_dir); None: the container's directory
+    run_dir: Path | None = None
 
 
 class Runtime(ABC):
@@ -413,6 +416,22 @@ class Runtime(ABC):
     def exit_file_path(self, cid: str) -> Path:
         """The file where the monitor writes the container's exit code (decimal)."""
         return self.container_dir(cid) / "exit"
+
+    def persist_dir(self, cid: str) -> Path:
+        """The container's directory on the run dir (podman's `<tmp_dir>/persist/<id>`).
+
+        For what must survive a full state disk: the monitor's exit file. Removed with the
+        container (`delete_container`); the container's directory without a run dir.
+        """
+        if self.context.run_dir is None:
+            return self.container_dir(cid)
+        return self.context.run_dir / "persist" / cid
+
+    def exec_persist_dir(self, cid: str, session_id: str) -> Path:
+        """An exec session's directory on the run dir, inside its container's."""
+        if self.context.run_dir is None:
+            return self.exec_dir(cid, session_id)
+        return self.persist_dir(cid) / "exec" / session_id
 
     def log_path(self, cid: str) -> Path:
         """The container's k8s-file log (`TIMESTAMP STREAM F|P LINE`)."""

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, final
 
 from ._dirs import private_dir
 from ._locks import ContainerLocks
+from ._reserve import DiskReserve, state_disk_full
 from .errors import (
     ConflictError,
     ContainerNotFoundError,
@@ -189,12 +190,15 @@ class Store:
         self.busy_timeout: Final = busy_timeout
         self._locks: Final = ContainerLocks(self.path.parent / "locks")
         self._mutex: Final = threading.Lock()
-        self._db: Final = self._open()
+        #: room kept for the writes that free room when the disk fills up (`_reserve`)
+        self._reserve: Final = DiskReserve(self.path.parent)
+        self._db: Final = self._open_with_room()
         try:
             self._check_schema()
         except BaseException:
             self._db.close()
             raise
+        self._reserve.keep()
 
     def close(self) -> None:
         """Close the database connection (idempotent). Locks being held stay held."""
@@ -542,11 +546,23 @@ class Store:
         """Run the block in one transaction (`begin` starts it), serialised with other threads.
 
         Commits when the block ends normally, else rolls back. SQLite failures become
-        StoreErrors; misuse (a closed store, an unbindable value) stays a ProgrammingError."""
+        StoreErrors; misuse (a closed store, an unbindable value) stays a ProgrammingError.
+
+        On a full disk (`_reserve`): a write releases the reserve first when the disk is
+        nearly full; a BEGIN that fails for want of space releases it and begins again; a
+        block or COMMIT that fails so releases it for the next try and raises "the state disk
+        is full". A read needs no new space once its connection has begun."""
         with self._mutex:
             db = self._db
             try:
-                db.execute(begin)
+                if begin != "BEGIN" and self._reserve.nearly_full():
+                    self._reserve.release()
+                try:
+                    db.execute(begin)
+                except sqlite3.OperationalError as exc:
+                    if not (self._disk_full(exc) and self._reserve.release()):
+                        raise
+                    db.execute(begin)
                 try:
                     yield db
                     db.execute("COMMIT")
@@ -556,11 +572,38 @@ class Store:
             except (sqlite3.ProgrammingError, sqlite3.InterfaceError):
                 raise
             except sqlite3.Error as exc:
+                if self._disk_full(exc):
+                    self._reserve.release()  # room for the next try (rm -f frees more)
                 raise self._error(exc) from exc
+
+    def _open_with_room(self) -> sqlite3.Connection:
+        """`_open`, again once after releasing the reserve if the disk was too full for it (a
+        connection's first statement makes its 32 KiB `-shm` index)."""
+        try:
+            return self._open()
+        except StoreError as exc:
+            cause = exc.__cause__
+            if not (
+                isinstance(cause, sqlite3.Error)
+                and self._disk_full(cause)
+                and self._reserve.release()
+            ):
+                raise
+        return self._open()
+
+    def _disk_full(self, exc: sqlite3.Error) -> bool:
+        """Whether SQLite failed for want of space: SQLITE_FULL, or an I/O error (a `-shm`
+        or `-wal` it could not extend) while the disk is nearly full."""
+        code = getattr(exc, "sqlite_errorname", None) or ""
+        if code.startswith("SQLITE_FULL"):
+            return True
+        return code.startswith(("SQLITE_IOERR", "SQLITE_CANTOPEN")) and self._reserve.nearly_full()
 
     def _error(self, exc: sqlite3.Error) -> StoreError:
         """Translate an SQLite failure into a StoreError naming the database and what to do."""
         code = getattr(exc, "sqlite_errorname", None) or ""
+        if self._disk_full(exc):
+            return state_disk_full(self.path.parent)
         if code.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
             return StoreError(
                 f"state database {self.path} is locked: another process kept it busy for more"

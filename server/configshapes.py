@@ -34,6 +34,11 @@ def _config(rec: ContainerRecord) -> ContainerConfig:
     return ContainerConfig.from_dict(rec.config.get("container") or {})
 
 
+def _log_options(size_max: int | None) -> dict[str, str]:
+    """LogConfig.Config: the container's own cap on its log, as Docker shows max-size."""
+    return {"max-size": str(size_max)} if size_max is not None and size_max > 0 else {}
+
+
 def _notes(rec: ContainerRecord) -> dict[str, Any]:
     return notes_of(rec.config.get("annotations") or {})
 
@@ -180,7 +185,7 @@ def host_config(rec: ContainerRecord) -> dict[str, Any]:
         "NetworkMode": cfg.network,
         # "json-file": Docker clients read logs only from drivers they know can be read
         # back; ocimux's k8s-file log can, through /logs
-        "LogConfig": {"Type": "json-file", "Config": {}},
+        "LogConfig": {"Type": "json-file", "Config": _log_options(cfg.log_size_max)},
         "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
         "Runtime": rec.runtime,
         "AutoRemove": bool(rec.config.get("auto_remove")),

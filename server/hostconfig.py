@@ -98,7 +98,7 @@ def container_config(body: dict[str, Any], *, seccomp_dir: Path) -> ContainerCon
     """
     host = as_object(body.get("HostConfig"), "HostConfig")
     network = _network(body, host)
-    _log_config(host)
+    log_size_max = _log_config(host)
     security = _security_opts(host, seccomp_dir)
     stop_signal = get_str(body, "StopSignal", "Config")
     with prefixed("Config.StopSignal"):
@@ -130,6 +130,7 @@ def container_config(body: dict[str, Any], *, seccomp_dir: Path) -> ContainerCon
         network=network,
         labels=tuple(as_str_map(body.get("Labels"), "Config.Labels").items()),
         rootfs_overlay=True,
+        log_size_max=log_size_max,
     )
 
 
@@ -192,8 +193,12 @@ def _network(body: dict[str, Any], host: dict[str, Any]) -> str:
     return network
 
 
-def _log_config(host: dict[str, Any]) -> None:
-    """json-file, k8s-file or empty: ocimux keeps a k8s-file log (reported as json-file)."""
+def _log_config(host: dict[str, Any]) -> int | None:
+    """json-file, k8s-file or empty: ocimux keeps a k8s-file log (reported as json-file).
+
+    Returns the cap `Config["max-size"]` asks for (decimal units, as dockerd reads it; -1:
+    none), or None for the configured `log_size_max`; any other option is refused.
+    """
     log = as_object(host.get("LogConfig"), "HostConfig.LogConfig")
     kind = get_str(log, "Type", "HostConfig.LogConfig")
     if kind not in _LOG_TYPES:
@@ -202,8 +207,19 @@ def _log_config(host: dict[str, Any]) -> None:
             "it always keeps the container's output in a k8s-file log, which /logs reads "
             "(use json-file, k8s-file or leave it empty)",
         )
-    if as_object(log.get("Config"), "HostConfig.LogConfig.Config"):
-        raise refuse("HostConfig.LogConfig.Config", "its k8s-file log takes no options")
+    options = as_str_map(log.get("Config"), "HostConfig.LogConfig.Config")
+    for key in options:
+        if key != "max-size":
+            raise refuse(
+                f"HostConfig.LogConfig.Config {key!r}",
+                "its k8s-file log takes only max-size (the log's cap)",
+            )
+    if "max-size" not in options:
+        return None
+    from ocimux.logsize import parse_log_size
+
+    with prefixed("HostConfig.LogConfig.Config"):
+        return parse_log_size(options["max-size"], "max-size")
 
 
 def _mount(item: Any, where: str) -> Mount:

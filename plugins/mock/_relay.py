@@ -28,8 +28,8 @@ import time
 from pathlib import Path
 
 from ocimux.logs import STDERR, STDOUT, format_log
+from ocimux.logwriter import LogWriter
 
-from ._child import write_all
 from ._proc import (
     ATTACH_SOCKET,
     CTL_FIFO,
@@ -82,13 +82,16 @@ class Relay:
         ctl_fd: int,
         tty_fd: int | None = None,
         sync_fd: int | None = None,
+        log_name: str = "ctr.log",
+        log_size_max: int = -1,
     ) -> None:
         self.pid = pid
         self.pidfd = os.pidfd_open(pid)
         self.listener = listener
         self.outputs = outputs
         self.stdin_w = stdin_w
-        self.log_fd = log_fd
+        #: the log, capped as conmon caps it (`log_size_max`, `ocimux.logwriter`)
+        self.log = LogWriter(log_name, log_size_max, fd=log_fd)
         self.gate = gate
         self.ctl_fd = ctl_fd
         self.ctl_buf = b""
@@ -262,10 +265,7 @@ class Relay:
         if not data:
             return False
         stream = self.outputs[fd]
-        try:
-            write_all(self.log_fd, format_log(stream, data))
-        except OSError:
-            pass  # a full disk must not stop the relay to attached clients
+        self.log.write(stream, data)  # never raises: a full disk must not stop the relay
         packet = bytes([stream]) + data
         for conn in list(self.clients):
             try:
@@ -302,7 +302,7 @@ class Relay:
         os.waitpid(self.pid, 0)
         os.close(self.pidfd)
         self._close_stdin()
-        os.close(self.log_fd)
+        self.log.close()
         os.close(self.ctl_fd)
         if self.tty_fd is not None:
             os.close(self.tty_fd)

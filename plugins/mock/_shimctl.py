@@ -198,6 +198,7 @@ def launch(
     check_command: bool = False,
     pid_file: str | None = None,
     exit_command: tuple[str, ...] = (),
+    log_size_max: int = -1,
 ) -> tuple[int, int]:
     """Start a shim for `directory` and return (process pid, shim pid) once it reports.
 
@@ -212,6 +213,7 @@ def launch(
     argv += [*(["--terminal"] if terminal else []), *(["--check-command"] if check_command else [])]
     argv += ["--pid-file", pid_file] if pid_file else []
     argv += [f"--exit-command={arg}" for arg in exit_command]  # run once the process exited
+    argv += ["--log-size-max", str(log_size_max)] if log_size_max > 0 else []
     context = {"container": cid, "runtime": runtime.name, "verb": verb}
     timeout = runtime.context.command_timeout
     read_fd, write_fd = os.pipe()

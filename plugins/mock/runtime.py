@@ -166,6 +166,7 @@ class MockRuntime(Runtime):
             terminal=request.terminal,
             verb="create",
             exit_command=request.exit_command,
+            log_size_max=request.log_size_max,
         )
         return CreateResult(pid=pid, monitor_pid=shim_pid)
 

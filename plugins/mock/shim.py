@@ -15,6 +15,7 @@ Command line (built by `MockRuntime`, not meant for people):
                    file and report ENOENT / EACCES on the sync pipe if not (for a gated exec,
                    whose exec cannot be waited for)
     --pid-file F   write the process's pid to `DIR/F` (`exec_pid` for an exec session)
+    --log-size-max N  cap the log at N bytes as conmon does (`ocimux.logwriter`; -1: none)
     --exit-command=ARG  (repeated) the argv to run once the process has exited and `exit`
                    is written, detached (conmon's `--exit-command`; `ocimux.exitcommand`)
 
@@ -119,8 +120,10 @@ class Setup:
         terminal: bool = False,
         check_command: bool = False,
         pid_file: str | None = None,
+        log_size_max: int = -1,
     ):
         self.directory = directory
+        self.log_size_max = log_size_max
         self.spec_name = spec_name
         self.log_name = log_name
         self.gate = gate
@@ -279,6 +282,8 @@ class Setup:
             outputs=self.outputs,
             stdin_w=self.stdin_w,
             log_fd=self.log_fd,
+            log_name=self.log_name,
+            log_size_max=self.log_size_max,
             gate=self.gate,
             ctl_fd=self.ctl_fd,
             tty_fd=self.tty_fd,
@@ -321,6 +326,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--terminal", action="store_true")
     parser.add_argument("--check-command", action="store_true")
     parser.add_argument("--pid-file")
+    parser.add_argument("--log-size-max", type=int, default=-1)
     parser.add_argument("--exit-command", action="append", default=[])
     return parser.parse_args(argv)
 
@@ -348,6 +354,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         terminal=opts.terminal,
         check_command=opts.check_command,
         pid_file=opts.pid_file,
+        log_size_max=opts.log_size_max,
     )
     try:
         pid = setup.start()

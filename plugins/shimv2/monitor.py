@@ -7,14 +7,16 @@ monitor does, one per container and per exec session, started before `Create`/`E
 - it makes the FIFOs `stdout.fifo`, `stderr.fifo` (and `stdin.fifo` with stdin or a
   terminal) and opens their other ends before the shim opens them (the shim blocks until a
   reader exists);
-- it writes everything to the k8s-file log and relays it to clients of the `attach` socket,
+- it writes everything to the k8s-file log (capped by `--log-size-max` the way conmon caps
+  it: `ocimux.logwriter`) and relays it to clients of the `attach` socket,
   speaking conmon's SEQPACKET protocol (so `ocimux attach`, `run` and exec use one client);
   client input goes to the stdin FIFO, a client's EOF closes stdin (never with a terminal:
   the shim would tear the console down);
 - `ctl` (conmon's control FIFO) lines `1 H W` become `ResizePty` calls to the shim;
 - once the output FIFOs reached EOF it asks the shim `Wait` for the exit status, writes it
-  to `exit`, removes an exec session from the shim (`Delete`), starts the container's exit
-  command (`--exit-command`, conmon's; `ocimux.exitcommand`), and ends.
+  to `exit` (`--exit-file`: the container's is on the run dir), removes an exec session
+  from the shim (`Delete`), starts the container's exit command (`--exit-command`,
+  conmon's; `ocimux.exitcommand`), and ends.
 
 Started as `python -m ocimux.plugins.shimv2.monitor`; it forks, and the parent prints
 `<pid>` once the child is ready (or the error) and exits. SIGTERM ends it at once.
@@ -34,7 +36,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ocimux.exitcommand import run_exit_command
-from ocimux.logs import STDERR, STDOUT, format_log
+from ocimux.logs import STDERR, STDOUT
+from ocimux.logwriter import LogWriter
 
 from .task import TaskClient
 from .ttrpc import TtrpcError
@@ -76,9 +79,7 @@ class Monitor:
         _mkfifo(CTL)
         self.ctl_fd = os.open(CTL, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
         self.ctl_buf = b""
-        self.log_fd = os.open(
-            args.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600
-        )
+        self.log = LogWriter(args.log, args.log_size_max)  # capped as conmon caps it
         with contextlib.suppress(FileNotFoundError):
             os.unlink(ATTACH)
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
@@ -253,8 +254,7 @@ class Monitor:
             del self.outputs[fd]
             return
         stream = self.outputs[fd]
-        with contextlib.suppress(OSError):  # a full disk must not stop the relay
-            _write_all(self.log_fd, format_log(stream, data))
+        self.log.write(stream, data)  # never raises: a full disk must not stop the relay
         packet = bytes([stream]) + data
         for conn in list(self.clients):
             try:
@@ -266,7 +266,7 @@ class Monitor:
 
     def _finish(self) -> None:
         if self.exit_status is not None:
-            _write_atomic(EXIT, str(self.exit_status).encode())
+            _write_atomic(self.args.exit_file, str(self.exit_status).encode())
             if self.args.exec_id:
                 try:  # an exec session is the monitor's to remove from the shim
                     with self._client() as client:
@@ -305,7 +305,8 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def _write_atomic(name: str, data: bytes) -> None:
-    tmp = f".{name}.tmp"
+    path = Path(name)
+    tmp = path.with_name(f".{path.name}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     try:
         _write_all(fd, data)
@@ -325,6 +326,9 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--terminal", action="store_true")
     parser.add_argument("--stdin", action="store_true")
     parser.add_argument("--timeout", type=float, default=30.0)
+    parser.add_argument("--log-size-max", type=int, default=-1)
+    #: where to write the exit status: the run dir's, which a full state disk cannot refuse
+    parser.add_argument("--exit-file", default=EXIT)
     parser.add_argument("--exit-command", action="append", default=[])
     return parser.parse_args(argv)
 

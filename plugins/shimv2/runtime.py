@@ -2,8 +2,9 @@
 
 Per container, in its directory (the bundle, named by the container id as the shim's own
 `delete` action requires): the shim writes `address`, its log `log` and its runtime's files;
-ocimux's I/O monitor (monitor.py) keeps the stdio FIFOs, `attach`, `ctl`, the k8s-file log
-`ctr.log` and `exit`; `shim.pid` is the shim daemon (the container's monitor in podman's
+ocimux's I/O monitor (monitor.py) keeps the stdio FIFOs, `attach`, `ctl` and the k8s-file
+log `ctr.log` there, and the exit status in `<run_dir>/persist/<id>/exit` (a full state disk
+cannot refuse it); `shim.pid` is the shim daemon (the container's monitor in podman's
 sense: `check_conmon_running` asks whether it lives). Every operation is one ttrpc call to
 the shim's task service at `address`, so a later `ocimux` process reconnects by reading it.
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal as _signal
 import sys
 import time
@@ -196,6 +198,7 @@ class ShimV2Runtime(Runtime):
     def _start_monitor(
         self, directory: Path, address: str, cid: str, *, exec_id: str = "",
         terminal: bool, stdin: bool, log: Path, exit_command: tuple[str, ...] = (),
+        log_size_max: int = -1, exit_file: Path | None = None,
     ) -> int:  # fmt: skip
         """Start the I/O monitor in `directory`; return its pid once its FIFOs are open."""
         argv = [
@@ -204,6 +207,7 @@ class ShimV2Runtime(Runtime):
             "--timeout", str(self.context.command_timeout),
             *(["--terminal"] if terminal else []), *(["--stdin"] if stdin else []),
             *(f"--exit-command={arg}" for arg in exit_command),
+            "--log-size-max", str(log_size_max), *(["--exit-file", str(exit_file)] if exit_file else []),
         ]  # fmt: skip
         done = _spawn.run(argv, timeout=self.context.command_timeout)
         text = done.stdout.decode(errors="replace").strip()
@@ -243,6 +247,8 @@ class ShimV2Runtime(Runtime):
             self._start_monitor(
                 bundle, address, cid, terminal=request.terminal, stdin=request.stdin,
                 log=self.log_path(cid), exit_command=request.exit_command,
+                log_size_max=request.log_size_max,
+                exit_file=private_dir(self.persist_dir(cid)) / mon.EXIT,
             )  # fmt: skip
             with self._rpc(cid, "create", address) as task:
                 answer = task.create(
@@ -317,6 +323,11 @@ class ShimV2Runtime(Runtime):
             _remove_dead_socket(address)  # a killed shim leaves its socket behind
         self._reap_shim(cid)
         self._stop_monitor(bundle)
+        shutil.rmtree(self.persist_dir(cid), ignore_errors=True)
+
+    def exit_file_path(self, cid: str) -> Path:
+        """The monitor's exit file, on the run dir (a full state disk cannot refuse it)."""
+        return self.persist_dir(cid) / mon.EXIT
 
     def _reap_shim(self, cid: str) -> None:
         """The shim exits after Shutdown; make sure no shim outlives its container."""

@@ -281,7 +281,9 @@ def test_exit_is_reconciled_from_conmons_exit_file(oci: Oci) -> None:
     time.sleep(1.5)  # no ocimux process runs meanwhile: only conmon sees the exit
     exit_file = oci.runtime_root().with_name(f"{oci.runtime}.exits") / cid
     assert exit_file.read_text().strip() == "3"
-    assert (oci.containers_dir / cid / "exit").read_text().strip() == "3"
+    # conmon's persist dir is on the run dir (podman's <tmp_dir>/persist/<id>), not the state disk
+    assert (oci.state / "run" / "persist" / cid / "exit").read_text().strip() == "3"
+    assert not (oci.containers_dir / cid / "exit").exists()
     [rec] = oci.ps()
     assert (rec["id"], rec["status"], rec["exit_code"]) == (cid, "stopped", 3)
     assert rec["finished_at"] is not None

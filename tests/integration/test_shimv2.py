@@ -437,7 +437,7 @@ def test_killed_shim_shows_unknown_and_rm_force_cleans_up(
     assert "Unknown" in shim.ok("ps", "-a")
     # the I/O monitor saw its FIFOs close and ended without an exit code
     wait_until(lambda: not monitor_procs(cdir), 3, "the I/O monitor to end")
-    assert not (cdir / "exit").exists()
+    assert not (shim.state / "run" / "persist" / cid / "exit").exists()
 
     done = shim("rm", "-f", "-t", "1", "web")
     assert (done.returncode, done.stdout, done.stderr) == (0, "web\n", "")
@@ -475,10 +475,12 @@ def test_stop_of_a_container_whose_shim_died_is_a_clear_answer(
 def test_exit_while_no_ocimux_ran_is_seen_later(shim: Oci) -> None:
     cid = shim.detach("e7", "sh", "-c", "exit 7")
     cdir = shim.containers_dir / cid
+    exit_file = shim.state / "run" / "persist" / cid / "exit"  # on the run dir, not cdir
     # no ocimux process runs meanwhile: the I/O monitor records the status and ends
-    wait_until(lambda: (cdir / "exit").exists(), 5, "the monitor's exit file")
+    wait_until(exit_file.exists, 5, "the monitor's exit file")
     wait_until(lambda: not monitor_procs(cdir), 3, "the I/O monitor to end")
-    assert (cdir / "exit").read_text().strip() == "7"
+    assert exit_file.read_text().strip() == "7"
+    assert not (cdir / "exit").exists()
     assert "Exited (7)" in shim.ok("ps", "-a")
     rec = shim.record("e7")
     assert (rec["status"], rec["exit_code"]) == ("stopped", 7)
@@ -491,8 +493,8 @@ def test_exit_code_survives_a_shim_killed_after_the_exit(
     shim: Oci, dead_sockets: list[Path]
 ) -> None:
     cid = shim.detach("e9", "sh", "-c", "exit 9")
-    cdir = shim.containers_dir / cid
-    wait_until(lambda: (cdir / "exit").exists(), 5, "the monitor's exit file")
+    exit_file = shim.state / "run" / "persist" / cid / "exit"
+    wait_until(exit_file.exists, 5, "the monitor's exit file")
     _kill_shim(shim, "e9", dead_sockets)
     rec = shim.record("e9")
     assert (rec["status"], rec["exit_code"]) == ("stopped", 9), rec
