@@ -67,6 +67,39 @@ def check_timeout(value: float | None, what: str = "timeout") -> None:
         )
 
 
+def _resumes_paused(rec: ContainerRecord, sig: int) -> bool:
+    """Whether `kill` resumes a paused container after `sig` (moby's daemon/kill.go rule)."""
+    from .spec import STOP_SIGNAL_ANNOTATION
+
+    configured = (  # --stop-signal, or the annotation in a user's bundle
+        (rec.config.get("container") or {}).get("stop_signal") is not None
+        or STOP_SIGNAL_ANNOTATION in (rec.config.get("annotations") or {})
+    )
+    if sig == _signal.SIGKILL or not configured:
+        return True
+    return sig == int(rec.config.get("stop_signal", _signal.SIGTERM))
+
+
+def _await_stopped(rec: ContainerRecord, runtime: Runtime) -> None:
+    """Wait (bounded) until the runtime reports the container stopped after SIGKILL."""
+    from .errors import RuntimeCommandError
+    from .runtime import KILL_WAIT_SECONDS
+
+    deadline = time.monotonic() + KILL_WAIT_SECONDS
+    delay = 0.005
+    while runtime.state_container(rec.id).status not in ("stopped", "unknown"):
+        if time.monotonic() >= deadline:
+            raise RuntimeCommandError(
+                f"still running {KILL_WAIT_SECONDS:g}s after SIGKILL",
+                container=rec.name,
+                runtime=rec.runtime,
+                verb="kill",
+                hint="the process may be stuck in the kernel (state D); see `ocimux ps -a`",
+            )
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
 @dataclass(frozen=True, slots=True)
 class NewContainer:
     """What `create` and `run` need: a rootfs plus command, or a bundle (plus overrides)."""
@@ -589,9 +622,26 @@ class Dispatcher:
     def kill(
         self, ref: str, sig: int = _signal.SIGKILL, *, all_procs: bool = False
     ) -> ContainerRecord:
-        """Send `sig` to the container."""
+        """Send `sig` to the container, as Docker does for a paused one and for SIGKILL.
+
+        A paused container is resumed after the signal if it is SIGKILL or the container's
+        stop signal (any signal when none was configured): a frozen process cannot act on it
+        (moby's daemon/kill.go). After SIGKILL this returns once the runtime reports the
+        container stopped, so its record already holds the exit code; RuntimeCommandError
+        if it still runs `KILL_WAIT_SECONDS` later.
+        """
         with self._locked(ref, "kill") as (rec, runtime):
             runtime.kill_container(rec.id, sig, all_procs=all_procs)
+            resume = rec.status == "paused" and _resumes_paused(rec, sig)
+            if resume:
+                from .errors import RuntimeCommandError
+
+                with suppress(RuntimeCommandError):  # runc thaws a container itself on SIGKILL
+                    runtime.unpause_container(rec.id)
+            if sig == _signal.SIGKILL:
+                _await_stopped(rec, runtime)
+            if resume or sig == _signal.SIGKILL:
+                rec = self._refresh_locked(rec, runtime)
         self.hooks.event("kill", container=rec.id, name=rec.name, runtime=rec.runtime, signal=sig)
         return rec
 

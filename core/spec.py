@@ -164,7 +164,7 @@ def exec_process(bundle: Path, options: Any) -> dict[str, Any]:
     `options` is an `ExecOptions` (args, env, cwd, user resolved in the container's rootfs,
     terminal).
     """
-    container_spec = json.loads((bundle / "config.json").read_text())
+    container_spec = _container_spec(bundle / "config.json")
     rootfs = Path(container_spec["root"]["path"])
     user = parse_user(options.user, rootfs) if options.user else None
     process = with_overrides(
@@ -182,6 +182,35 @@ def exec_process(bundle: Path, options: Any) -> dict[str, Any]:
             "bounding": bounding, "effective": bounding[:], "permitted": bounding[:],
         }  # fmt: skip
     return process
+
+
+def _container_spec(path: Path) -> dict[str, Any]:
+    """The container's own config.json, which every exec session starts from.
+
+    Raises RuntimeCommandError (one line, what to do) when it was removed or damaged behind
+    ocimux's back: without it no runtime can build the session's process.
+    """
+    from .errors import RuntimeCommandError
+
+    try:
+        doc = json.loads(path.read_bytes())
+        if not isinstance(doc, dict) or not isinstance(doc["root"]["path"], str):
+            raise ValueError("no root.path")
+        if not isinstance(doc["process"], dict):
+            raise ValueError("no process")
+    except FileNotFoundError:
+        problem = "is missing"
+    except OSError as exc:
+        problem = f"cannot be read ({exc.strerror})"
+    except (ValueError, KeyError, TypeError):
+        problem = "is damaged (not a runtime spec)"
+    else:
+        return doc
+    raise RuntimeCommandError(
+        f"its bundle's config.json {problem}: {path}",
+        verb="exec",
+        hint="it was changed outside ocimux; remove the container with `ocimux rm -f` and create it again",
+    )
 
 
 def with_overrides(

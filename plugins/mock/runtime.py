@@ -294,7 +294,8 @@ class MockRuntime(Runtime):
         try:
             spec = load_spec(self.container_dir(cid) / "config.json")
         except SpecError as exc:
-            raise self._error(cid, "exec", str(exc)) from None
+            hint = "it was changed outside ocimux; remove the container with `ocimux rm -f` and create it again"
+            raise self._error(cid, "exec", f"its bundle is damaged: {exc}", hint) from None
         env = merge_env(spec.env, options.env)
         return ProcessSpec(tuple(options.args), env, options.cwd or spec.cwd, spec.rootfs)
 

@@ -51,6 +51,8 @@ DEFAULT_NAMESPACE = "ocimux"
 SHIM_PIDFILE = "shim.pid"
 #: grpc status NotFound: the shim does not know the container or exec session
 NOT_FOUND = 5
+#: how long a stopped container's I/O monitor may take to log its last output (at most)
+DRAIN_GRACE = 10.0
 
 
 class ShimV2Runtime(Runtime):
@@ -367,8 +369,31 @@ class ShimV2Runtime(Runtime):
             return RuntimeState("unknown", reason=f"the shim does not know it: {exc.message}")
         status = m.STATUS_NAMES.get(answer["status"], "unknown")
         if status == "stopped":
-            return RuntimeState("stopped", 0, answer["exit_status"])
+            code = self._await_drained(cid)
+            return RuntimeState("stopped", 0, answer["exit_status"] if code is None else code)
         return RuntimeState(status, answer["pid"])  # type: ignore[arg-type]
+
+    def _await_drained(self, cid: str) -> int | None:
+        """Wait until the I/O monitor has logged the last output and written `exit`; its code.
+
+        The shim reports the task stopped as soon as the process is reaped, while the monitor
+        may still be copying the last bytes from the FIFOs into the log: "stopped" (and so
+        `wait`) must come after the drain, as conmon's exit file does. Bounded: a monitor that
+        died or hangs ends the wait (None without an exit file).
+        """
+        exit_file = self.exit_file_path(cid)
+        pidfile = self.container_dir(cid) / mon.PIDFILE
+        deadline = time.monotonic() + min(self.context.command_timeout, DRAIN_GRACE)
+        delay = 0.001
+        while True:
+            code = read_exit_file(exit_file)
+            if code is not None:
+                return code
+            monitor = read_pidfile(pidfile)  # removed by the monitor as it ends
+            if not (monitor and process_alive(monitor)) or time.monotonic() >= deadline:
+                return read_exit_file(exit_file)
+            time.sleep(delay)
+            delay = min(delay * 2, 0.02)
 
     def pause_container(self, cid: str) -> None:
         with self._rpc(cid, "pause") as task:
