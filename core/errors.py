@@ -109,8 +109,9 @@ class OcimuxError(Exception):
         line = f"{head}: {self.detail}" if head else self.detail
         if self.hint:
             line = f"{line}; {self.hint}"
-        # One line, always: runtime messages often end in a newline or span several.
-        return _bounded(" ".join(line.split()))
+        # One line, always: runtime messages often end in a newline or span several; and no
+        # terminal control (a user's argument may hold an escape sequence that clears the screen).
+        return _bounded(" ".join(line.split()).translate(_CONTROLS))
 
 
 class ConfigError(OcimuxError):
@@ -288,6 +289,12 @@ class CommandNotFoundError(OcimuxError):
 
 #: a message longer than this is cut in the middle (a 5 MB config value must not become a 5 MB line)
 MAX_MESSAGE = 2000
+
+
+#: control characters left after whitespace is collapsed (ESC, BEL, DEL, C1), shown escaped
+_CONTROLS = {
+    c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0)) if not chr(c).isspace()
+}
 
 
 def _bounded(text: str) -> str:

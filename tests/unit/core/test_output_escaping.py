@@ -142,3 +142,16 @@ def test_print_table_aligns_on_the_escaped_text(capsys: pytest.CaptureFixture[st
     print_table(["A", "B"], [["x\ny", "1"], ["long-cell", "2"]])
     lines = capsys.readouterr().out.splitlines()
     assert lines == ["A           B", "x\\ny        1", "long-cell   2"]
+
+
+def test_error_messages_escape_terminal_control_characters() -> None:
+    # an argument a user typed (or a runtime echoed) must not clear the screen in the error line
+    from ocimux.errors import RuntimeCommandError
+
+    exc = RuntimeCommandError(
+        "executable file '\x1b[2J\x07evil' not found\r\nfake line", container="c", runtime="crun"
+    )
+    text = str(exc)
+    assert "\x1b" not in text and "\x07" not in text and "\r" not in text and "\n" not in text
+    assert "\\x1b[2J\\x07evil" in text
+    assert text.endswith("not found fake line")
