@@ -292,9 +292,7 @@ MAX_MESSAGE = 2000
 
 
 #: control characters left after whitespace is collapsed (ESC, BEL, DEL, C1), shown escaped
-_CONTROLS = {
-    c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0)) if not chr(c).isspace()
-}
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0)) if not chr(c).isspace()}
 
 
 def _bounded(text: str) -> str:
