@@ -58,6 +58,8 @@ class ContainerEndpoints:
     exit_codes: dict[str, int]
     console_sizes: dict[str, tuple[int, int]]
     _lock: threading.Lock
+    auto_removing: set[str]
+    restarting: dict[str, threading.Event]
     forget_execs: Callable[[str], None]  # ExecEndpoints': drop a removed container's execs
 
     def create(self, r: Request) -> Response:
@@ -200,30 +202,58 @@ class ContainerEndpoints:
         The server holds the container's removal claim meanwhile, so it keeps the exit code
         for `wait` before the container goes. If the server is gone by then (stopped, killed,
         restarted), the claim goes with it and the monitor's exit command removes the
-        container (`ocimux._cleanup`); `sweep_auto_removed` catches any left over.
+        container (`ocimux._cleanup`); `sweep_auto_removed` catches any left over. One watcher
+        per container: an exit caused by `restart` is not the end (Docker keeps a restarted
+        AutoRemove container), so the watcher waits for the restart and watches the new run.
         """
         from ocimux._cleanup import removal_claim
 
+        with self._lock:
+            if cid in self.auto_removing:
+                return  # its watcher lives on across a restart
+            self.auto_removing.add(cid)
         try:
             bundle = Path(self.d.store.get_container(cid).bundle)
         except OcimuxError:
+            with self._lock:
+                self.auto_removing.discard(cid)
             return
         claim = removal_claim(bundle)
         claim.__enter__()  # taken now, before the container can exit; dropped by the thread
 
         def watch() -> None:
+            nonlocal claim
             try:
-                rec = self._wait_status(cid, ("stopped", "unknown"))
-                if rec is not None:
-                    self._remember_exit(cid, rec.exit_code)  # `wait` answers after the removal
-                    try:
-                        self.d.delete(cid, force=True)
-                    except OcimuxError:
-                        pass
+                while True:
+                    rec = self._wait_status(cid, ("stopped", "unknown"))
+                    if rec is not None and self._restarted(cid):
+                        claim.__exit__(None, None, None)  # the re-created container's own file
+                        claim = removal_claim(bundle)
+                        claim.__enter__()
+                        continue
+                    if rec is not None:
+                        self._remember_exit(cid, rec.exit_code)  # `wait` answers after removal
+                        with contextlib.suppress(OcimuxError):
+                            self.d.delete(cid, force=True)
+                    return
             finally:
                 claim.__exit__(None, None, None)
+                with self._lock:
+                    self.auto_removing.discard(cid)
 
         threading.Thread(target=watch, daemon=True, name=f"autoremove-{cid[:12]}").start()
+
+    def _restarted(self, cid: str) -> bool:
+        """Wait for a `restart` of `cid` in progress; whether the container runs again after it."""
+        with self._lock:
+            done = self.restarting.get(cid)
+        if done is None:
+            return False
+        done.wait()
+        try:
+            return self.d.inspect(cid).status in ("running", "paused")
+        except OcimuxError:
+            return False
 
     def sweep_auto_removed(self) -> None:
         """At start: remove AutoRemove containers that exited while nobody could remove them.
@@ -277,10 +307,18 @@ class ContainerEndpoints:
     def restart(self, r: Request) -> Response:
         rec = self._record(r.params["id"])
         timeout = r.integer("t", None)
-        if rec.status in ("running", "paused"):
-            rec = self.d.stop(rec.id, float(timeout) if timeout is not None else None)
-        self._recreate(rec)
-        self.d.start(rec.id)
+        done = threading.Event()  # an AutoRemove watcher waits for it instead of removing
+        with self._lock:
+            self.restarting[rec.id] = done
+        try:
+            if rec.status in ("running", "paused"):
+                rec = self.d.stop(rec.id, float(timeout) if timeout is not None else None)
+            self._recreate(rec)
+            self.d.start(rec.id)
+        finally:
+            with self._lock:
+                self.restarting.pop(rec.id, None)
+            done.set()
         if rec.config.get("auto_remove"):
             self._remove_when_stopped(rec.id)
         return Response(204)

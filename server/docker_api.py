@@ -98,6 +98,9 @@ class DockerApi(ContainerEndpoints, ExecEndpoints):
         #: HostConfig.ConsoleSize of created containers with a terminal, until they start
         self.console_sizes: dict[str, tuple[int, int]] = {}
         self._lock = threading.Lock()
+        #: AutoRemove containers with a watcher, and those a `restart` is re-creating now
+        self.auto_removing: set[str] = set()
+        self.restarting: dict[str, threading.Event] = {}
 
     def routes(self) -> list[Route]:
         return [

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import time
 
 import pytest
 
@@ -234,6 +235,22 @@ def test_restart_keeps_creation_time_and_earlier_logs(api_server: ApiServer) -> 
     api_server.docker_ok("restart", "-t", "0", "web")
     assert api_server.docker_ok("inspect", "-f", "{{.Created}}", "web") == created
     wait_until(lambda: api_server.docker_ok("logs", "web").count("run\n") >= 2, 5, "two runs' logs")
+
+
+@RUNC
+def test_restart_keeps_an_auto_remove_container_and_removes_it_at_its_end(
+    api_server: ApiServer,
+) -> None:
+    # Docker keeps a --rm container across `docker restart`; its later exit removes it
+    cid = api_server.docker_ok("run", "-d", "--rm", "--name", "web", "busybox", "sleep", "300")
+    for _ in range(2):
+        assert api_server.docker_ok("restart", "-t", "0", "web") == "web\n"
+        state = api_server.docker_ok("inspect", "-f", "{{.Id}} {{.State.Status}}", "web").split()
+        assert state == [cid.strip(), "running"]
+    time.sleep(1)  # a watcher that took the restart's exit for the end would remove it now
+    assert api_server.docker_ok("inspect", "-f", "{{.State.Status}}", "web") == "running\n"
+    api_server.docker_ok("stop", "-t", "0", "web")
+    wait_until(lambda: api_server.ocimux_ps() == [], 10, "the AutoRemove container to go")
 
 
 # --- exec -it in a real terminal ------------------------------------------------------------
