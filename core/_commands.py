@@ -282,17 +282,24 @@ def cmd_exec(d: Dispatcher, args: argparse.Namespace) -> int:
     if args.detach:
         print(d.exec_detached(args.container, options).id)
         return 0
+    from .sigproxy import Hangup, SignalProxy
+
     sessions: list[str] = []
     resize = (
         (lambda h, w: d.exec_resize(sessions[0], h, w) if sessions else None) if args.tty else None
     )
-    with raw_terminal(resize) if args.tty else _nothing():
-        code = d.exec(
-            args.container,
-            options,
-            _streams(args.interactive),
-            on_start=sessions.append if args.tty else None,
-        )
+    proxy = SignalProxy(hangup_ends=args.tty)
+
+    def on_start(session: str) -> None:
+        sessions.append(session)
+        if args.sig_proxy:  # from now on a signal to us is the exec'd process's
+            proxy.start(lambda sig: d.exec_kill(session, sig))
+
+    try:
+        with proxy, raw_terminal(resize) if args.tty else _nothing():
+            code = d.exec(args.container, options, _streams(args.interactive), on_start=on_start)
+    except Hangup:  # the terminal is gone: the session got the SIGHUP, nothing to relay to
+        return 128 + signal.SIGHUP
     if code is None:
         sys.stderr.write(f"detached from exec session {sessions[0][:12] if sessions else ''}\n")
         return 0

@@ -215,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--privileged", action="store_true", help="every capability in the container's bounding set"
     )
     p.add_argument("--detach-keys", help="key sequence that detaches (default ctrl-p,ctrl-q)")
+    _add_sig_proxy(p)
     p.add_argument("--list", metavar="CONTAINER", help="list the container's exec sessions")
     p.add_argument("--inspect", metavar="SESSION", help="print one exec session as JSON")
     p.add_argument("--stop", metavar="SESSION", help="stop an exec session (TERM, wait, KILL)")

@@ -715,14 +715,7 @@ class Dispatcher:
                 )
             self._require(runtime, "checkpoint", rec.name, "restore")
             runtime.delete_container(rec.id)
-            request = CreateRequest(
-                cid=rec.id,
-                name=rec.name,
-                bundle=Path(rec.bundle),
-                stdin=bool(rec.config.get("stdin")),
-                annotations=rec.config.get("annotations", {}),
-            )
-            result = runtime.restore_container(request, options)
+            result = runtime.restore_container(self._restore_request(rec), options)
             rec = self.store.update_container(
                 rec.id,
                 status="running",
@@ -734,6 +727,26 @@ class Dispatcher:
             )
         self.hooks.event("restore", container=rec.id, name=rec.name, runtime=rec.runtime)
         return rec
+
+    def _restore_request(self, rec: ContainerRecord) -> CreateRequest:
+        """What `restore` asks of the runtime: its new monitor gets what `create` gave the first.
+
+        With `auto_remove` the exit command too: the restored container's end is its monitor's.
+        """
+        from .containerconfig import ContainerConfig
+
+        bundle = Path(rec.bundle)
+        auto_remove = bool(rec.config.get("auto_remove"))
+        config = ContainerConfig.from_dict(rec.config.get("container") or {})
+        return CreateRequest(
+            cid=rec.id,
+            name=rec.name,
+            bundle=bundle,
+            stdin=bool(rec.config.get("stdin")),
+            annotations=rec.config.get("annotations", {}),
+            exit_command=self._exit_command(bundle, rec.id) if auto_remove else (),
+            log_size_max=self._log_size_max(config),
+        )
 
     def _kept_upper(self, runtime: Runtime, cid: str) -> Path:
         """Where `delete(keep_layer=True)` keeps a container's writes for its re-create."""
@@ -899,6 +912,12 @@ class Dispatcher:
         from . import execs
 
         return execs.stop(self, session, timeout)
+
+    def exec_kill(self, session: str, sig: int) -> ExecRecord:
+        """Send `sig` to a running exec session's process; the container is not touched."""
+        from . import execs
+
+        return execs.kill(self, session, sig)
 
     def exec_resize(self, session: str, height: int, width: int) -> None:
         """Resize an exec session's terminal."""

@@ -19,6 +19,7 @@ from .errors import (
     ExecSessionNotFoundError,
     InvalidArgumentError,
     OcimuxError,
+    StateError,
     StoreError,
 )
 from .ids import new_id
@@ -270,6 +271,28 @@ def stop(d: Dispatcher, ref: str, timeout: float) -> ExecRecord:
                 container=rec.name, runtime=rec.runtime, verb="exec stop", container_id=rec.id
             ) from None
         session = refresh(d, runtime, session) or session
+    return session
+
+
+def kill(d: Dispatcher, ref: str, sig: int) -> ExecRecord:
+    """Send `sig` to a running session's process (an attached `exec`'s `--sig-proxy`).
+
+    No lock, as for `stop` and `resize`: an attached session's client holds the session's
+    lock for its whole life, and it is that client's proxy that sends.
+    """
+    session = find(d, ref)
+    rec = d.store.get_container(session.container_id)
+    if session.status != "running":
+        raise StateError(
+            f"exec session {session.id[:12]} is {session.status}",
+            container=rec.name, runtime=rec.runtime, verb="exec kill",
+        )  # fmt: skip
+    try:
+        d.runtime_of(rec).exec_kill_container(rec.id, session.id, sig)
+    except OcimuxError as exc:
+        raise exc.add_context(
+            container=rec.name, runtime=rec.runtime, verb="exec kill", container_id=rec.id
+        ) from None
     return session
 
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ._faults import crash_point
 from .capabilities import Capabilities, Capability
-from .errors import CapabilityError, RuntimeCommandError
+from .errors import CapabilityError, RuntimeCommandError, StateError
 
 if TYPE_CHECKING:
     from .options import (
@@ -373,6 +373,26 @@ class Runtime(ABC):
     def exec_update_status(self, cid: str, session_id: str) -> ExecStatus:
         """Report whether the exec session's process still runs, and its exit code if not."""
         raise self._unsupported("exec", "exec status", cid)
+
+    def exec_kill_container(self, cid: str, session_id: str, signal: int) -> None:
+        """Send `signal` to an exec session's process (`exec --sig-proxy`).
+
+        Here its host pid from `exec_update_status` (conmon-based runtimes, the mock); a
+        runtime whose processes are not the host's (a VM) overrides this. A session that no
+        longer runs raises StateError.
+        """
+        status = self.exec_update_status(cid, session_id)
+        try:
+            if not status.running or not status.pid:
+                raise ProcessLookupError
+            os.kill(status.pid, signal)
+        except ProcessLookupError:
+            raise StateError(
+                f"exec session {session_id[:12]} is not running",
+                container=cid,
+                runtime=self.name,
+                verb="exec kill",
+            ) from None
 
     def exec_stop_container(self, cid: str, session_id: str, timeout: float) -> None:
         """Stop an exec session: SIGTERM, wait `timeout`, SIGKILL. The container keeps running."""

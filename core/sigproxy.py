@@ -51,14 +51,17 @@ class SignalProxy:
 
     With `hangup_ends` (a terminal session), SIGHUP is forwarded and then raises `Hangup` in
     the main thread: the terminal is gone, nothing can be relayed any more, and a container's
-    PID 1 ignores a signal it set no handler for (an interactive shell's SIGHUP).
+    PID 1 ignores a signal it set no handler for (an interactive shell's SIGHUP). `Hangup` is
+    raised only once the forwarder has sent it (it signals the main thread again): the
+    client's way out may remove what `send` needs (an exec session's record and directory).
     """
 
     def __init__(self, *, hangup_ends: bool = False) -> None:
-        self._hangup_ends = hangup_ends
         self._queue: queue.SimpleQueue[int | None] = queue.SimpleQueue()
         self._previous: dict[int, object] = {}
         self._thread: threading.Thread | None = None
+        self._hangup = "" if hangup_ends else "done"  # "", "pending" (queued), "sent", "done"
+        self._installed = threading.Lock()  # the forwarder signals the main thread only under ours
 
     def start(self, send: Callable[[int], object]) -> None:
         if self._thread is not None or threading.current_thread() is not threading.main_thread():
@@ -71,21 +74,31 @@ class SignalProxy:
             self._previous[sig] = signal.signal(sig, self._handle)
 
     def _handle(self, signum: int, _frame: object) -> None:
+        if signum == signal.SIGHUP and self._hangup != "done":
+            if self._hangup == "sent":  # the forwarder's own: it reached the container
+                self._hangup = "done"  # once: never again in the middle of the removal
+                raise Hangup
+            if self._hangup == "pending":
+                return  # the terminal's second SIGHUP: one is on its way
+            self._hangup = "pending"
         self._queue.put(signum)
-        if signum == signal.SIGHUP and self._hangup_ends:
-            self._hangup_ends = False  # once: never again in the middle of the removal
-            raise Hangup
 
     def _forward(self, send: Callable[[int], object]) -> None:
         while (signum := self._queue.get()) is not None:
             with suppress(Exception):  # exited meanwhile, or not started: nothing to forward to
                 send(signum)
+            if signum == signal.SIGHUP and self._hangup == "pending":
+                with self._installed:
+                    if self._previous:  # our handler is still there to raise Hangup
+                        self._hangup = "sent"
+                        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGHUP)
 
     def stop(self) -> None:
-        for sig, previous in self._previous.items():
-            with suppress(ValueError, TypeError):
-                signal.signal(sig, previous)  # type: ignore[arg-type]
-        self._previous.clear()
+        with self._installed:
+            for sig, previous in self._previous.items():
+                with suppress(ValueError, TypeError):
+                    signal.signal(sig, previous)  # type: ignore[arg-type]
+            self._previous.clear()
         if self._thread is not None:
             self._queue.put(None)
             self._thread.join(timeout=5)

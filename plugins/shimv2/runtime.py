@@ -30,7 +30,7 @@ from ocimux._faults import crash_point
 from ocimux._sockets import remove_if_stale
 from ocimux.attach import read_exit_file
 from ocimux.conmon import named_process_alive, process_alive, read_pidfile
-from ocimux.errors import OcimuxError, RuntimeCommandError
+from ocimux.errors import OcimuxError, RuntimeCommandError, StateError
 from ocimux.ocicli import classify
 from ocimux.options import CreateResult, ExecStatus, RuntimeInfo, RuntimeState
 from ocimux.runtime import KILL_WAIT_SECONDS, Runtime
@@ -506,6 +506,16 @@ class ShimV2Runtime(Runtime):
             return ExecStatus(running=False, pid=pid, exit_code=code)
         running = process_alive(read_pidfile(directory / mon.PIDFILE))
         return ExecStatus(running=running, pid=pid, exit_code=read_exit_file(directory / mon.EXIT))
+
+    def exec_kill_container(self, cid: str, session_id: str, signal: int) -> None:
+        """Kill with the session's exec id, through the shim (a VM's pids are not ours)."""
+        if not self.exec_update_status(cid, session_id).running:
+            raise StateError(
+                f"exec session {session_id[:12]} is not running",
+                container=cid, runtime=self.name, verb="exec kill",
+            )  # fmt: skip
+        with self._rpc(cid, "exec kill") as task:
+            task.kill(cid, signal, exec_id=session_id)
 
     def exec_stop_container(self, cid: str, session_id: str, timeout: float) -> None:
         """SIGTERM, wait `timeout`, SIGKILL, through the shim (a VM's pids are not ours)."""

@@ -144,10 +144,22 @@ def test_signal_proxy_never_started_forwards_nothing() -> None:
 
 def test_a_terminal_hangup_is_forwarded_and_ends_the_client_once() -> None:
     got: list[int] = []
+    seen_at_hangup: list[int] = []
+
+    def slow_send(sig: int) -> None:
+        time.sleep(0.2)  # the client's way out must not overtake the forwarding
+        got.append(sig)
+
     with SignalProxy(hangup_ends=True) as proxy:
-        proxy.start(got.append)
+        proxy.start(slow_send)
         with pytest.raises(Hangup):
             signal.raise_signal(signal.SIGHUP)
-        signal.raise_signal(signal.SIGHUP)  # a second one during the removal: forwarded only
+            signal.raise_signal(signal.SIGHUP)  # the terminal's second one: not sent twice
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                time.sleep(0.01)
+        seen_at_hangup.extend(got)
+        signal.raise_signal(signal.SIGHUP)  # one during the removal: forwarded only
         _wait(lambda: len(got) == 2)
+    assert seen_at_hangup == [signal.SIGHUP], "Hangup came before the SIGHUP was forwarded"
     assert got == [signal.SIGHUP, signal.SIGHUP]
