@@ -222,7 +222,7 @@ def test_label_disable_and_apparmor_unconfined_have_nothing_to_disable(tmp_path:
         ({"NetworkMode": "mynet"}, "no network stack"),
         ({"LogConfig": {"Type": "none"}}, "HostConfig.LogConfig.Type 'none'"),
         ({"LogConfig": {"Type": "syslog"}}, "k8s-file"),
-        ({"LogConfig": {"Type": "json-file", "Config": {"max-size": "1m"}}}, "LogConfig.Config"),
+        ({"LogConfig": {"Type": "json-file", "Config": {"max-file": "3"}}}, "LogConfig.Config"),
         ({"Privileged": "yes"}, "HostConfig.Privileged"),
     ],
 )
