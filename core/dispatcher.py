@@ -692,6 +692,13 @@ class Dispatcher:
         """Checkpoint a running container. Needs capability `checkpoint`."""
         with self._locked(ref, "checkpoint") as (rec, runtime):
             self._require(runtime, "checkpoint", rec.name, "checkpoint")
+            if rec.config.get("auto_remove") and not options.leave_running:
+                # its end runs the --rm removal, and the checkpoint in its directory goes too
+                raise StateError(
+                    f"cannot checkpoint container {rec.name}: it was created with --rm, and "
+                    "stopping it for the checkpoint would remove it (and the checkpoint)",
+                    hint="checkpoint it with --leave-running, or create it without --rm",
+                )
             runtime.checkpoint_container(rec.id, options)
             crash_point("checkpoint:runtime")
             rec = self._refresh_locked(rec, runtime)
