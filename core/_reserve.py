@@ -8,19 +8,32 @@ store opens and the disk has room for it (one `lstat` when it is there). A write
 that finds the disk all but full (less than LOW_WATER free: one `statvfs`) deletes it first,
 and a transaction that fails for want of space deletes it and tries once more. It is made
 again by a later open once the disk has room (after `rm -f` removed a container and its log).
+
+A container flooding the disk with no log cap eats the reserve within milliseconds of its
+release, so `rm -f` cannot count on it: on `StateDiskFullError` it kills the container and
+empties the container's own logs (`free_container_logs`) before trying again.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import stat
 from contextlib import suppress
 from pathlib import Path
 from typing import Final
 
 from .errors import StoreError
 
-__all__ = ["LOW_WATER", "RESERVE_BYTES", "RESERVE_NAME", "DiskReserve", "state_disk_full"]
+__all__ = [
+    "LOW_WATER",
+    "RESERVE_BYTES",
+    "RESERVE_NAME",
+    "DiskReserve",
+    "StateDiskFullError",
+    "free_container_logs",
+    "state_disk_full",
+]
 
 RESERVE_NAME: Final = ".reserve"
 #: enough for a few hundred small transactions and each process's 32 KiB `-shm`
@@ -29,9 +42,13 @@ RESERVE_BYTES: Final = 1 << 20
 LOW_WATER: Final = 256 << 10
 
 
+class StateDiskFullError(StoreError):
+    """A write to the state database found no room on the state disk."""
+
+
 def state_disk_full(directory: Path) -> StoreError:
     """The one-line error for a write that cannot be done: the state disk has no space left."""
-    return StoreError(
+    return StateDiskFullError(
         f"the state disk is full ({directory})",
         hint="free space on it: `ocimux rm -f` removes a container with its log; cap logs "
         "with --log-opt max-size or [containers] log_size_max",
@@ -93,3 +110,29 @@ class DiskReserve:
         except OSError:
             return False
         return True
+
+
+def free_container_logs(directory: Path) -> int:
+    """Empty the logs in a container's directory (its own and its exec sessions'); return the
+    bytes freed.
+
+    For `rm -f` on a full disk only: the container is being removed with its logs anyway,
+    and emptying them needs no space. Truncated in place (a monitor still holding one open
+    frees its blocks too); symlinks are not followed.
+    """
+    freed = 0
+    for path in [*directory.glob("ctr.log*"), *directory.glob("exec/*/exec.log*")]:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            st = os.fstat(fd)
+            if stat.S_ISREG(st.st_mode):
+                os.ftruncate(fd, 0)
+                freed += st.st_size
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return freed

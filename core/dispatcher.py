@@ -774,100 +774,141 @@ class Dispatcher:
 
         A container whose runtime is missing can still be removed with `force` (its runtime
         state, if any, cannot be cleaned then; the message says so).
+
+        With `force` on a full state disk (a container flooding it with no log cap eats the
+        store's reserve within milliseconds): a write of the removal that finds no room first
+        kills the container and empties its own logs (`_make_room_to_remove`: no write
+        needed), then the removal is tried once more; "the state disk is full" only if it
+        still finds no room.
         """
-        from .cgroups import kill_container_cgroups
-        from .reconcile import INTERRUPTED, finish_interrupted, remove_container_dir
+        from ._reserve import StateDiskFullError
 
         check_timeout(timeout)
         rec = self.store.lookup(ref)
         with self.store.lock(rec.id, self.config.lock_timeout):
-            rec = self.store.get_container(rec.id)
-            if rec.status in INTERRUPTED:  # left by a dead process: finishing it is the removal
-                finish_interrupted(self, rec)
-                return rec
-            runtime = self._runtime_or_none(rec)
-            rec = self._refresh_locked(rec, runtime)
-            live_execs = self._live_execs(rec, runtime)
-            if runtime is None:
+            try:
+                rec, done = self._delete_locked(rec.id, force, timeout, keep_layer)
+            except StateDiskFullError:
                 if not force:
-                    raise RuntimeNotFoundError(
-                        f"its runtime {rec.runtime} is missing",
-                        container=rec.name,
-                        runtime=rec.runtime,
-                        verb="rm",
-                        hint="use `ocimux rm -f` to remove the record anyway",
-                    )
-            elif rec.status not in states.ALLOWED["delete"] or live_execs:
-                if not force:
-                    what = (
-                        f"{len(live_execs)} exec session(s) running"
-                        if rec.status == "stopped"
-                        else f"container is {rec.status}"
-                    )
-                    raise StateError(
-                        what,
-                        container=rec.name,
-                        runtime=rec.runtime,
-                        verb="cannot rm",
-                        hint="stop it first, or use `ocimux rm -f`",
-                    )
-                if live_execs:
-                    from . import execs
-
-                    execs.stop_all(self, rec, runtime, timeout=timeout or 0)
-                config_json = runtime.container_dir(rec.id) / "config.json"
-                if rec.status in states.ACTIVE:
-                    wait = (
-                        timeout
-                        if timeout is not None
-                        else rec.config.get("stop_timeout", self.config.stop_timeout)
-                    )
-                    try:
-                        runtime.stop_container(
-                            rec.id,
-                            0 if rec.status != "running" else float(wait),
-                            int(rec.config.get("stop_signal", _signal.SIGTERM)),
-                        )
-                    except OcimuxError as exc:
-                        # a runtime that lost its state cannot stop it; its cgroup can
-                        if not kill_container_cgroups(rec.id, config_json):
-                            raise exc.add_context(
-                                container=rec.name,
-                                runtime=rec.runtime,
-                                verb="rm",
-                                container_id=rec.id,
-                            ) from None
-            if runtime is not None:
-                if rec.status == "unknown":
-                    # the runtime has forgotten it (or lost its monitor): kill through its cgroup
-                    kill_container_cgroups(rec.id, runtime.container_dir(rec.id) / "config.json")
-                # "removing": if this process dies from here on, the next call finishes the job
-                before = rec.status
-                self.store.update_container(rec.id, status="removing")
-                crash_point("delete:marked")
-                try:
-                    runtime.delete_container(rec.id)
-                except OcimuxError as exc:
-                    self.store.update_container(rec.id, status=before)
-                    raise exc.add_context(
-                        container=rec.name, runtime=rec.runtime, verb="rm", container_id=rec.id
-                    ) from None
-                crash_point("delete:runtime")
-                # whatever the runtime no longer knew of (a no-op once it deleted the cgroups)
-                kill_container_cgroups(rec.id, runtime.container_dir(rec.id) / "config.json")
-                # raises, keeping the record, while the layer is mounted: rmtree never goes through it
-                kept = self._kept_upper(runtime, rec.id) if keep_layer else None
-                remove_container_dir(self, runtime.container_dir(rec.id), keep_upper=kept)
-                if not keep_layer:  # writes kept by an earlier re-create that never came
-                    shutil.rmtree(self._kept_upper(runtime, rec.id), ignore_errors=True)
-            else:  # only if the directory the record names is ocimux's own (trust.py)
-                remove_container_dir(self, rec.bundle)
-            from .configure import remove_pidfile
-
-            remove_pidfile(rec.config)
-            self.store.remove_container(rec.id)
-        self.hooks.event("delete", container=rec.id, name=rec.name, runtime=rec.runtime)
+                    raise
+                self._make_room_to_remove(rec)
+                rec, done = self._delete_locked(rec.id, force, timeout, keep_layer)
+        if done:
+            self.hooks.event("delete", container=rec.id, name=rec.name, runtime=rec.runtime)
         return rec
+
+    def _make_room_to_remove(self, rec: ContainerRecord) -> None:
+        """For `rm -f` on a full disk: SIGKILL the container and empty its logs (it is being
+        removed with them anyway), neither of which needs a write to the state disk. Only in
+        ocimux's own container directory (`Runtime.container_dir`), never one a record names."""
+        from ._reserve import free_container_logs
+        from .cgroups import kill_container_cgroups
+
+        runtime = self._runtime_or_none(rec)
+        if runtime is None:
+            return
+        directory = runtime.container_dir(rec.id)
+        with suppress(OcimuxError):  # stopped already, or a runtime that lost it
+            runtime.kill_container(rec.id, _signal.SIGKILL, all_procs=True)
+        kill_container_cgroups(rec.id, directory / "config.json")
+        with suppress(OcimuxError):
+            _await_stopped(rec, runtime)  # its monitor has stopped writing the log
+        free_container_logs(directory)
+
+    def _delete_locked(
+        self, cid: str, force: bool, timeout: float | None, keep_layer: bool
+    ) -> tuple[ContainerRecord, bool]:
+        """`delete` under the container's lock; the record, and whether it was removed now
+        (False: it was a leftover of a dead process, finished instead)."""
+        from .cgroups import kill_container_cgroups
+        from .reconcile import INTERRUPTED, finish_interrupted, remove_container_dir
+
+        rec = self.store.get_container(cid)
+        if rec.status in INTERRUPTED:  # left by a dead process: finishing it is the removal
+            finish_interrupted(self, rec)
+            return rec, False
+        runtime = self._runtime_or_none(rec)
+        rec = self._refresh_locked(rec, runtime)
+        live_execs = self._live_execs(rec, runtime)
+        if runtime is None:
+            if not force:
+                raise RuntimeNotFoundError(
+                    f"its runtime {rec.runtime} is missing",
+                    container=rec.name,
+                    runtime=rec.runtime,
+                    verb="rm",
+                    hint="use `ocimux rm -f` to remove the record anyway",
+                )
+        elif rec.status not in states.ALLOWED["delete"] or live_execs:
+            if not force:
+                what = (
+                    f"{len(live_execs)} exec session(s) running"
+                    if rec.status == "stopped"
+                    else f"container is {rec.status}"
+                )
+                raise StateError(
+                    what,
+                    container=rec.name,
+                    runtime=rec.runtime,
+                    verb="cannot rm",
+                    hint="stop it first, or use `ocimux rm -f`",
+                )
+            if live_execs:
+                from . import execs
+
+                execs.stop_all(self, rec, runtime, timeout=timeout or 0)
+            config_json = runtime.container_dir(rec.id) / "config.json"
+            if rec.status in states.ACTIVE:
+                wait = (
+                    timeout
+                    if timeout is not None
+                    else rec.config.get("stop_timeout", self.config.stop_timeout)
+                )
+                try:
+                    runtime.stop_container(
+                        rec.id,
+                        0 if rec.status != "running" else float(wait),
+                        int(rec.config.get("stop_signal", _signal.SIGTERM)),
+                    )
+                except OcimuxError as exc:
+                    # a runtime that lost its state cannot stop it; its cgroup can
+                    if not kill_container_cgroups(rec.id, config_json):
+                        raise exc.add_context(
+                            container=rec.name,
+                            runtime=rec.runtime,
+                            verb="rm",
+                            container_id=rec.id,
+                        ) from None
+        if runtime is not None:
+            if rec.status == "unknown":
+                # the runtime has forgotten it (or lost its monitor): kill through its cgroup
+                kill_container_cgroups(rec.id, runtime.container_dir(rec.id) / "config.json")
+            # "removing": if this process dies from here on, the next call finishes the job
+            before = rec.status
+            self.store.update_container(rec.id, status="removing")
+            crash_point("delete:marked")
+            try:
+                runtime.delete_container(rec.id)
+            except OcimuxError as exc:
+                self.store.update_container(rec.id, status=before)
+                raise exc.add_context(
+                    container=rec.name, runtime=rec.runtime, verb="rm", container_id=rec.id
+                ) from None
+            crash_point("delete:runtime")
+            # whatever the runtime no longer knew of (a no-op once it deleted the cgroups)
+            kill_container_cgroups(rec.id, runtime.container_dir(rec.id) / "config.json")
+            # raises, keeping the record, while the layer is mounted: rmtree never goes through it
+            kept = self._kept_upper(runtime, rec.id) if keep_layer else None
+            remove_container_dir(self, runtime.container_dir(rec.id), keep_upper=kept)
+            if not keep_layer:  # writes kept by an earlier re-create that never came
+                shutil.rmtree(self._kept_upper(runtime, rec.id), ignore_errors=True)
+        else:  # only if the directory the record names is ocimux's own (trust.py)
+            remove_container_dir(self, rec.bundle)
+        from .configure import remove_pidfile
+
+        remove_pidfile(rec.config)
+        self.store.remove_container(rec.id)
+        return rec, True
 
     def _live_execs(self, rec: ContainerRecord, runtime: Runtime | None) -> list[ExecRecord]:
         """The container's exec sessions that still run (statuses refreshed)."""

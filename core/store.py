@@ -409,8 +409,10 @@ class Store:
             hint="run ocimux as that user, or set [ocimux] state_dir to a directory of your own",
         )
 
-    def _open(self) -> sqlite3.Connection:
+    def _open(self, *, exclusive: bool = False) -> sqlite3.Connection:
         """Check the directory and file are the caller's; create the database if missing; connect.
+
+        `exclusive`: in exclusive locking mode, with no `-shm` index (`_open_with_room`).
 
         A new database is built complete (schema, WAL) in a temporary file beside it and then
         linked into place, never replacing one: so `path` names either nothing or a finished
@@ -444,11 +446,17 @@ class Store:
                 isolation_level=None,
                 check_same_thread=False,
             )
+        except sqlite3.Error as exc:
+            raise self._error(exc) from exc
+        try:
+            if exclusive:  # before any statement that reads: SQLite then never maps a `-shm`
+                db.execute("PRAGMA locking_mode = EXCLUSIVE")
             db.execute("PRAGMA foreign_keys = ON")
             # WAL with synchronous=NORMAL never corrupts; a power cut may lose the last commits,
             # but it also ends every container they describe.
             db.execute("PRAGMA synchronous = NORMAL")
         except sqlite3.Error as exc:
+            db.close()  # a failed connection keeps its locks, which would refuse the next one
             raise self._error(exc) from exc
         return db
 
@@ -577,19 +585,30 @@ class Store:
                 raise self._error(exc) from exc
 
     def _open_with_room(self) -> sqlite3.Connection:
-        """`_open`, again once after releasing the reserve if the disk was too full for it (a
-        connection's first statement makes its 32 KiB `-shm` index)."""
-        try:
-            return self._open()
-        except StoreError as exc:
-            cause = exc.__cause__
-            if not (
-                isinstance(cause, sqlite3.Error)
-                and self._disk_full(cause)
-                and self._reserve.release()
-            ):
-                raise
-        return self._open()
+        """`_open` and a first read (which makes the connection's 32 KiB `-shm` index), again
+        after releasing the reserve if the disk was too full for it.
+
+        With no reserve left (a container flooding the disk eats it within milliseconds) and
+        no `-shm` to share, the last try takes the database in exclusive locking mode: its
+        index is then in memory, so reads work (`ps`) and `rm -f` can reach the container
+        whose removal frees the disk. Other processes wait for this one meanwhile.
+        """
+        for exclusive in (False, False, True):
+            db: sqlite3.Connection | None = None
+            try:
+                db = self._open(exclusive=exclusive)
+                db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                return db
+            except StoreError as exc:  # from `_open`
+                cause = exc.__cause__
+                if not (isinstance(cause, sqlite3.Error) and self._disk_full(cause)) or exclusive:
+                    raise
+            except sqlite3.Error as exc:  # from the first statements
+                db.close()  # type: ignore[union-attr]
+                if not self._disk_full(exc) or exclusive:
+                    raise self._error(exc) from exc
+            self._reserve.release()
+        raise AssertionError("unreachable")
 
     def _disk_full(self, exc: sqlite3.Error) -> bool:
         """Whether SQLite failed for want of space: SQLITE_FULL, or an I/O error (a `-shm`

@@ -2,8 +2,8 @@
 
 The session directory holds `process.json` (the process: the container's spec with the
 exec's args, env and cwd), the shim's files (`mock-state.json`, `start` while gated, `ctl`,
-`attach`, `mock-shim.log`), `exec_pid`, `exec.log` and, once the process has exited,
-`exit`. The session's process group counts among the container's processes (`_state.py`).
+`attach`, `mock-shim.log`), `exec_pid` and `exec.log`; once the process has exited its
+shim writes `exit` in the session's directory on the run dir (`exec_exit_file`). The session's process group counts among the container's processes (`_state.py`).
 
 An attached exec follows conmon's `--exec-attach`: the shim starts gated, having checked
 that the command resolves to an executable file (else the sync pipe says ENOENT / EACCES
@@ -18,6 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ocimux._dirs import private_dir
 from ocimux.errors import RuntimeCommandError
 from ocimux.ids import validate_name
 
@@ -31,7 +32,12 @@ if TYPE_CHECKING:
 
     from ._bundle import ProcessSpec
 
-__all__ = ["prepare_session", "run_attached", "start_detached"]
+__all__ = ["exec_exit_file", "prepare_session", "run_attached", "start_detached"]
+
+
+def exec_exit_file(runtime: Runtime, cid: str, session_id: str) -> Path:
+    """The session's exit file, on the run dir as conmon's (`Runtime.exec_persist_dir`)."""
+    return runtime.exec_persist_dir(cid, session_id) / EXIT_FILE
 
 
 def _error(runtime: Runtime, cid: str, detail: str) -> RuntimeCommandError:
@@ -46,12 +52,14 @@ def prepare_session(runtime: Runtime, cid: str, session_id: str, spec: ProcessSp
     """
     validate_name(session_id, "exec session id")
     session = runtime.exec_dir(cid, session_id)
-    previous = exec_status(session)
+    exit_file = exec_exit_file(runtime, cid, session_id)
+    previous = exec_status(session, exit_file)
     if previous is not None and previous.running:
         raise _error(runtime, cid, f"exec session {session_id} is already running")
     session.parent.mkdir(mode=0o700, exist_ok=True)
     session.mkdir(mode=0o700, exist_ok=True)
-    remove_quietly(session / EXIT_FILE)
+    private_dir(exit_file.parent)
+    remove_quietly(exit_file)
     write_atomic(session / PROCESS_FILE, spec.to_json())
     return session
 
@@ -72,6 +80,7 @@ def start_detached(runtime: Runtime, cid: str, session: Path, options: ExecOptio
         terminal=options.terminal,
         pid_file=EXEC_PID_FILE,
         verb="exec",
+        exit_file=exec_exit_file(runtime, cid, session.name),
     )
     return pid
 
@@ -103,6 +112,7 @@ def run_attached(
         check_command=True,
         pid_file=EXEC_PID_FILE,
         verb="exec",
+        exit_file=exec_exit_file(runtime, cid, session_id),
     )
     shim = load_state(session)
     try:
@@ -116,7 +126,7 @@ def run_attached(
     def shim_alive() -> bool:
         return shim is not None and shim.shim_live()
 
-    code = wait_exit_file(session / EXIT_FILE, timeout, alive=shim_alive)
+    code = wait_exit_file(exec_exit_file(runtime, cid, session_id), timeout, alive=shim_alive)
     if code is None:
         if shim_alive():
             terminate(session, KILL_WAIT)
@@ -141,7 +151,7 @@ def _attach(
     timeout = runtime.context.command_timeout
 
     def waiting() -> None:
-        status = exec_status(session)
+        status = exec_status(session, exec_exit_file(runtime, cid, session_id))
         if status is None or not status.running:
             raise GateError("the exec process died before it was started")
 

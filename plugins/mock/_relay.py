@@ -84,6 +84,7 @@ class Relay:
         sync_fd: int | None = None,
         log_name: str = "ctr.log",
         log_size_max: int = -1,
+        exit_file: str = EXIT_FILE,
     ) -> None:
         self.pid = pid
         self.pidfd = os.pidfd_open(pid)
@@ -92,6 +93,8 @@ class Relay:
         self.stdin_w = stdin_w
         #: the log, capped as conmon caps it (`log_size_max`, `ocimux.logwriter`)
         self.log = LogWriter(log_name, log_size_max, fd=log_fd)
+        #: where the exit code goes: on the run dir, which a full state disk cannot refuse
+        self.exit_file = Path(exit_file)
         self.gate = gate
         self.ctl_fd = ctl_fd
         self.ctl_buf = b""
@@ -298,7 +301,7 @@ class Relay:
             self.sync_fd = None
         self._accept()
         self._drain()
-        write_atomic(Path(EXIT_FILE), str(code).encode())
+        write_atomic(self.exit_file, str(code).encode())
         os.waitpid(self.pid, 0)
         os.close(self.pidfd)
         self._close_stdin()

@@ -199,6 +199,7 @@ def launch(
     pid_file: str | None = None,
     exit_command: tuple[str, ...] = (),
     log_size_max: int = -1,
+    exit_file: Path | None = None,
 ) -> tuple[int, int]:
     """Start a shim for `directory` and return (process pid, shim pid) once it reports.
 
@@ -214,6 +215,7 @@ def launch(
     argv += ["--pid-file", pid_file] if pid_file else []
     argv += [f"--exit-command={arg}" for arg in exit_command]  # run once the process exited
     argv += ["--log-size-max", str(log_size_max)] if log_size_max > 0 else []
+    argv += ["--exit-file", str(exit_file)] if exit_file is not None else []
     context = {"container": cid, "runtime": runtime.name, "verb": verb}
     timeout = runtime.context.command_timeout
     read_fd, write_fd = os.pipe()

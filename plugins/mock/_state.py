@@ -25,15 +25,15 @@ def load_state(directory: Path) -> ShimState | None:
         return None
 
 
-def container_state(directory: Path, cid: str) -> RuntimeState:
-    """Derive a container's state.
+def container_state(directory: Path, cid: str, exit_file: Path | None = None) -> RuntimeState:
+    """Derive a container's state (its exit code in `exit_file`, default `directory/exit`).
 
     `exit` present → stopped with its code. Else, per `mock-state.json`: shim gone →
     unknown ("died without recording an exit code"); no process yet → creating; /proc
     state `T` → paused; start FIFO present → created; else running. No state file →
     unknown (never created, or deleted).
     """
-    exit_file = directory / EXIT_FILE
+    exit_file = exit_file or directory / EXIT_FILE
     code = read_exit_code(exit_file)
     if code is not None:
         return RuntimeState("stopped", exit_code=code)
@@ -65,12 +65,13 @@ def container_state(directory: Path, cid: str) -> RuntimeState:
     return RuntimeState("running", pid=st.pid)
 
 
-def exec_status(session: Path) -> ExecStatus | None:
-    """Derive an exec session's status; None when the session is unknown.
+def exec_status(session: Path, exit_file: Path | None = None) -> ExecStatus | None:
+    """Derive an exec session's status (its exit code in `exit_file`, default
+    `session/exit`); None when the session is unknown.
 
     Running while its process lives, or while its shim is still recording the exit code.
     """
-    exit_file = session / EXIT_FILE
+    exit_file = exit_file or session / EXIT_FILE
     code = read_exit_code(exit_file)
     st = load_state(session)
     if code is None and st is None:

@@ -8,9 +8,12 @@ exit file, exec sessions under their own shim (attached like conmon's `--exec-at
 
 Files in a container's directory (its bundle), all mode 0600: `config.json` (the
 Dispatcher's), `mock-state.json`, `start` (FIFO, until started), `ctl` (FIFO) and `attach`
-(socket) while the shim runs, `ctr.log`, `exit`, `mock-shim.log` (the shim's stderr); and
-per exec session `exec/<session>/` with `process.json`, `mock-state.json`, `start` (while an
-attached exec is being connected), `ctl`, `attach`, `exec_pid`, `exec.log`, `exit` (`_exec.py`).
+(socket) while the shim runs, `ctr.log`, `mock-shim.log` (the shim's stderr); and per exec
+session `exec/<session>/` with `process.json`, `mock-state.json`, `start` (while an attached
+exec is being connected), `ctl`, `attach`, `exec_pid`, `exec.log` (`_exec.py`). The exit
+codes, the one thing a shim must write when its process ends, are on the run dir as conmon's
+are: `<run_dir>/persist/<id>/exit` and `<run_dir>/persist/<id>/exec/<session>/exit` (a full
+state disk cannot lose them); removed with the container or the session.
 
 Nothing is cached: every state is derived from those files and /proc (`_state.py`). The
 container's processes are its init's process group plus each live exec session's group:
@@ -21,11 +24,13 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import signal as _signal
 import sys
 import time
 from pathlib import Path
 
+from ocimux._dirs import private_dir
 from ocimux.capabilities import Capabilities, Capability
 from ocimux.errors import (
     CapabilityError,
@@ -46,8 +51,15 @@ from ocimux.options import (
 from ocimux.runtime import Runtime
 
 from ._bundle import ProcessSpec, SpecError, load_spec, merge_env, read_annotations
-from ._exec import prepare_session, run_attached, start_detached
-from ._proc import CONTAINER_LOG, EXEC_PID_FILE, PROCESS_FILE, pids_in_groups, remove_quietly
+from ._exec import exec_exit_file, prepare_session, run_attached, start_detached
+from ._proc import (
+    CONTAINER_LOG,
+    EXEC_PID_FILE,
+    EXIT_FILE,
+    PROCESS_FILE,
+    pids_in_groups,
+    remove_quietly,
+)
 from ._shimctl import GateError, launch, open_gate, remove_shim_files, terminate, wait_for
 from ._state import container_state, exec_sessions, exec_status, load_state, process_groups
 from .faults import Faults
@@ -114,7 +126,11 @@ class MockRuntime(Runtime):
         return RuntimeCommandError(detail, container=cid, runtime=self.name, verb=verb, hint=hint)
 
     def _state(self, cid: str) -> RuntimeState:
-        return container_state(self.container_dir(cid), cid)
+        return container_state(self.container_dir(cid), cid, self.exit_file_path(cid))
+
+    def exit_file_path(self, cid: str) -> Path:
+        """The shim's exit file, on the run dir (a full state disk cannot refuse it)."""
+        return self.persist_dir(cid) / EXIT_FILE
 
     def _require(self, cid: str, verb: str, *allowed: str) -> RuntimeState:
         """Return the state if its status is one of `allowed`, else raise RuntimeCommandError."""
@@ -155,6 +171,8 @@ class MockRuntime(Runtime):
         """
         cid, bundle = request.cid, request.bundle
         self._inject(cid, "create", bundle / "config.json")
+        exit_file = private_dir(self.persist_dir(cid)) / EXIT_FILE
+        remove_quietly(exit_file)  # a previous run's
         pid, shim_pid = launch(
             self,
             cid,
@@ -167,6 +185,7 @@ class MockRuntime(Runtime):
             verb="create",
             exit_command=request.exit_command,
             log_size_max=request.log_size_max,
+            exit_file=exit_file,
         )
         return CreateResult(pid=pid, monitor_pid=shim_pid)
 
@@ -253,8 +272,8 @@ class MockRuntime(Runtime):
         Each exec session's and the container's process group get SIGKILL; their shims get
         `command_timeout` to record the exit and leave, then SIGKILL. Removed:
         `mock-state.json`, `start`, `ctl`, `attach`, `mock-shim.log`, and each session's
-        `process.json`, `exec_pid` and the same shim files. Kept: `exit`, the logs and the
-        directory, which are the Dispatcher's. Deleting a container the mock does not know is
+        `process.json`, `exec_pid` and the same shim files, and the exit files on the run
+        dir (`persist_dir`). Kept: the logs and the directory, which are the Dispatcher's. Deleting a container the mock does not know is
         no error.
         Raises RuntimeCommandError if a process survives SIGKILL for 5 seconds.
         """
@@ -270,6 +289,9 @@ class MockRuntime(Runtime):
             remove_quietly(session / PROCESS_FILE)
             remove_quietly(session / EXEC_PID_FILE)
         remove_shim_files(directory)
+        persist = self.persist_dir(cid)
+        if persist != directory:  # without a run dir it is the Dispatcher's directory
+            shutil.rmtree(persist, ignore_errors=True)
 
     def state_container(self, cid: str) -> RuntimeState:
         """Derive the state: `exit` → stopped; shim and process alive → created (the start
@@ -333,7 +355,7 @@ class MockRuntime(Runtime):
 
         Raises ExecSessionNotFoundError for a session the mock never started.
         """
-        status = exec_status(self.exec_dir(cid, session_id))
+        status = exec_status(self.exec_dir(cid, session_id), exec_exit_file(self, cid, session_id))
         if status is None:
             raise ExecSessionNotFoundError(
                 f"no exec session {session_id}", container=cid, runtime=self.name, verb="exec"

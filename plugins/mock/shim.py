@@ -16,6 +16,8 @@ Command line (built by `MockRuntime`, not meant for people):
                    whose exec cannot be waited for)
     --pid-file F   write the process's pid to `DIR/F` (`exec_pid` for an exec session)
     --log-size-max N  cap the log at N bytes as conmon does (`ocimux.logwriter`; -1: none)
+    --exit-file F  where to write the exit code (default `DIR/exit`; the runtime gives one on
+                   the run dir, as conmon's `--persist-dir`: a full state disk cannot refuse it)
     --exit-command=ARG  (repeated) the argv to run once the process has exited and `exit`
                    is written, detached (conmon's `--exit-command`; `ocimux.exitcommand`)
 
@@ -50,6 +52,7 @@ Lifecycle:
    code, or 128+signal), reap the process, close every client (their `recv` returns b""),
    remove the socket and the FIFOs, start the exit command (if any), exit. The output is
    drained before `exit` is written, so whoever sees the exit file sees the whole log.
+   `exit` is the one file the end must write: it goes where `--exit-file` says.
 """
 
 from __future__ import annotations
@@ -79,6 +82,7 @@ from ._child import exec_child, write_all
 from ._proc import (
     ATTACH_SOCKET,
     CTL_FIFO,
+    EXIT_FILE,
     START_FIFO,
     STATE_FILE,
     ShimState,
@@ -121,9 +125,11 @@ class Setup:
         check_command: bool = False,
         pid_file: str | None = None,
         log_size_max: int = -1,
+        exit_file: str = EXIT_FILE,
     ):
         self.directory = directory
         self.log_size_max = log_size_max
+        self.exit_file = exit_file
         self.spec_name = spec_name
         self.log_name = log_name
         self.gate = gate
@@ -284,6 +290,7 @@ class Setup:
             log_fd=self.log_fd,
             log_name=self.log_name,
             log_size_max=self.log_size_max,
+            exit_file=self.exit_file,
             gate=self.gate,
             ctl_fd=self.ctl_fd,
             tty_fd=self.tty_fd,
@@ -327,6 +334,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--check-command", action="store_true")
     parser.add_argument("--pid-file")
     parser.add_argument("--log-size-max", type=int, default=-1)
+    parser.add_argument("--exit-file", default=EXIT_FILE)
     parser.add_argument("--exit-command", action="append", default=[])
     return parser.parse_args(argv)
 
@@ -355,6 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_command=opts.check_command,
         pid_file=opts.pid_file,
         log_size_max=opts.log_size_max,
+        exit_file=opts.exit_file,
     )
     try:
         pid = setup.start()

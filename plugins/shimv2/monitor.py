@@ -266,7 +266,10 @@ class Monitor:
 
     def _finish(self) -> None:
         if self.exit_status is not None:
-            _write_atomic(self.args.exit_file, str(self.exit_status).encode())
+            try:
+                _write_atomic(self.args.exit_file, str(self.exit_status).encode())
+            except OSError as exc:  # still end the session and run the exit command
+                print(f"cannot write {self.args.exit_file}: {exc.strerror}", file=sys.stderr)
             if self.args.exec_id:
                 try:  # an exec session is the monitor's to remove from the shim
                     with self._client() as client:

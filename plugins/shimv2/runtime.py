@@ -3,10 +3,11 @@
 Per container, in its directory (the bundle, named by the container id as the shim's own
 `delete` action requires): the shim writes `address`, its log `log` and its runtime's files;
 ocimux's I/O monitor (monitor.py) keeps the stdio FIFOs, `attach`, `ctl` and the k8s-file
-log `ctr.log` there, and the exit status in `<run_dir>/persist/<id>/exit` (a full state disk
-cannot refuse it); `shim.pid` is the shim daemon (the container's monitor in podman's
-sense: `check_conmon_running` asks whether it lives). Every operation is one ttrpc call to
-the shim's task service at `address`, so a later `ocimux` process reconnects by reading it.
+log `ctr.log` there, and the exit status in `<run_dir>/persist/<id>/exit` (an exec
+session's in `persist/<id>/exec/<session>/exit`: a full state disk cannot refuse them);
+`shim.pid` is the shim daemon (the container's monitor in podman's sense:
+`check_conmon_running` asks whether it lives). Every operation is one ttrpc call to the
+shim's task service at `address`, so a later `ocimux` process reconnects by reading it.
 
 Exec sessions get an I/O monitor of their own in their directory; it removes the session
 from the shim once it has recorded the exit status.
@@ -428,9 +429,12 @@ class ShimV2Runtime(Runtime):
         directory = private_dir(self.exec_dir(cid, session_id))
         process = exec_process(self.container_dir(cid), options)
         address = self.shim_address(cid) or ""
+        exit_file = self._exec_exit_file(cid, session_id)
+        private_dir(exit_file.parent)
+        exit_file.unlink(missing_ok=True)  # a previous run of the same session id's
         self._start_monitor(
             directory, address, cid, exec_id=session_id, terminal=options.terminal,
-            stdin=options.stdin, log=directory / "exec.log",
+            stdin=options.stdin, log=directory / "exec.log", exit_file=exit_file,
         )  # fmt: skip
         try:
             with self._rpc(cid, "exec") as task:
@@ -482,7 +486,9 @@ class ShimV2Runtime(Runtime):
             return None
         monitor = read_pidfile(directory / mon.PIDFILE)
         code = wait_exit_file(
-            directory / mon.EXIT, self.context.command_timeout, alive=lambda: process_alive(monitor)
+            self._exec_exit_file(cid, session_id),
+            self.context.command_timeout,
+            alive=lambda: process_alive(monitor),
         )
         if code is None:
             raise RuntimeCommandError(
@@ -498,14 +504,20 @@ class ShimV2Runtime(Runtime):
         with self._rpc(cid, "exec resize") as task:
             task.resize_pty(cid, width, height, session_id)
 
+    def _exec_exit_file(self, cid: str, session_id: str) -> Path:
+        """An exec session's exit file, on the run dir as conmon's (`exec_persist_dir`): a
+        full state disk cannot refuse it. Removed with the session or the container."""
+        return self.exec_persist_dir(cid, session_id) / mon.EXIT
+
     def exec_update_status(self, cid: str, session_id: str) -> ExecStatus:
         directory = self.exec_dir(cid, session_id)
+        exit_file = self._exec_exit_file(cid, session_id)
         pid = read_pidfile(directory / "exec_pid") or 0
-        code = read_exit_file(directory / mon.EXIT)
+        code = read_exit_file(exit_file)
         if code is not None:
             return ExecStatus(running=False, pid=pid, exit_code=code)
         running = process_alive(read_pidfile(directory / mon.PIDFILE))
-        return ExecStatus(running=running, pid=pid, exit_code=read_exit_file(directory / mon.EXIT))
+        return ExecStatus(running=running, pid=pid, exit_code=read_exit_file(exit_file))
 
     def exec_kill_container(self, cid: str, session_id: str, signal: int) -> None:
         """Kill with the session's exec id, through the shim (a VM's pids are not ours)."""
