@@ -10,7 +10,9 @@ directories (other instances, podman's and users' containers are never looked at
 - runtime state entries (a directory named by a container id under `<run_dir>/runtimes/`),
   exit files (`<run_dir>/runtimes/*.exits/<id>`), the container's cgroups, layer mounts and
   directories under `<state_dir>/containers/` — all for ids that have no record;
-- records whose container directory is gone.
+- records whose container directory is gone;
+- shim v2 event sinks (`-m ocimux.plugins.shimv2.events --dir <run_dir>/runtimes/<name>`)
+  whose directory was deleted or replaced under them (no shim can reach them any more).
 
 Repair removes them; it does not adopt (an orphan's name, command and options went with its
 record). Each orphan id is handled under its lock, re-checked there, so a container being
@@ -37,6 +39,11 @@ if TYPE_CHECKING:
 
 __all__ = ["Finding", "repair", "scan"]
 
+#: the shim v2 runtime's event sink, one per runtime directory (plugins/shimv2/events.py)
+_SINK_MODULE: Final = "ocimux.plugins.shimv2.events"
+#: a Finding's `cid` for what belongs to no container (an event sink)
+_NO_CONTAINER: Final = ""
+
 #: how deep runtime state entries sit under `<run_dir>/runtimes/<name>/` (runc shim: runc/<ns>/<id>)
 _STATE_DEPTH: Final = 3
 
@@ -52,7 +59,8 @@ class Finding:
 
     def line(self, outcome: str | None = None) -> str:
         """`KIND WHERE (container ID): ACTION` — or the outcome of doing it."""
-        return f"{self.kind} {self.where} (container {self.cid[:12]}): {outcome or self.action}"
+        owner = f" (container {self.cid[:12]})" if self.cid else ""
+        return f"{self.kind} {self.where}{owner}: {outcome or self.action}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +125,10 @@ def scan(d: Dispatcher) -> list[Finding]:
                     "orphan cgroup", f"{cgroups[-1]}{more}", cid, "kill its processes, remove it"
                 )
             )
+    for pid, directory in _orphan_sinks(places):
+        found.append(
+            Finding("orphan event sink", f"pid {pid} ({directory})", _NO_CONTAINER, "kill it")
+        )
     for rec in d.store.list_containers():
         if rec.status not in ("creating", "removing") and not (places.containers / rec.id).is_dir():
             found.append(
@@ -177,6 +189,30 @@ def _monitors(places: _Places) -> Iterator[tuple[int, str, str]]:
             cid = places.cid_under(os.path.realpath(directory), places.containers)
             if cid:
                 yield pid, cid, module
+
+
+def _orphan_sinks(places: _Places) -> Iterator[tuple[int, str]]:
+    """(pid, directory) of shim event sinks of this instance's runtime directories whose
+    directory is gone or is another one now: the sink works in it (its cwd), so a deleted
+    run directory leaves it serving a socket nobody can reach."""
+    for pid, argv in _cmdlines():
+        directory = _flag(argv, "--dir")
+        if _flag(argv, "-m") != _SINK_MODULE or not directory:
+            continue
+        path = os.path.realpath(directory)
+        if os.path.dirname(path) != str(places.runtimes):
+            continue  # another instance's (or podman's, or a user's): never ours to judge
+        try:
+            cwd = os.stat(f"/proc/{pid}/cwd")
+        except OSError:
+            continue  # gone meanwhile, or not ours to look at
+        try:
+            here = os.stat(path)
+        except OSError:
+            yield pid, path
+            continue
+        if (here.st_dev, here.st_ino) != (cwd.st_dev, cwd.st_ino):
+            yield pid, path
 
 
 def _state_entries(places: _Places) -> Iterator[tuple[Path, str]]:
@@ -255,6 +291,11 @@ def repair(d: Dispatcher, findings: list[Finding]) -> list[tuple[Finding, str]]:
     for f in findings:
         by_cid.setdefault(f.cid, []).append(f)
     out: list[tuple[Finding, str]] = []
+    sinks = by_cid.pop(_NO_CONTAINER, [])
+    if sinks:
+        _kill_sinks(_Places.of(d))
+        left = {f.where for f in scan(d) if f.cid == _NO_CONTAINER}
+        out += [(f, "FAILED: still there" if f.where in left else "done") for f in sinks]
     for cid, items in by_cid.items():
         try:
             with d.store.lock(cid, 0):
@@ -323,8 +364,17 @@ def _remove_orphan(d: Dispatcher, cid: str, items: list[Finding]) -> None:
     del items
 
 
+def _kill_sinks(places: _Places) -> None:
+    """Kill the orphan event sinks (found again now: a pid is never trusted from earlier)."""
+    _kill([pid for pid, _ in _orphan_sinks(places)])
+
+
 def _kill_monitors(places: _Places, cid: str) -> None:
-    pids = [pid for pid, owner, _ in _monitors(places) if owner == cid]
+    _kill([pid for pid, owner, _ in _monitors(places) if owner == cid])
+
+
+def _kill(pids: list[int]) -> None:
+    """SIGKILL `pids` and wait (5 s at most) until they are gone."""
     for pid in pids:
         try:
             os.kill(pid, signal.SIGKILL)
