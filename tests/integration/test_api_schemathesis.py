@@ -136,21 +136,24 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     server = Served(api, env, rootfs)
     added = server.cli("image", "add", "img", str(rootfs))
     assert added.returncode == 0, added.stderr
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ocimux.cli", "serve", "--tcp", f"127.0.0.1:{port}"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    # its stderr (one line per request) goes to a file: a pipe read only at the end would fill
+    # up and block the server mid-run
+    log = base / "serve.log"
+    with open(log, "wb") as log_fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ocimux.cli", "serve", "--tcp", f"127.0.0.1:{port}"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=log_fh,
+            env=env,
+        )
     try:
         deadline = time.monotonic() + 30
         while True:
             with suppress(OSError):
                 if api.call("GET", "/_ping")[0] == 200:
                     break
-            assert proc.poll() is None, proc.communicate()
+            assert proc.poll() is None, log.read_text(errors="replace")
             assert time.monotonic() < deadline, "ocimux serve --tcp did not answer"
             time.sleep(0.05)
         yield server
@@ -160,10 +163,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         finally:
             proc.send_signal(signal.SIGTERM)
             try:
-                _out, err = proc.communicate(timeout=20)
+                proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
-                _out, err = proc.communicate()
+                proc.wait()
+            err = log.read_text(errors="replace")
             assert "Traceback" not in err, err
 
 
