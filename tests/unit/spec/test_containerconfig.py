@@ -57,6 +57,7 @@ FULL = ContainerConfig(
     no_hosts=True,
     rootfs_overlay=True,
     pidfile="/run/web.pid",
+    log_size_max=100_000,
 )
 
 
