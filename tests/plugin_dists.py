@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 
@@ -52,11 +54,25 @@ def _can_build_without_isolation() -> bool:
     )
 
 
-def install_copy(example: Path, workdir: Path) -> Path:
-    """pip-install (non-editable, no deps) a copy of `example`, so no build output lands in the repo."""
+def install_target(example: Path, workdir: Path) -> Path:
+    """pip-install (non-editable, no deps) a copy of `example` into `workdir/pip-target`; return it.
+
+    `--target`, never the running interpreter: tests run in parallel workers sharing one
+    virtualenv, and a plugin installed there would be seen by every other worker's ocimux.
+    Only the processes given the directory on PYTHONPATH (`with_site`) see it:
+    importlib.metadata finds the dist-info there like an installed one. The copy keeps
+    build output out of the repository.
+    """
     source = workdir / example.name
     if not source.exists():
         shutil.copytree(example, source, ignore=shutil.ignore_patterns("build", "*.egg-info"))
+    site = workdir / "pip-target"
     isolation = ["--no-build-isolation"] if _can_build_without_isolation() else []
-    pip("install", "--no-deps", *isolation, "-q", str(source))
-    return source
+    pip("install", "--no-deps", *isolation, "-q", "--target", str(site), str(source))
+    return site
+
+
+def with_site(env: Mapping[str, str], site: Path) -> dict[str, str]:
+    """`env` with `site` first on PYTHONPATH."""
+    path = os.pathsep.join(filter(None, [str(site), env.get("PYTHONPATH")]))
+    return {**env, "PYTHONPATH": path}

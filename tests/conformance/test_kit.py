@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -12,13 +13,16 @@ import pytest
 KIT = ["-m", "pytest", "-p", "ocimux.testing.plugin", "--pyargs", "ocimux.testing.suite"]
 
 
-def run_kit(name: str, cwd: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+def run_kit(
+    name: str, cwd: Path, *extra: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, *KIT, "--ocimux-runtime", name, "-q", "-p", "no:cacheprovider", *extra],
         capture_output=True,
         text=True,
         timeout=300,
         cwd=cwd,
+        env=env,
         stdin=subprocess.DEVNULL,
     )
 
@@ -59,14 +63,12 @@ def test_kit_passes_on_oci_runtime(name: str, tmp_path: Path) -> None:
 @pytest.mark.requires_runtime("runsc")
 def test_kit_passes_on_the_third_party_runsc_plugin(tmp_path: Path) -> None:
     from tests.conftest import REPO
-    from tests.plugin_dists import install_copy, pip
+    from tests.plugin_dists import install_target, with_site
 
-    install_copy(REPO / "examples" / "ocimux-runsc", tmp_path)
-    try:
-        done = run_kit("runsc", tmp_path, "-rs")
-        assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
-        skipped = [ln for ln in done.stdout.splitlines() if ln.startswith("SKIPPED")]
-        # runsc really checkpoints: that test must have run; only `update` may be skipped
-        assert len(skipped) == 1 and "update" in skipped[0], done.stdout
-    finally:
-        pip("uninstall", "-y", "-q", "ocimux-runsc")
+    # into a directory only the kit's process sees: parallel workers share the virtualenv
+    site = install_target(REPO / "examples" / "ocimux-runsc", tmp_path)
+    done = run_kit("runsc", tmp_path, "-rs", env=with_site(os.environ, site))
+    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
+    skipped = [ln for ln in done.stdout.splitlines() if ln.startswith("SKIPPED")]
+    # runsc really checkpoints: that test must have run; only `update` may be skipped
+    assert len(skipped) == 1 and "update" in skipped[0], done.stdout

@@ -515,40 +515,35 @@ def test_entrypoint_env_file_and_labels(box: Oci, tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def runsc_installed() -> Iterator[None]:
-    """The runsc plugin (examples/ocimux-runsc), installed for this module if absent."""
+def runsc_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The runsc plugin (examples/ocimux-runsc) pip-installed into a directory of its own."""
     if shutil.which("conmon") is None:
         pytest.skip("conmon not on PATH (apt install conmon)")
-    try:
-        import importlib.metadata as md
+    from tests.plugin_dists import install_target
 
-        md.distribution("ocimux-runsc")
-        yield
-        return
-    except md.PackageNotFoundError:
-        pass
-    from tests.plugin_dists import install_copy, pip
-
-    workdir = Path(tempfile.mkdtemp(prefix="gvdist"))
-    install_copy(REPO / "examples" / "ocimux-runsc", workdir)
-    try:
-        yield
-    finally:
-        pip("uninstall", "-y", "-q", "ocimux-runsc")
-        shutil.rmtree(workdir, ignore_errors=True)
+    return install_target(REPO / "examples" / "ocimux-runsc", tmp_path_factory.mktemp("gvdist"))
 
 
 @pytest.fixture
-def gvisor(runsc_installed: None, ocimux: Any, ocimux_env: dict[str, str], busybox_rootfs: Path):
-    """The runner bound to runsc, its state in a short directory (see test_runsc_plugin.py)."""
+def gvisor(runsc_site: Path, ocimux: Any, ocimux_env: dict[str, str], busybox_rootfs: Path):
+    """The runner bound to runsc, its state in a short directory (see test_runsc_plugin.py).
+
+    Only its processes get the plugin, on PYTHONPATH: the virtualenv is shared by parallel workers.
+    """
+    from tests.plugin_dists import with_site
+
+    site_env = with_site(ocimux_env, runsc_site)
+
+    def run(*args: str, env: dict[str, str] | None = None, **kwargs: Any) -> Any:
+        return ocimux(*args, env={"PYTHONPATH": site_env["PYTHONPATH"], **(env or {})}, **kwargs)
+
     short = Path(tempfile.mkdtemp(prefix="gv", dir="/tmp"))
     conf = Path(ocimux_env["CONTAINERS_CONF"])
     text = conf.read_text()
     state = conf.parent / "state"
     conf.write_text(text.replace(f'"{state}/', f'"{short}/'))
     helper = Oci(
-        run=ocimux, runtime="runsc", rootfs=busybox_rootfs, conf=conf, state=short,
-        env=ocimux_env,
+        run=run, runtime="runsc", rootfs=busybox_rootfs, conf=conf, state=short, env=site_env,
     )  # fmt: skip
     yield helper
     _clean(helper)

@@ -1,30 +1,37 @@
-"""The example hook plugins (`examples/ocimux-hooks-example`), installed with pip like any others."""
+"""The example hook plugins (`examples/ocimux-hooks-example`), pip-installed into a directory
+of their own that only this test's processes see (on PYTHONPATH)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import REPO
-from tests.plugin_dists import install_copy, pip
+from tests.plugin_dists import install_target, with_site
 
 EXAMPLE = REPO / "examples" / "ocimux-hooks-example"
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    install_copy(EXAMPLE, tmp_path_factory.mktemp("dist"))
-    try:
-        yield
-    finally:
-        pip("uninstall", "-y", "-q", "ocimux-hooks-example")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example pip-installed into a directory of its own, once per worker."""
+    return install_target(EXAMPLE, tmp_path_factory.mktemp("dist"))
+
+
+@pytest.fixture
+def ocimux_env(
+    ocimux_env: dict[str, str], installed: Path, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    """The isolated environment, the example's directory on PYTHONPATH (this test's only)."""
+    env = with_site(ocimux_env, installed)
+    monkeypatch.setenv("PYTHONPATH", env["PYTHONPATH"])
+    return env
 
 
 def test_untrusted_goes_to_the_sandbox_and_every_event_is_audited(
-    installed: None, ocimux, ocimux_env, tmp_path: Path, rootfs: Path
+    ocimux, ocimux_env, tmp_path: Path, rootfs: Path
 ) -> None:
     conf = Path(ocimux_env["CONTAINERS_CONF"])
     # "sandbox" stands for runsc here: the mock under another name, so the test needs no root

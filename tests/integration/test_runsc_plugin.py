@@ -1,9 +1,11 @@
 """The gVisor plugin shipped as its own distribution (`examples/ocimux-runsc`), through the CLI.
 
-A session fixture pip-installs the example into the running interpreter (a copy, so no
-build output lands in the repository), as a third party's plugin would be installed, and
-uninstalls it at the end. The last test uninstalls it mid-run to check that a container
-whose runtime vanished still lists and can be removed, then reinstalls it.
+A session fixture pip-installs the example (a copy, so no build output lands in the
+repository), as a third party's plugin would be installed, but with `--target` into a
+directory of its own: only this file's ocimux processes get it, on PYTHONPATH (parallel
+workers share one virtualenv). The last test takes the plugin out of that directory mid-run
+to check that a container whose runtime vanished still lists and can be removed, then puts
+it back.
 
 runsc `delete` can take ~2 s (its gofer is reaped by PID 1 once conmon has exited), so the
 timeouts here are generous.
@@ -16,41 +18,56 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import REPO, Runner
-from tests.plugin_dists import install_copy, pip
+from tests.plugin_dists import install_target, with_site
 
 pytestmark = [pytest.mark.requires_root, pytest.mark.requires_runtime("runsc")]
 
 EXAMPLE = REPO / "examples" / "ocimux-runsc"
-DIST = "ocimux-runsc"
+
+
+class Plugin:
+    """The plugin installed in `site`; `uninstall` empties that directory, `reinstall` refills it."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.site = install_target(EXAMPLE, workdir)
+        self._parked = workdir / "uninstalled"
+
+    def uninstall(self) -> None:
+        self.site.rename(self._parked)
+        self.site.mkdir()
+
+    def reinstall(self) -> None:
+        self.site.rmdir()
+        self._parked.rename(self.site)
 
 
 @pytest.fixture(scope="session")
-def runsc_plugin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[], None]]:
-    """Install the plugin (non-editable) for the session; yield a function that reinstalls it."""
+def runsc_plugin(tmp_path_factory: pytest.TempPathFactory) -> Plugin:
+    """Install the plugin (non-editable) once per worker, in a directory of its own."""
     if shutil.which("conmon") is None:
         pytest.skip("conmon not on PATH (apt install conmon)")
-    workdir = tmp_path_factory.mktemp("dist")
+    return Plugin(tmp_path_factory.mktemp("dist"))
 
-    def install() -> None:
-        install_copy(EXAMPLE, workdir)
 
-    install()
-    try:
-        yield install
-    finally:
-        pip("uninstall", "-y", "-q", DIST)
+@pytest.fixture
+def ocimux_env(
+    ocimux_env: dict[str, str], runsc_plugin: Plugin, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    """The isolated environment, the plugin's directory on PYTHONPATH (this file's only)."""
+    env = with_site(ocimux_env, runsc_plugin.site)
+    monkeypatch.setenv("PYTHONPATH", env["PYTHONPATH"])
+    return env
 
 
 @pytest.fixture
 def cli(
-    runsc_plugin: Callable[[], None],
     ocimux: Runner,
     busybox_rootfs: Path,
     ocimux_env: dict[str, str],
@@ -158,7 +175,7 @@ def test_network_option_reaches_runsc(
 
 
 def test_container_outlives_its_uninstalled_plugin(
-    runsc_plugin: Callable[[], None],
+    runsc_plugin: Plugin,
     cli: Runner,
     busybox_rootfs: Path,
     ocimux_env: dict[str, str],
@@ -167,7 +184,7 @@ def test_container_outlives_its_uninstalled_plugin(
     cid = cli(*new(busybox_rootfs, "sleep", "100", flags=("-d", "--name", "orphan")), check=True)
     cid = cid.stdout.strip()
     try:
-        pip("uninstall", "-y", "-q", DIST)
+        runsc_plugin.uninstall()
         rows = json.loads(cli("runtimes", "--format", "json", check=True).stdout)
         assert "runsc" not in {r["name"] for r in rows if r["status"] == "ok"}
         listed = json.loads(cli("ps", "-a", "--format", "json", check=True).stdout)
@@ -184,7 +201,7 @@ def test_container_outlives_its_uninstalled_plugin(
             capture_output=True,
             timeout=30,
         )
-        runsc_plugin()
+        runsc_plugin.reinstall()
 
 
 def _counter_lines(cli: Runner, ref: str) -> list[int]:
