@@ -314,8 +314,15 @@ def worker(kind: str, index: int, w: World, t: Tally, until: float, seed: int) -
 # --- leaks -----------------------------------------------------------------------------------
 
 
-def own_processes(w: World) -> list[str]:
-    """Processes whose command line names the soak's directories (monitors, shims, containers)."""
+#: processes that live as long as their runtime's state directory, one each, by design
+RESIDENT = ("ocimux.plugins.shimv2.events",)
+
+
+def own_processes(w: World, *, resident: bool = False) -> list[str]:
+    """Processes whose command line names the soak's directories (monitors, shims, containers).
+
+    With `resident`, only the one-per-runtime services (runc-shim's event sink) instead.
+    """
     marks = (str(w.work), str(w.socket.parent))
     found = []
     server = w.server.pid if w.server else -1
@@ -326,7 +333,7 @@ def own_processes(w: World) -> list[str]:
             cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if any(m in cmd for m in marks):
+        if any(m in cmd for m in marks) and any(r in cmd for r in RESIDENT) == resident:
             found.append(f"{entry.name} {cmd[:120]}")
     return found
 
@@ -388,6 +395,7 @@ def main() -> int:
         records = json.loads(left.stdout or "[]") if left.returncode == 0 else ["?"]
         after = server_stats(w)
         procs, mounts = own_processes(w), own_mounts(w)
+        resident = own_processes(w, resident=True)
         server_code = w.stop_server()
         result = {
             "minutes": round(elapsed / 60, 2),
@@ -397,6 +405,7 @@ def main() -> int:
             "failure_examples": t.examples,
             "records_left": len(records),
             "leaked_processes": procs,
+            "resident_services": resident,
             "leaked_mounts": mounts,
             "server_before": before,
             "server_after": after,
@@ -413,6 +422,7 @@ def main() -> int:
                 print(f"  {kind:24} {count}   e.g. {t.examples[kind]}")
             print(f"records left after the clients stopped: {len(records)}")
             print(f"leaked processes: {len(procs)}  mounts: {len(mounts)}")
+            print(f"resident services (one per runtime state dir, by design): {len(resident)}")
             for line in procs[:10] + mounts[:10]:
                 print(f"  {line}")
             print(f"server: start {before}  end {after}  exit {server_code}")

@@ -179,11 +179,20 @@ class Oci:
         return self.state / "run" / "runtimes" / (name or self.runtime)
 
     def runtime_list(self, name: str | None = None, binary: str | None = None) -> list[dict]:
-        """What the runtime binary itself knows (`R --root ROOT list --format json`)."""
-        path = shutil.which(binary or self.runtime)
+        """What the runtime binary itself knows (`R --root ROOT list --format json`).
+
+        runc-shim: what the shim's runc keeps under ocimux's root for it; the mock: nothing.
+        """
+        name = name or self.runtime
+        if name == "mock":
+            return []
+        root = self.runtime_root(name)
+        if name == "runc-shim":
+            root, binary = root / "runc" / "ocimux", "runc"
+        path = shutil.which(binary or name)
         assert path is not None
         done = subprocess.run(
-            [path, "--root", str(self.runtime_root(name)), "list", "--format", "json"],
+            [path, "--root", str(root), "list", "--format", "json"],
             capture_output=True,
             text=True,
             timeout=20,
@@ -227,6 +236,10 @@ def _clean(oci: Oci) -> None:
             oci.run("unpause", rec["id"])
     if left:
         oci.run("rm", "-f", "-t", "0", *(rec["id"] for rec in left), timeout=120)
+    # runc-shim's event sink lives as long as its state directory: one per test, ended here
+    for pid in pids_matching(f"shimv2.events --dir {oci.state}"):
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 3
     while oci.own_processes() and time.monotonic() < deadline:
         time.sleep(0.05)

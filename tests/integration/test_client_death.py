@@ -14,7 +14,6 @@ Issue 13, item 2. On crun, runc (under conmon), runc-shim (shim v2) and the mock
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -30,7 +29,7 @@ from typing import Any
 import pytest
 
 from tests.integration.api_server import SERVING
-from tests.integration.conftest import Oci, Runner, _clean, one_line, pids_matching, wait_until
+from tests.integration.conftest import Oci, one_line, wait_until
 from tests.ptydriver import Pty
 
 #: (runtime name, binary that must be installed)
@@ -60,23 +59,6 @@ TRAP = 'trap "echo {word} >{out}/x; exit {code}" {sig}; sleep 30 & wait'
 
 
 @pytest.fixture
-def oci(
-    ocimux: Runner, ocimux_env: dict[str, str], runtime: str, busybox_rootfs: Path
-) -> Iterator[Oci]:
-    """conftest's `oci`, whose teardown also ends runc-shim's event sink (one per state dir)."""
-    conf = Path(ocimux_env["CONTAINERS_CONF"])
-    helper = Oci(ocimux, runtime, busybox_rootfs, conf, conf.parent / "state", ocimux_env)
-    yield helper
-    left = [rec["id"] for rec in helper.ps()]
-    if left:
-        helper.run("rm", "-f", "-t", "0", *left, timeout=120)
-    for pid in pids_matching(f"shimv2.events --dir {helper.state}"):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-    _clean(helper)
-
-
-@pytest.fixture
 def host_dir(tmp_path: Path) -> Path:
     path = tmp_path / "host"
     path.mkdir()
@@ -92,24 +74,6 @@ def _mount(oci: Oci, host: Path) -> tuple[list[str], str]:
 
 def _argv(oci: Oci, *args: str) -> list[str]:
     return [sys.executable, "-m", "ocimux.cli", *args]
-
-
-def _runtime_list(oci: Oci) -> list[dict[str, Any]]:
-    if oci.runtime == "mock":
-        return []
-    if oci.runtime == "runc-shim":
-        root = oci.state / "run" / "runtimes" / "runc-shim" / "runc" / "ocimux"
-        runc = shutil.which("runc")
-        assert runc is not None
-        done = subprocess.run(
-            [runc, "--root", str(root), "list", "--format", "json"],
-            capture_output=True,
-            text=True,
-            timeout=20,
-        )
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout) or []
-    return oci.runtime_list()
 
 
 def _mounts_of(state: Path) -> list[str]:
@@ -130,8 +94,8 @@ def _leftovers(oci: Oci) -> list[str]:
     found = []
     if oci.ps():
         found.append(f"records {[(r['name'], r['status']) for r in oci.ps()]}")
-    if _runtime_list(oci):
-        found.append(f"{oci.runtime} list {_runtime_list(oci)}")
+    if oci.runtime_list():
+        found.append(f"{oci.runtime} list {oci.runtime_list()}")
     containers = oci.containers_dir
     if containers.exists() and any(containers.iterdir()):
         found.append(f"directories {[p.name for p in containers.iterdir()]}")
@@ -174,18 +138,30 @@ def _running(oci: Oci, name: str) -> dict[str, Any]:
 def test_timeout_sends_sigterm_to_the_container_and_rm_leaves_nothing(
     oci: Oci, host_dir: Path
 ) -> None:
+    # `timeout 3 ocimux run --rm ...`, made independent of the machine's load: `timeout`
+    # runs the client and sends it SIGTERM once the container is ready (its trap is set)
     flags, inside = _mount(oci, host_dir)
-    script = TRAP.format(word="got", out=inside, code=0, sig="TERM")
-    done = subprocess.run(
-        ["timeout", "3", *_argv(oci, *oci.new("run", "sh", "-c", script, flags=["--rm", *flags]))],
+    script = TRAP.format(word="got", out=inside, code=5, sig="TERM").replace(
+        "; sleep 30", f"; echo >{inside}/ready; sleep 30"
+    )
+    argv = _argv(oci, *oci.new("run", "sh", "-c", script, flags=["--rm", *flags]))
+    client = subprocess.Popen(
+        ["timeout", "60", *argv],
         env=oci.env,
         stdin=subprocess.DEVNULL,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=60,
     )
-    assert done.returncode == 124, done.stderr  # timeout's own code: it sent SIGTERM
-    assert "Error" not in done.stderr, done.stderr
+    try:
+        wait_until(lambda: (host_dir / "ready").exists(), 30, "the container's trap to be set")
+        client.send_signal(signal.SIGTERM)  # to `timeout`, which passes it on as at its deadline
+        _out, err = client.communicate(timeout=60)
+    finally:
+        if client.poll() is None:
+            client.kill()
+    assert client.returncode == 5, err  # the trap's code, through the client and `timeout`
+    assert "Error" not in err, err
     assert (host_dir / "x").read_text() == "got\n", "the container never saw the SIGTERM"
     _assert_nothing_left(oci)
 

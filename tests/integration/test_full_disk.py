@@ -13,10 +13,8 @@ own log when a write of the removal finds no room.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -26,8 +24,6 @@ import pytest
 
 from tests.integration.conftest import (
     Oci,
-    Runner,
-    _clean,
     one_line,
     pids_matching,
     runtime_params,
@@ -46,20 +42,6 @@ SHIM = pytest.param(
         pytest.mark.requires_runtime("runc"),
     ],
 )
-
-
-@pytest.fixture
-def oci(
-    ocimux: Runner, ocimux_env: dict[str, str], runtime: str, busybox_rootfs: Path
-) -> Iterator[Oci]:
-    """conftest's `oci`, whose teardown also ends runc-shim's event sink (one per state dir)."""
-    conf = Path(ocimux_env["CONTAINERS_CONF"])
-    helper = Oci(ocimux, runtime, busybox_rootfs, conf, conf.parent / "state", ocimux_env)
-    yield helper
-    for pid in pids_matching(f"shimv2.events --dir {helper.state}"):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-    _clean(helper)
 
 
 def _fill(path: Path) -> None:
