@@ -15,6 +15,7 @@ runc shim runs `runc delete --force`) and prints a DeleteResponse.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,8 @@ __all__ = ["SHIM_BINARY", "ShimCommand"]
 
 #: a shim v2 binary's name: containerd maps runtime `io.containerd.X.v2` to `containerd-shim-X-v2`
 SHIM_BINARY = re.compile(r"^containerd-shim-[A-Za-z0-9+-]+-v2$")
+#: the longest path a unix socket address holds (sun_path is 108 bytes, with its NUL)
+MAX_SOCKET_PATH = 107
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,15 +51,34 @@ class ShimCommand:
         args = [self.binary, "-namespace", self.namespace, "-address", self.address, "-id", cid]
         return [*args, *(["-debug"] if self.debug else []), action]
 
-    def _env(self) -> dict[str, str]:
-        return {**(self.env or {}), "TTRPC_ADDRESS": self.events}
+    def _env(self, cid: str, bundle: Path) -> dict[str, str]:
+        return {**(self.env or {}), "TTRPC_ADDRESS": self._events_address(cid, bundle)}
+
+    def _events_address(self, cid: str, bundle: Path) -> str:
+        """TTRPC_ADDRESS as the shim can dial it: a unix socket path fits in 107 bytes.
+
+        A deep run_dir makes the absolute path too long, and the shim then drops every
+        event silently; the shim's working directory is the bundle, so a path relative to
+        it serves when shorter.
+        """
+        if len(os.fsencode(self.events)) <= MAX_SOCKET_PATH:
+            return self.events
+        relative = os.path.relpath(self.events, bundle)
+        if len(os.fsencode(relative)) <= MAX_SOCKET_PATH:
+            return relative
+        raise RuntimeCommandError(
+            f"the shim's event socket path {self.events} is longer than a unix socket "
+            f"allows ({MAX_SOCKET_PATH} bytes)",
+            runtime=self.runtime, container=cid, verb="create",
+            hint="set a shorter [ocimux] run_dir",
+        )  # fmt: skip
 
     def start(self, cid: str, bundle: Path, options: bytes = b"") -> str:
         """Start the shim daemon for `cid`; return its ttrpc address."""
         argv = self.argv(cid, "start")
         try:
             done = _spawn.run(
-                argv, timeout=self.timeout, input=options, cwd=bundle, env=self._env()
+                argv, timeout=self.timeout, input=options, cwd=bundle, env=self._env(cid, bundle)
             )
         except OSError as exc:
             raise RuntimeCommandError(
@@ -76,6 +98,7 @@ class ShimCommand:
     def delete(self, cid: str, bundle: Path) -> None:
         """Let the shim binary clean up after a shim daemon that is gone (errors are ignored)."""
         try:
-            _spawn.run(self.argv(cid, "delete"), timeout=self.timeout, cwd=bundle, env=self._env())
+            env = self._env(cid, bundle)
+            _spawn.run(self.argv(cid, "delete"), timeout=self.timeout, cwd=bundle, env=env)
         except (OSError, OcimuxError):
             pass

@@ -23,7 +23,6 @@ from tests.integration import test_client_death as death
 from tests.integration.conftest import Oci, alive, wait_until
 from tests.integration.test_client_death import ALL, _mount, _running, _spawn
 
-oci = death.oci  # its fixture: conftest's, whose teardown also ends runc-shim's event sink
 host_dir = death.host_dir
 
 #: the exec'd shell: it says it is ready once its trap is set, then waits for a signal. The
