@@ -248,3 +248,18 @@ def _clean(oci: Oci) -> None:
         with suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     assert not stray, f"processes of this test outlived rm -f: {stray}"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """schemathesis gives every operation's test one node id (`...::test_api`), which
+    pytest-xdist's scheduling by node id collapses into a single test: give each its own."""
+    from _pytest import nodes  # the node id has no public setter
+
+    for item in items:
+        label = getattr(item, "operation_label", None)
+        if label and not item.nodeid.endswith("]"):
+            unique = f"{item.nodeid}[{label}]"
+            if hasattr(nodes, "coerce_node_id"):  # pytest >= 9: a structured id
+                item._id = nodes.coerce_node_id(unique)  # type: ignore[attr-defined]
+            else:
+                item._nodeid = unique
