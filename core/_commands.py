@@ -340,7 +340,10 @@ def cmd_attach(d: Dispatcher, args: argparse.Namespace) -> int:
     keys = _detach_keys(d, args.detach_keys)
     from .sigproxy import SignalProxy
 
-    with SignalProxy() as proxy, raw_terminal(lambda h, w: d.resize(rec.id, h, w)) if tty else _nothing():
+    with (
+        SignalProxy() as proxy,
+        raw_terminal(lambda h, w: d.resize(rec.id, h, w)) if tty else _nothing(),
+    ):
         if args.sig_proxy:
             proxy.start(lambda sig: d.kill(rec.id, sig))
         code = d.attach(rec.id, _streams(stdin), stdin=stdin, detach_keys=keys, size=local_size())
@@ -624,7 +627,9 @@ def cmd_serve(d: Dispatcher, args: argparse.Namespace) -> int:
             raise InvalidArgumentError(f"--tlsverify needs {', '.join(missing)}")
         tls = TlsFiles(args.tlscacert, args.tlscert, args.tlskey)
     elif any(files.values()):
-        raise InvalidArgumentError(f"{', '.join(f for f, v in files.items() if v)} need --tlsverify")
+        raise InvalidArgumentError(
+            f"{', '.join(f for f, v in files.items() if v)} need --tlsverify"
+        )
     if tls is not None and args.insecure:
         raise InvalidArgumentError("--insecure and --tlsverify exclude each other")
     path = Path(args.socket) if args.socket else default_socket(d.config.run_dir)

@@ -292,7 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--tlsverify", action="store_true", help="TLS; clients need a certificate signed by CA"
     )
-    p.add_argument("--tlscacert", metavar="CA", help="CA certificate clients' certificates chain to")
+    p.add_argument(
+        "--tlscacert", metavar="CA", help="CA certificate clients' certificates chain to"
+    )
     p.add_argument("--tlscert", metavar="CERT", help="the server's TLS certificate")
     p.add_argument("--tlskey", metavar="KEY", help="the server's TLS key")
     p.add_argument(
@@ -313,7 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--openapi", action="store_true", help="print the OpenAPI description and exit")
 
     p = sub.add_parser("system", help="find and remove what no container record names")
-    ssub = p.add_subparsers(dest="system_cmd", metavar="ACTION", parser_class=_Parser, required=True)
+    ssub = p.add_subparsers(
+        dest="system_cmd", metavar="ACTION", parser_class=_Parser, required=True
+    )
     ssub.add_parser("check", help="list orphaned monitors, runtime state, mounts, directories")
     q = ssub.add_parser("repair", help="remove them (see `system check`)")
     q.add_argument("--dry-run", action="store_true", help="say what would be done, do nothing")

@@ -513,8 +513,7 @@ class Store:
             raise StoreError(
                 f"state database {self.path} is empty (no ocimux schema): ocimux never leaves"
                 " one so, and containers it recorded may still be running",
-                hint="move it aside, then run `ocimux system repair` to remove what it"
-                " recorded",
+                hint="move it aside, then run `ocimux system repair` to remove what it recorded",
             )
         if version > self.SCHEMA_VERSION:
             raise StoreError(
