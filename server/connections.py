@@ -39,6 +39,8 @@ __all__ = ["ConnectionServer", "Limits", "default_max_connections"]
 #: file descriptors kept free for the engine itself (store, logs, runtime pipes, monitors)
 FD_RESERVE = 128
 _OUT_OF_FDS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+#: how long `shutdown` waits for requests in flight to finish
+DRAIN_SECONDS = 2.0
 
 
 def default_max_connections() -> int:
@@ -135,10 +137,20 @@ class ConnectionServer:
             self._stopped.set()
 
     def shutdown(self) -> None:
-        """Stop `serve_forever` and wait until it has returned."""
+        """Stop `serve_forever`, wait until it has returned, and give requests in flight a moment.
+
+        A short request answered just before the signal still finishes, its request-log line
+        included; a long one (a follower, an attach) is cut after DRAIN_SECONDS.
+        """
         self._stop.set()
         self._wake()
         self._stopped.wait()
+        deadline = time.monotonic() + DRAIN_SECONDS
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self._active == 0:
+                    return
+            time.sleep(0.01)
 
     def server_close(self) -> None:
         self.socket.close()
