@@ -137,14 +137,17 @@ class ConnectionServer:
             self._stopped.set()
 
     def shutdown(self) -> None:
-        """Stop `serve_forever`, wait until it has returned, and give requests in flight a moment.
+        """Stop `serve_forever` and wait until it has returned."""
+        self._stop.set()
+        self._wake()
+        self._stopped.wait()
+
+    def drain(self) -> None:
+        """Give requests in flight a moment to finish (`server_close` does, before closing).
 
         A short request answered just before the signal still finishes, its request-log line
         included; a long one (a follower, an attach) is cut after DRAIN_SECONDS.
         """
-        self._stop.set()
-        self._wake()
-        self._stopped.wait()
         deadline = time.monotonic() + DRAIN_SECONDS
         while time.monotonic() < deadline:
             with self._lock:
@@ -154,6 +157,7 @@ class ConnectionServer:
 
     def server_close(self) -> None:
         self.socket.close()
+        self.drain()
         for conn in list(self._idle):
             self._close(conn)
         self._idle.clear()
