@@ -31,6 +31,7 @@ import pytest
 from tests.integration.api_server import SERVING
 from tests.integration.conftest import Oci, one_line, wait_until
 from tests.ptydriver import Pty
+from tests.unit.server.apiclient import ApiClient
 
 #: (runtime name, binary that must be installed)
 RUNTIMES = (
@@ -294,15 +295,8 @@ class _Server:
         )
 
     def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        argv = ["curl", "-sS", "--unix-socket", str(self.socket), "-X", method]
-        if data is not None:
-            argv += ["-H", "Content-Type: application/json", "--data-binary", "@-"]
-        done = subprocess.run(
-            [*argv, f"http://d/v1.41{path}"], input=data, capture_output=True, timeout=30
-        )
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout) if done.stdout.strip() else None
+        reply = ApiClient(str(self.socket)).request(method, f"/v1.41{path}", body, timeout=30)
+        return json.loads(reply.body) if reply.body.strip() else None
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         assert self.proc is not None
@@ -318,8 +312,6 @@ class _Server:
 
 @pytest.fixture
 def server(oci: Oci, tmp_path: Path) -> Iterator[_Server]:
-    if shutil.which("curl") is None:
-        pytest.skip("curl not on PATH")
     oci.ok("image", "add", "busybox", str(oci.rootfs), "--cmd", "sh")
     srv = _Server(oci.env, tmp_path / "serve.log")
     srv.start()
