@@ -529,11 +529,26 @@ class ShimV2Runtime(Runtime):
         with self._rpc(cid, "exec kill") as task:
             task.kill(cid, signal, exec_id=session_id)
 
+    def _exec_process_ended(self, cid: str, session_id: str) -> bool:
+        """Whether the session's process has exited, by its monitor or by the shim's word.
+
+        The monitor lives on while anything still holds the process's output open (a child
+        the SIGKILL'd shell left behind in the container): the shim already says "stopped".
+        """
+        if not self.exec_update_status(cid, session_id).running:
+            return True
+        try:
+            with self._task(cid, "exec stop") as task:
+                status = task.state(cid, exec_id=session_id)["status"]
+        except (TtrpcError, OSError, OcimuxError):
+            return False  # the monitor's view stands
+        return m.STATUS_NAMES.get(status) == "stopped"
+
     def exec_stop_container(self, cid: str, session_id: str, timeout: float) -> None:
         """SIGTERM, wait `timeout`, SIGKILL, through the shim (a VM's pids are not ours)."""
         deadline = time.monotonic() + timeout
         for sig in (_signal.SIGTERM, _signal.SIGKILL):
-            if not self.exec_update_status(cid, session_id).running:
+            if self._exec_process_ended(cid, session_id):
                 return
             try:
                 with self._task(cid, "exec stop") as task:
@@ -541,9 +556,9 @@ class ShimV2Runtime(Runtime):
             except (TtrpcError, OSError, OcimuxError):
                 pass  # it exited meanwhile
             while time.monotonic() < deadline:
-                if not self.exec_update_status(cid, session_id).running:
+                if self._exec_process_ended(cid, session_id):
                     return
-                time.sleep(0.01)
+                time.sleep(0.02)
             deadline = time.monotonic() + KILL_WAIT_SECONDS
         raise RuntimeCommandError(
             f"exec session {session_id} survived SIGKILL",

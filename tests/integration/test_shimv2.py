@@ -317,6 +317,22 @@ def test_detached_container_survives_and_is_driven_by_later_processes(shim: Oci)
     _assert_nothing_left(shim)
 
 
+def test_exec_stop_ends_when_the_process_dies_though_a_child_keeps_its_output(
+    shim: Oci,
+) -> None:
+    """The SIGKILL'd shell leaves `sleep` holding the session's stdout, so its I/O monitor lives
+    on; the shim says the exec'd process stopped, and that is what `exec --stop` waits for."""
+    shim.detach("web", "sleep", "100")
+    sid = shim.ok("exec", "-d", "web", "sh", "-c", 'trap "" TERM; sleep 60 & wait').strip()
+    start = time.monotonic()
+    done = shim("exec", "--stop", sid[:12], "--time", "0")
+    took = time.monotonic() - start
+    assert (done.returncode, done.stdout.strip()) == (0, sid), done.stderr
+    assert took < 4, f"exec --stop waited {took:.2f}s for the orphan's output to end"
+    shim.ok("rm", "-f", "-t", "0", "web")
+    _assert_nothing_left(shim)
+
+
 # --- stdin --------------------------------------------------------------------------------
 
 
