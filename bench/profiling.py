@@ -81,7 +81,7 @@ def _patched(targets: list[tuple[Any, str, Callable[..., Any]]]) -> Iterator[Non
 
 def api_phases(dispatcher: Any, runtime: str, run: Callable[[], None], n: int) -> str:
     """Run `run` (one `Dispatcher.run`) `n` times with the waits timed; return a table (ms/run)."""
-    from ocimux import _spawn, attach, conmon
+    from ocimux import attach, conmon, process
 
     b = _Buckets()
     rt = dispatcher.registry.get(runtime)
@@ -93,7 +93,7 @@ def api_phases(dispatcher: Any, runtime: str, run: Callable[[], None], n: int) -
     ]
     wanted: list[tuple[Any, str, str | Callable[..., str]]] = [
         (conmon, "launch", "conmon: launch → sync pipe {data: pid}"),
-        (_spawn, "run", _verb_of),
+        (process, "run", _verb_of),
         (attach, "_relay", "attach socket open until EOF"),
         (time, "sleep", lambda s: f"time.sleep({s:g})"),
         (rt, "_reap_conmon", "wait for conmon to exit"),

@@ -513,10 +513,10 @@ def footprint(world: World, count: int, mem_before: int | None) -> dict[str, Any
 def ps_breakdown(world: World, runs: int) -> dict[str, Any]:
     """Time the parts of `ps -a` in this process and count the runtime commands it runs."""
     import ocimux
-    from ocimux import _commands, _spawn
+    from ocimux import _commands, process
 
     spawned: Counter[str] = Counter()
-    real_run, real_spawn = _spawn.run, _spawn.spawn
+    real_run, real_spawn = process.run, process.spawn
     verbs = {"state", "list", "create", "start", "delete", "kill", "ps", "exec", "--version"}
 
     def label(argv: Any) -> str:
@@ -542,7 +542,7 @@ def ps_breakdown(world: World, runs: int) -> dict[str, Any]:
 
     table = argparse.Namespace(all=True, quiet=False, format="table")
     as_json = argparse.Namespace(all=True, quiet=False, format="json")
-    _spawn.run, _spawn.spawn = counting_run, counting_spawn
+    process.run, process.spawn = counting_run, counting_spawn
     try:
         for i in range(runs + 1):  # the first round warms up and is dropped
             if i == 1:
@@ -558,7 +558,7 @@ def ps_breakdown(world: World, runs: int) -> dict[str, Any]:
             finally:
                 d.store.close()
     finally:
-        _spawn.run, _spawn.spawn = real_run, real_spawn
+        process.run, process.spawn = real_run, real_spawn
     # cmd_ps runs Dispatcher.list again: per ps call that is one list's worth of commands
     per_call = {k: v / max(runs, 1) / 3 for k, v in spawned.items()}
     return {

@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import _spawn
+from . import process
 from .errors import RuntimeCommandError
 from .exitcommand import exit_command_argv
 
@@ -156,7 +156,7 @@ def launch(
         try:
             # umask 077: conmon's pid, exit, ctl and log files are private; the container's
             # process keeps its own umask (the runtime sets it from the spec)
-            proc = _spawn.spawn(
+            proc = process.spawn(
                 argv, env=extra, pass_fds=child_fds, cwd=spec.directory, umask=0o077
             )
         except OSError as exc:
@@ -170,7 +170,7 @@ def launch(
         os.write(start_w, b"0")
         # the first process exits right after forking the daemon (it writes the pid file first)
         try:
-            rc = _spawn.wait(proc, timeout)
+            rc = process.wait(proc, timeout)
         except RuntimeCommandError as exc:
             raise exc.add_context(verb=_verb(spec)) from None
         if rc != 0:

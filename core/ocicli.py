@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import _spawn
+from . import process
 from .errors import (
     CommandNotFoundError,
     CommandNotInvocableError,
@@ -157,12 +157,12 @@ class OciCli:
         log: Path | None = None,
         input: bytes | None = None,
         ok_status: Sequence[int] = (0,),
-    ) -> _spawn.Completed:
+    ) -> process.Completed:
         """Run one verb; raise RuntimeCommandError with the runtime's own message on failure."""
         argv = self.argv(verb, *rest, log=log)
         offset = log_offset(log)
         try:
-            done = _spawn.run(argv, timeout=self.timeout, input=input)
+            done = process.run(argv, timeout=self.timeout, input=input)
         except OcimuxError as exc:
             raise exc.add_context(container=cid, runtime=self.name, verb=verb) from None
         except OSError as exc:

@@ -444,9 +444,9 @@ class OciCliRuntime(Runtime):
         monitor = None
         if self.context.conmon_path:
             try:
-                from . import _spawn
+                from . import process
 
-                out = _spawn.run(
+                out = process.run(
                     [self.context.conmon_path, "--version"], timeout=self.context.command_timeout
                 )
                 monitor = out.stdout.decode(errors="replace").strip().splitlines()[0]

@@ -84,12 +84,12 @@ def probe_checkpoint(runtime: Runtime) -> list[tuple[str, Capability]]:
     podman stops at the first test (pkg/checkpoint/crutils); on a kernel CRIU cannot handle
     that promises a checkpoint which then fails, so the real CRIU check decides.
     """
-    from . import _spawn
+    from . import process
     from .ocicli import error_message
 
     assert runtime.path is not None
     timeout = runtime.context.command_timeout
-    done = _spawn.run([runtime.path, "checkpoint", "--help"], timeout=timeout)
+    done = process.run([runtime.path, "checkpoint", "--help"], timeout=timeout)
     if done.returncode != 0:
         message = error_message(done.stderr) or done.stdout.decode(errors="replace").strip()
         return [
@@ -99,7 +99,7 @@ def probe_checkpoint(runtime: Runtime) -> list[tuple[str, Capability]]:
     if not criu:
         return [("checkpoint", Capability(False, "probed", "criu is not installed"))]
     try:
-        check = _spawn.run([criu, "check"], timeout=timeout)
+        check = process.run([criu, "check"], timeout=timeout)
     except OSError as exc:
         return [("checkpoint", Capability(False, "probed", f"cannot run {criu}: {exc.strerror}"))]
     if check.returncode != 0:

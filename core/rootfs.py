@@ -20,7 +20,7 @@ from collections import deque
 from pathlib import Path
 from typing import Final
 
-from . import _spawn
+from . import process
 from .errors import InvalidArgumentError, OcimuxError
 
 __all__ = ["BUSYBOX_CANDIDATES", "build_busybox_rootfs", "find_busybox", "resolve_in_rootfs"]
@@ -221,7 +221,7 @@ def _list_applets(busybox: Path) -> list[str]:
     """Return the applet names `busybox --list` prints; raise if it is not a working busybox."""
     argv = [str(busybox), "--list"]
     try:
-        done = _spawn.run(argv, timeout=10)
+        done = process.run(argv, timeout=10)
     except OSError as exc:
         raise InvalidArgumentError(f"cannot run {busybox}: {exc.strerror or exc}") from exc
     except OcimuxError as exc:

@@ -15,7 +15,7 @@ import os
 import shutil
 from typing import ClassVar
 
-from ocimux import Capabilities, Capability, _spawn
+from ocimux import Capabilities, Capability, process
 from ocimux.errors import OcimuxError
 from ocimux.options import RuntimeInfo
 from ocimux.plugins.shimv2 import ShimV2Runtime
@@ -131,7 +131,7 @@ class KataRuntime(ShimV2Runtime):
 
 def _run_text(argv: list[str], timeout: float) -> str:
     try:
-        done = _spawn.run(argv, timeout=timeout)
+        done = process.run(argv, timeout=timeout)
     except (OSError, OcimuxError) as exc:
         return f"{argv[0]} failed: {exc}"
     return (done.stdout + done.stderr).decode(errors="replace").strip()

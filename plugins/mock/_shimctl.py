@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ocimux import _spawn
+from ocimux import process
 from ocimux.errors import (
     CommandNotFoundError,
     CommandNotInvocableError,
@@ -225,8 +225,8 @@ def launch(
             directory / SHIM_LOG, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600
         )
         try:
-            proc = _spawn.spawn(
-                argv, stdout=_spawn.PIPE, stderr=log_fd, pass_fds=(write_fd,), cwd=directory
+            proc = process.spawn(
+                argv, stdout=process.PIPE, stderr=log_fd, pass_fds=(write_fd,), cwd=directory
             )
         finally:
             os.close(log_fd)

@@ -7,7 +7,7 @@ operation (so a test can change them between calls):
   with RuntimeCommandError(detail=`ocimux.mock/fail-message` or "injected failure",
   exit_status=`ocimux.mock/fail-status` or 1).
 - `ocimux.mock/hang-on`: comma-separated operations that hang like a stuck runtime binary: a
-  real process that sleeps is run through `_spawn.run` with the runtime's `command_timeout`,
+  real process that sleeps is run through `process.run` with the runtime's `command_timeout`,
   so the same machinery raises RuntimeTimeoutError naming that command.
 
 and for every container of a runtime by its plugin options (`[ocimux.plugins.NAME]`):
@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ocimux import _spawn
+from ocimux import process
 from ocimux.errors import (
     ConfigError,
     InvalidArgumentError,
@@ -125,7 +125,7 @@ class Faults:
             )
         if op in self.hang_on:
             try:
-                _spawn.run(HANG_ARGV, timeout=timeout)
+                process.run(HANG_ARGV, timeout=timeout)
             except RuntimeTimeoutError as err:
                 err.add_context(container=container, runtime=runtime, verb=op)
                 raise

@@ -47,11 +47,11 @@ def ensure_sink(socket_path: Path, timeout: float) -> None:
     """Make sure a sink serves `socket_path`; start one if nobody answers there."""
     if listening(socket_path):
         return
-    from ocimux import _spawn
+    from ocimux import process
 
     argv = [sys.executable, "-I", "-m", __name__, "--dir", str(socket_path.parent)]
     argv += ["--socket", socket_path.name]
-    done = _spawn.run(argv, timeout=timeout)
+    done = process.run(argv, timeout=timeout)
     if done.returncode != 0:
         from ocimux.errors import RuntimeCommandError
 

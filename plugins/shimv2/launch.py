@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ocimux import _spawn
+from ocimux import process
 from ocimux.errors import OcimuxError, RuntimeCommandError
 
 __all__ = ["SHIM_BINARY", "ShimCommand"]
@@ -77,7 +77,7 @@ class ShimCommand:
         """Start the shim daemon for `cid`; return its ttrpc address."""
         argv = self.argv(cid, "start")
         try:
-            done = _spawn.run(
+            done = process.run(
                 argv, timeout=self.timeout, input=options, cwd=bundle, env=self._env(cid, bundle)
             )
         except OSError as exc:
@@ -99,6 +99,6 @@ class ShimCommand:
         """Let the shim binary clean up after a shim daemon that is gone (errors are ignored)."""
         try:
             env = self._env(cid, bundle)
-            _spawn.run(self.argv(cid, "delete"), timeout=self.timeout, cwd=bundle, env=env)
+            process.run(self.argv(cid, "delete"), timeout=self.timeout, cwd=bundle, env=env)
         except (OSError, OcimuxError):
             pass

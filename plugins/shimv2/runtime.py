@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ocimux import Capabilities, Capability, _spawn
+from ocimux import Capabilities, Capability, process
 from ocimux._dirs import private_dir
 from ocimux._faults import crash_point
 from ocimux._sockets import remove_if_stale
@@ -212,7 +212,7 @@ class ShimV2Runtime(Runtime):
             *(f"--exit-command={arg}" for arg in exit_command),
             "--log-size-max", str(log_size_max), *(["--exit-file", str(exit_file)] if exit_file else []),
         ]  # fmt: skip
-        done = _spawn.run(argv, timeout=self.context.command_timeout)
+        done = process.run(argv, timeout=self.context.command_timeout)
         text = done.stdout.decode(errors="replace").strip()
         if done.returncode != 0 or not text.isdigit():
             raise RuntimeCommandError(
@@ -577,7 +577,7 @@ class ShimV2Runtime(Runtime):
         version, text = "unknown", ""
         if self.path:
             try:
-                text = _spawn.run(
+                text = process.run(
                     [self.path, "-v"], timeout=self.context.command_timeout
                 ).stdout.decode(errors="replace")
             except (OSError, OcimuxError):

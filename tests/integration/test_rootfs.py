@@ -8,7 +8,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from ocimux import _spawn
+from ocimux import process
 from ocimux.errors import InvalidArgumentError
 from ocimux.rootfs import MARKER, build_busybox_rootfs, find_busybox
 
@@ -32,7 +32,7 @@ def rootfs(tmp_path: Path) -> Path:
 
 
 def test_shell_runs(rootfs: Path) -> None:
-    done = _spawn.run([str(rootfs / "bin" / "sh"), "-c", "echo ok"], timeout=10)
+    done = process.run([str(rootfs / "bin" / "sh"), "-c", "echo ok"], timeout=10)
     assert (done.returncode, done.stdout) == (0, b"ok\n")
 
 
@@ -49,7 +49,7 @@ def test_layout(rootfs: Path) -> None:
     assert ":65534:" in (rootfs / "etc" / "passwd").read_text()
     assert "root:x:0:" in (rootfs / "etc" / "group").read_text()
     assert "127.0.0.1\tlocalhost" in (rootfs / "etc" / "hosts").read_text()
-    env = _spawn.run(
+    env = process.run(
         [str(rootfs / "usr" / "bin" / "env"), "A=1", "sh", "-c", "echo $A"], timeout=10
     )
     assert env.stdout == b"1\n"
@@ -74,7 +74,7 @@ def test_idempotent_rebuild_keeps_user_edits(rootfs: Path) -> None:
     assert sorted(p.relative_to(rootfs) for p in rootfs.rglob("*")) == before
     assert "app:x:1000" in passwd.read_text()
     assert os.readlink(rootfs / "bin" / "echo") == "busybox"
-    done = _spawn.run([str(rootfs / "bin" / "sh"), "-c", "echo ok"], timeout=10)
+    done = process.run([str(rootfs / "bin" / "sh"), "-c", "echo ok"], timeout=10)
     assert done.stdout == b"ok\n"
 
 

@@ -7,7 +7,7 @@
    it was seen with, and the directory that keeps it private (asserted 0700).
 2. An unprivileged user pointed at root's configuration cannot list, inspect or remove root's
    containers: each command fails with exit 125 and one "Error:" line, and the container runs on.
-3. No shell: only `ocimux._spawn` imports subprocess, nothing uses a shell (checked in the
+3. No shell: only `ocimux.process` imports subprocess, nothing uses a shell (checked in the
    source with `ast`), and shell metacharacters in a command line reach the container literally.
 4. The API socket (`ocimux serve`) has not landed yet; its modes and its refusal of other users
    will be tested here when it does.
@@ -436,8 +436,8 @@ def test_nobody_is_told_whose_state_it_is_and_what_to_do(runtime: str, shared: S
 
 SOURCE_DIRS = ("core", "config", "plugins")
 #: the one module allowed to import subprocess (and asyncio's subprocess functions)
-SPAWN_MODULE = "core/_spawn.py"
-#: never anywhere: they run a shell, or are the spawning API `_spawn` is there to replace
+SPAWN_MODULE = "core/process.py"
+#: never anywhere: they run a shell, or are the spawning API `ocimux.process` is there to replace
 SHELL_NAMES = {
     "os.system",
     "os.popen",
@@ -460,7 +460,7 @@ def _dotted(node: ast.AST, aliases: dict[str, str]) -> str | None:
 
 
 def shell_findings(source: str, filename: str) -> list[str]:
-    """Every use of a shell, and of subprocess outside `_spawn`, in one module's source."""
+    """Every use of a shell, and of subprocess outside `ocimux.process`, in one module's source."""
     tree = ast.parse(source, filename=filename)
     may_spawn = filename == SPAWN_MODULE
     aliases: dict[str, str] = {}
@@ -550,7 +550,7 @@ def test_the_shell_scan_finds_each_form(source: str, expected: str) -> None:
 
 @pytest.mark.parametrize(
     "source",
-    ["from . import _spawn\n_spawn.run(['a'], timeout=1)", "run(['a'], shell=False)", "x.system"],
+    ["from . import process\nprocess.run(['a'], timeout=1)", "run(['a'], shell=False)", "x.system"],
 )
 def test_the_shell_scan_passes_argv_calls(source: str) -> None:
     assert shell_findings(source, "core/example.py") == []

@@ -21,10 +21,12 @@ def probe_checkpoint(runtime: Runtime) -> list[tuple[str, Capability]]:
     also runs `criu check`) would answer for the wrong tool. runsc 20221219: checkpoint takes
     0.12 s and restore 0.24 s on the development host, where CRIU 3.17.1 fails (host.md §5).
     """
-    from ocimux import _spawn  # not on the hot path: probes run once per binary
+    from ocimux import process  # not on the hot path: probes run once per binary
 
     assert runtime.path is not None
-    done = _spawn.run([runtime.path, "help", "checkpoint"], timeout=runtime.context.command_timeout)
+    done = process.run(
+        [runtime.path, "help", "checkpoint"], timeout=runtime.context.command_timeout
+    )
     if done.returncode != 0:
         message = error_message(done.stderr) or done.stdout.decode(errors="replace").strip()
         return [

@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from ocimux import _spawn
+from ocimux import process
 from ocimux.spec import default_spec
 
 pytestmark = pytest.mark.requires_runtime("runc")
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.requires_runtime("runc")
 def _runc(*args: str, cwd: Path | None = None) -> str:
     if shutil.which("runc") is None:  # until the conftest's marker handles it
         pytest.skip("runc is not installed")
-    done = _spawn.run(["runc", *args], cwd=cwd, timeout=10)
+    done = process.run(["runc", *args], cwd=cwd, timeout=10)
     assert done.returncode == 0, done.stderr_text
     return done.stdout.decode()
 
