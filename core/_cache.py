@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ._dirs import private_dir
+from .files import private_dir
 
 __all__ = ["cache_dir", "cached", "fingerprint", "write_json"]
 

@@ -27,8 +27,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, final
 
-from ._dirs import private_dir
 from .errors import InvalidArgumentError, StoreError
+from .files import private_dir
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from ._dirs import private_dir
 from .errors import InvalidArgumentError
+from .files import private_dir
 
 __all__ = ["CONFIG_NAME", "load_bundle", "write_bundle"]
 

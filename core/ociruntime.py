@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from . import conmon
-from ._dirs import private_dir
 from ._faults import crash_point
 from .attach import read_exit_file
 from .errors import OcimuxError, RuntimeCommandError
+from .files import private_dir
 from .ocicli import (
     CheckpointOpts,
     DeleteOpts,

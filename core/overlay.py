@@ -25,8 +25,8 @@ import time
 from pathlib import Path
 from typing import Any, Final
 
-from ._dirs import private_dir
 from .errors import InvalidArgumentError, OcimuxError
+from .files import private_dir
 from .linuxcaps import effective_has
 
 __all__ = [

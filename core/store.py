@@ -26,7 +26,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, final
 
-from ._dirs import private_dir
 from ._locks import ContainerLocks
 from ._reserve import DiskReserve, state_disk_full
 from .errors import (
@@ -35,6 +34,7 @@ from .errors import (
     ExecSessionNotFoundError,
     StoreError,
 )
+from .files import private_dir
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -7,7 +7,7 @@ and root's next `ocimux ps` would delete it. So:
 
 - `check_owned` refuses a state or run directory, or the database file, that does not belong to
   the caller (euid) or that group or others may write. Directories ocimux makes itself are
-  0700 (`_dirs.private_dir`), so this costs one `stat` each on every call and never fires for
+  0700 (`files.private_dir`), so this costs one `stat` each on every call and never fires for
   them.
 - `inside_containers_dir` says whether a path the database names may be deleted: only a
   directory inside ocimux's own `<state_dir>/containers/` (resolved, so a symlink cannot lead

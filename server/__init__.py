@@ -47,7 +47,7 @@ def serve(
     A TCP address other than loopback needs `tls` (client certificates required) or
     `insecure` (a warning is printed); InvalidArgumentError otherwise, before binding.
     """
-    from ocimux._dirs import private_dir
+    from ocimux.files import private_dir
 
     from .docker_api import DockerApi
     from .httpd import Limits, make_server, serve_until_signalled

@@ -367,7 +367,7 @@ def _seccomp_file(profile: str, seccomp_dir: Path) -> str:
     data = profile.encode()
     path = seccomp_dir / f"{hashlib.sha256(data).hexdigest()}.json"
     if not path.exists():
-        from ocimux._dirs import private_dir
+        from ocimux.files import private_dir
 
         private_dir(seccomp_dir)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")

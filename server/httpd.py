@@ -24,7 +24,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from ocimux._sockets import remove_if_stale
+from ocimux.sockets import remove_if_stale
 
 from .connections import ConnectionServer, Limits
 from .requestlog import log_line, request_line

@@ -18,8 +18,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ocimux._dirs import private_dir
 from ocimux.errors import RuntimeCommandError
+from ocimux.files import private_dir
 from ocimux.ids import validate_name
 
 from ._proc import EXEC_LOG, EXEC_PID_FILE, EXIT_FILE, PROCESS_FILE, remove_quietly, write_atomic

@@ -30,7 +30,6 @@ import sys
 import time
 from pathlib import Path
 
-from ocimux._dirs import private_dir
 from ocimux.capabilities import Capabilities, Capability
 from ocimux.errors import (
     CapabilityError,
@@ -38,6 +37,7 @@ from ocimux.errors import (
     InvalidArgumentError,
     RuntimeCommandError,
 )
+from ocimux.files import private_dir
 from ocimux.options import (
     CreateRequest,
     CreateResult,

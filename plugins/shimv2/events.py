@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ocimux._sockets import listening
+from ocimux.sockets import listening
 
 from . import messages as m
 from .protowire import DecodeError

@@ -26,15 +26,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ocimux import Capabilities, Capability, process
-from ocimux._dirs import private_dir
 from ocimux._faults import crash_point
-from ocimux._sockets import remove_if_stale
 from ocimux.attach import read_exit_file
 from ocimux.conmon import named_process_alive, process_alive, read_pidfile
 from ocimux.errors import OcimuxError, RuntimeCommandError, StateError
+from ocimux.files import private_dir
 from ocimux.ocicli import classify
 from ocimux.options import CreateResult, ExecStatus, RuntimeInfo, RuntimeState
 from ocimux.runtime import KILL_WAIT_SECONDS, Runtime
+from ocimux.sockets import remove_if_stale
 
 from . import messages as m
 from . import monitor as mon

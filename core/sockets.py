@@ -1,10 +1,14 @@
-"""Unix stream sockets that a server left behind: is anyone still listening there?"""
+"""Unix stream sockets that a server left behind: is anyone still listening there?
+
+Public: a runtime plugin whose monitor or shim serves a socket uses these before binding.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import socket
+import stat
 
 __all__ = ["listening", "remove_if_stale"]
 
@@ -22,7 +26,15 @@ def listening(path: str | os.PathLike[str]) -> bool:
 
 
 def remove_if_stale(path: str | os.PathLike[str]) -> None:
-    """Unlink the socket file at `path` unless a server still listens on it (missing is fine)."""
-    if not listening(path):
+    """Unlink the socket file at `path` unless a server still listens on it.
+
+    A missing path is fine; anything there that is not a socket (a file, a directory) is left
+    alone, so a later bind fails with a clear "address in use" instead of losing data.
+    """
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return
+    if stat.S_ISSOCK(mode) and not listening(path):
         with contextlib.suppress(OSError):
             os.unlink(path)
