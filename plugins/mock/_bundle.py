@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import errno as _errno
 import json
-import os
-import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ocimux.command import exec_error, resolve_command
+from ocimux.errors import CommandNotFoundError, CommandNotInvocableError
 
 __all__ = [
     "ProcessSpec",
@@ -138,40 +139,21 @@ def merge_env(base: Iterable[str], extra: Iterable[str]) -> tuple[str, ...]:
 
 
 def classify_exec_error(command: str, exc: OSError) -> tuple[int, str]:
-    """Map a failed exec to a shell's exit status and a runc-like message.
-
-    ENOENT is 127 ("not found"); anything else (EACCES, ENOEXEC, ...) is 126 ("cannot invoke").
-    """
-    if exc.errno == _errno.ENOENT:
-        if "/" in command:
-            return 127, f'exec "{command}": no such file or directory'
-        return 127, f'exec "{command}": executable file not found in $PATH'
-    reason = exc.strerror or str(exc)
-    return 126, f'exec "{command}": {reason.lower()}'
+    """Map a failed exec to a shell's exit status and runc's message (`ocimux.command`)."""
+    error = exec_error(command, exc)
+    return error.exit_code, error.detail
 
 
 def command_error(command: str, env: Mapping[str, str], cwd: Path) -> OSError | None:
     """Return the error `os.execvpe(command, ..., env)` would raise from `cwd`, or None.
 
-    Checks without executing, as execvp searches: a command with a `/` is taken as a path
-    (relative to `cwd`); otherwise each entry of the env's PATH (default `os.defpath`) is
-    tried. A regular file executable by us resolves; a match that is not executable gives
-    EACCES (unless a later entry resolves); no match at all gives ENOENT. Failures only the
-    exec itself finds (ENOEXEC, a bad interpreter) are left to it.
+    Checks without executing, with `ocimux.command`'s rules. The mock runs host processes
+    (no chroot), so the lookup's root is the host's `/`. Failures only the exec itself finds
+    (ENOEXEC, a bad interpreter) are left to it.
     """
-    if "/" in command:
-        candidates = [cwd / command]
-    else:
-        path = env.get("PATH", os.defpath)
-        candidates = [cwd / (entry or ".") / command for entry in path.split(os.pathsep)]
-    denied = False
-    for candidate in candidates:
-        try:
-            st = os.stat(candidate)
-        except OSError:
-            continue
-        if stat.S_ISREG(st.st_mode) and os.access(candidate, os.X_OK):
-            return None
-        denied = True
-    number = _errno.EACCES if denied else _errno.ENOENT
-    return OSError(number, os.strerror(number))
+    try:
+        resolve_command("/", [command], env, str(cwd))
+    except (CommandNotFoundError, CommandNotInvocableError) as exc:
+        cause = exc.__cause__
+        return cause if isinstance(cause, OSError) else OSError(_errno.ENOENT, exc.detail)
+    return None

@@ -304,7 +304,7 @@ def test_command_not_found_exits_127(mock: Harness) -> None:
     assert mock.wait_state("c1", "stopped").exit_code == 127
     log = (mock.containers / "c1" / "ctr.log").read_text()
     assert (
-        'stderr F ocimux mock: exec "no-such-command-xyz": executable file not found in $PATH'
+        'stderr F ocimux mock: exec: "no-such-command-xyz": executable file not found in $PATH'
         in log
     )
 
