@@ -1,5 +1,7 @@
 """The one place that starts processes. Every other module calls `run` or `spawn`.
 
+Public (`ocimux.process`): a plugin runs its binaries through it too, and gets the same rules.
+
 - argv is always a list; nothing goes through a shell.
 - stdout and stderr are read together (`communicate`), never one then the other: a runtime
   that fills one pipe while we wait on the other deadlocks (podman#22246).
