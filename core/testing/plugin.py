@@ -1,26 +1,24 @@
-"""The pytest plugin of the conformance kit: options, fixtures and helpers (see `ocimux.testing`)."""
+"""The pytest plugin of the conformance kit: options and fixtures (see `ocimux.testing`).
+
+Load it with `-p ocimux.testing.plugin` or `pytest_plugins = ["ocimux.testing.plugin"]` in
+your top-level conftest.py; then `--ocimux-runtime` and `--ocimux-rootfs` work on your own
+command line and the fixtures below in your own tests.
+"""
 
 from __future__ import annotations
 
-import io
 import os
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import suppress
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from ocimux.capabilities import Capabilities, Capability
-from ocimux.dispatcher import Dispatcher, NewContainer
+from ocimux.dispatcher import Dispatcher
 from ocimux.errors import OcimuxError
-from ocimux.options import StdStreams
-from ocimux.store import ContainerRecord
 
-__all__ = ["Captured", "Kit", "run_container"]
+from .kit import WAIT_TIMEOUT, Captured, Kit, run_container
 
-#: how long a helper waits for a container to reach a state
-WAIT_TIMEOUT = 10.0
+__all__ = ["WAIT_TIMEOUT", "Captured", "Kit", "run_container", "runtime_names", "write_conf"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -101,7 +99,9 @@ def dispatcher(
     """An isolated Dispatcher whose default runtime is the one under test.
 
     Its state, run and cache directories live in a fresh temporary directory (short, for socket
-    paths); containers left behind are removed at teardown.
+    paths); `CONTAINERS_CONF` and `OCIMUX_CACHE_DIR` point there for this test, so a second
+    Dispatcher or `ocimux` process finds the same state. Containers left behind are removed at
+    teardown (through this Dispatcher, whose runtime instance knows most about them).
     """
     from ocimux.session import open_dispatcher
 
@@ -119,81 +119,9 @@ def dispatcher(
                 d.delete(rec.id, force=True, timeout=0)
 
 
-@dataclass(frozen=True, slots=True)
-class Captured:
-    """What a foreground container did: its record, exit code and both output streams."""
-
-    record: ContainerRecord
-    code: int | None
-    stdout: bytes
-    stderr: bytes
-
-
-def run_container(dispatcher: Dispatcher, new: NewContainer) -> Captured:
-    """Run `new` in the foreground, capturing stdout and stderr apart (stdin closed)."""
-    out, err = io.BytesIO(), io.BytesIO()
-    rec, code = dispatcher.run(new, StdStreams(stdout=out, stderr=err))
-    return Captured(rec, code, out.getvalue(), err.getvalue())
-
-
-@dataclass
-class Kit:
-    """The runtime under test, its dispatcher and rootfs, with shortcuts for contract tests."""
-
-    dispatcher: Dispatcher
-    runtime: str
-    rootfs: Path
-
-    @property
-    def capabilities(self) -> Capabilities:
-        registry = self.dispatcher.registry
-        return registry.capabilities(registry.get(self.runtime))
-
-    def capability(self, name: str) -> Capability:
-        return self.capabilities.get(name)
-
-    def require(self, name: str) -> None:
-        """Skip the test, with the capability's reason, unless the runtime declares `name`."""
-        cap = self.capability(name)
-        if not cap:
-            pytest.skip(f"{self.runtime} lacks {name} ({cap.source}): {cap.reason}")
-
-    def new(self, *args: str, **fields: object) -> NewContainer:
-        """A NewContainer running `args` in the kit's rootfs on the runtime under test."""
-        return NewContainer(args=args, rootfs=self.rootfs, runtime=self.runtime, **fields)  # type: ignore[arg-type]
-
-    def run(self, *args: str, **fields: object) -> Captured:
-        """Run `args` in the foreground (removed afterwards) and capture its output."""
-        fields.setdefault("auto_remove", True)
-        return run_container(self.dispatcher, self.new(*args, **fields))
-
-    def detach(self, *args: str, **fields: object) -> ContainerRecord:
-        """Create and start `args` in the background; returns the (running) record."""
-        rec, code = self.dispatcher.run(self.new(*args, **fields), None, detach=True)
-        assert code is None
-        return rec
-
-    def wait_for(
-        self,
-        ref: str,
-        predicate: Callable[[ContainerRecord], bool],
-        timeout: float = WAIT_TIMEOUT,
-    ) -> ContainerRecord:
-        """Poll `inspect` until `predicate(record)` holds; fail after `timeout` seconds."""
-        deadline = time.monotonic() + timeout
-        while True:
-            rec = self.dispatcher.inspect(ref)
-            if predicate(rec):
-                return rec
-            if time.monotonic() > deadline:
-                raise AssertionError(f"container {rec.name} still {rec.status} after {timeout}s")
-            time.sleep(0.05)
-
-    def wait_status(self, ref: str, status: str, timeout: float = WAIT_TIMEOUT) -> ContainerRecord:
-        return self.wait_for(ref, lambda r: r.status == status, timeout)
-
-
 @pytest.fixture
-def ocimux_kit(dispatcher: Dispatcher, ocimux_runtime: str, ocimux_rootfs: Path) -> Kit:
-    """A `Kit` for the runtime under test."""
-    return Kit(dispatcher, ocimux_runtime, ocimux_rootfs)
+def ocimux_kit(
+    request: pytest.FixtureRequest, dispatcher: Dispatcher, ocimux_runtime: str, ocimux_rootfs: Path
+) -> Kit:
+    """A `Kit` for the runtime under test (its skip reasons name the test)."""
+    return Kit(dispatcher, ocimux_runtime, ocimux_rootfs, test=request.node.name)
