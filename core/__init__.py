@@ -43,14 +43,14 @@ if TYPE_CHECKING:  # the names below load on first use (module __getattr__), kee
         CreateRequest,
         CreateResult,
         ExecOptions,
-        ExecStatus,
+        ProcessIO,
         Resources,
         RestoreOptions,
         RuntimeInfo,
         RuntimeState,
         StdStreams,
     )
-    from .runtime import Runtime, RuntimeContext
+    from .runtime import Layout, Runtime, RuntimeContext
     from .session import open_dispatcher
 
 __all__ = [
@@ -71,14 +71,15 @@ __all__ = [
     "Dispatcher",
     "ExecOptions",
     "ExecSessionNotFoundError",
-    "ExecStatus",
     "InvalidArgumentError",
+    "Layout",
     "Limits",
     "Mount",
     "NewContainer",
     "NotFoundError",
     "OcimuxError",
     "PluginError",
+    "ProcessIO",
     "Resources",
     "RestoreOptions",
     "Runtime",
@@ -132,7 +133,7 @@ _LAZY = {
             "CreateRequest",
             "CreateResult",
             "ExecOptions",
-            "ExecStatus",
+            "ProcessIO",
             "Resources",
             "RestoreOptions",
             "RuntimeInfo",
@@ -141,7 +142,7 @@ _LAZY = {
         ),
         "ocimux.options",
     ),  # fmt: skip
-    **dict.fromkeys(("Runtime", "RuntimeContext"), "ocimux.runtime"),
+    **dict.fromkeys(("Layout", "Runtime", "RuntimeContext"), "ocimux.runtime"),
     "open_dispatcher": "ocimux.session",
     "hookimpl": "ocimux.hookspec",
 }

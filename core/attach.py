@@ -1,6 +1,6 @@
 """The client side of conmon's attach protocol, shared by every runtime whose monitor speaks it.
 
-The monitor listens on an AF_UNIX SOCK_SEQPACKET socket (`Runtime.attach_socket_path`).
+The monitor listens on an AF_UNIX SOCK_SEQPACKET socket (`ProcessIO.attach_socket`).
 Each packet it sends is one byte of stream id (2 stdout, 3 stderr) and up to 8192 bytes of
 data; what the client sends is raw stdin, and `shutdown(SHUT_WR)` closes the container's
 stdin. The monitor closes the connection when the container exits (conmon `src/conn_sock.c`).
@@ -137,14 +137,14 @@ def attach_container(
 ) -> int | None:
     """Relay the container's stdio to `streams` until it exits (return its exit code) or detach (None).
 
-    With `options.start`, connects first and then calls `runtime.start_container(cid)`.
+    With `options.start`, connects first and then calls `runtime.start(cid)`.
     """
-    sock = connect_attach_socket(runtime.attach_socket_path(cid))
+    sock = connect_attach_socket(runtime.layout.io_dir(cid) / "attach")
     try:
         if options.size:
-            runtime.attach_resize(cid, *options.size)
+            runtime.resize(cid, *options.size)
         if options.start:
-            runtime.start_container(cid)
+            runtime.start(cid)
         detached = relay(sock, streams, options)
     finally:
         sock.close()
@@ -160,7 +160,7 @@ def _wait_exit_code(runtime: Runtime, cid: str) -> int | None:
     runtimes) only if the file is slow to appear.
     """
     deadline = time.monotonic() + runtime.context.command_timeout
-    exit_file = runtime.exit_file_path(cid)
+    exit_file = runtime.layout.exit_file(cid)
     quick = time.monotonic() + 0.25
     while time.monotonic() < quick:
         code = read_exit_file(exit_file)
@@ -168,7 +168,7 @@ def _wait_exit_code(runtime: Runtime, cid: str) -> int | None:
             return code
         time.sleep(0.001)
     while True:
-        state = runtime.state_container(cid)
+        state = runtime.state(cid)
         if state.status == "stopped":
             return state.exit_code
         if state.status == "unknown" or time.monotonic() >= deadline:
@@ -354,7 +354,7 @@ def http_attach_container(
     from .options import AttachOptions
 
     mux = MultiplexWriter(wfile, raw=tty)
-    sock = connect_attach_socket(runtime.attach_socket_path(cid))
+    sock = connect_attach_socket(runtime.layout.io_dir(cid) / "attach")
     try:
         relay(sock, mux.streams(stdin), AttachOptions(stdin=stdin is not None))
     finally:

@@ -38,6 +38,8 @@ __all__ = [
     "SyncMessage",
     "conmon_alive",
     "launch",
+    "prepare_exec",
+    "release_exec",
     "named_process_alive",
     "process_alive",
     "read_pidfile",
@@ -78,6 +80,8 @@ class ConmonLaunch:
     #: run when the container has exited (`--exit-command` + `--exit-command-arg`s): conmon
     #: forks it after writing the exit files and waits for it; never for an exec session
     exit_command: tuple[str, ...] = ()
+    #: the k8s-file log (None: `ctr.log` / `exec.log` in `directory`)
+    log: Path | None = None
 
     @property
     def pidfile(self) -> Path:
@@ -89,6 +93,8 @@ class ConmonLaunch:
 
     @property
     def log_path(self) -> Path:
+        if self.log is not None:
+            return self.log
         return self.directory / ("exec.log" if self.exec_spec else "ctr.log")
 
     def argv(self) -> list[str]:
@@ -196,6 +202,112 @@ def launch(
                 _kill(monitor_pid)
             raise
         return message, monitor_pid or 0
+
+
+#: an exec session's start gate and sync channel: FIFOs in its directory, so that the
+#: process that releases it (`release_exec`) need not be the one that prepared it
+START_FIFO = "conmon-start"
+SYNC_FIFO = "conmon-sync"
+
+
+def prepare_exec(spec: ConmonLaunch, *, env: Sequence[str], timeout: float) -> int:
+    """Start conmon for an exec session; return its pid once its attach socket is ready.
+
+    The process runs only after `release_exec`. conmon's start and sync pipes are FIFOs in
+    the session's directory, opened read-write on both sides: a read of the start FIFO
+    blocks until a byte comes (there is always a writer), and the sync message waits in
+    the sync FIFO's buffer for whoever releases the session.
+    """
+    directory = spec.directory
+    fds: list[int] = []
+    try:
+        for name in (START_FIFO, SYNC_FIFO):
+            (directory / name).unlink(missing_ok=True)
+            os.mkfifo(directory / name, 0o600)
+        start_fd = os.open(directory / START_FIFO, os.O_RDWR | os.O_CLOEXEC)
+        fds.append(start_fd)
+        sync_fd = os.open(directory / SYNC_FIFO, os.O_RDWR | os.O_CLOEXEC)
+        fds.append(sync_fd)
+        attach_r, attach_w = os.pipe()
+        fds += [attach_r, attach_w]
+        extra = dict(kv.split("=", 1) for kv in env if "=" in kv)
+        extra.update(
+            {
+                "_OCI_SYNCPIPE": str(sync_fd),
+                "_OCI_STARTPIPE": str(start_fd),
+                "_OCI_ATTACHPIPE": str(attach_w),
+            }
+        )
+        argv = spec.argv()
+        try:
+            proc = process.spawn(
+                argv,
+                env=extra,
+                pass_fds=[sync_fd, start_fd, attach_w],
+                cwd=spec.directory,
+                umask=0o077,
+            )
+        except OSError as exc:
+            raise RuntimeCommandError(
+                f"cannot run conmon {spec.conmon}: {exc.strerror}",
+                argv=argv,
+                verb="exec",
+                hint="install conmon or set [engine] conmon_path",
+            ) from exc
+        os.close(attach_w)
+        fds.remove(attach_w)
+        os.write(start_fd, b"0")
+        try:
+            rc = process.wait(proc, timeout)
+        except RuntimeCommandError as exc:
+            raise exc.add_context(verb="exec") from None
+        if rc != 0:
+            raise RuntimeCommandError(
+                f"conmon exited {rc} before starting", argv=argv, exit_status=rc, verb="exec"
+            )
+        monitor_pid = read_pidfile(spec.conmon_pidfile)
+        try:
+            ready = _read_sync(attach_r, timeout, argv)
+            if ready.data < 0:
+                raise RuntimeCommandError(
+                    ready.message or "conmon could not set up the attach socket",
+                    argv=argv,
+                    verb="exec",
+                )
+        except BaseException:
+            if monitor_pid:
+                _kill(monitor_pid)
+            raise
+        return monitor_pid or 0
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def release_exec(directory: Path, *, timeout: float) -> SyncMessage:
+    """Let a prepared exec session's process run; conmon's message (its pid, or the error)."""
+    try:
+        sync_fd = os.open(directory / SYNC_FIFO, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise RuntimeCommandError(
+            f"the exec session was not prepared ({exc.strerror})", verb="exec"
+        ) from exc
+    try:
+        try:
+            start_fd = os.open(directory / START_FIFO, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as exc:  # ENXIO: no reader, conmon is gone
+            raise RuntimeCommandError(
+                f"the exec session's conmon is gone ({exc.strerror})", verb="exec"
+            ) from exc
+        try:
+            os.write(start_fd, b"0")
+        finally:
+            os.close(start_fd)
+        return _read_sync(sync_fd, timeout, [str(directory / SYNC_FIFO)])
+    finally:
+        os.close(sync_fd)
+        for name in (START_FIFO, SYNC_FIFO):
+            (directory / name).unlink(missing_ok=True)
 
 
 def _verb(spec: ConmonLaunch) -> str:

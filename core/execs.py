@@ -11,18 +11,23 @@ import shutil
 import time
 from collections.abc import Callable
 from contextlib import suppress
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import stopping
 from ._faults import crash_point
+from .attach import connect_attach_socket, relay, wait_exit_file
 from .errors import (
     CommandNotFoundError,
     ExecSessionNotFoundError,
     InvalidArgumentError,
     OcimuxError,
+    RuntimeCommandError,
     StateError,
     StoreError,
 )
 from .ids import new_id
+from .options import AttachOptions
 from .store import ExecRecord
 
 if TYPE_CHECKING:
@@ -56,7 +61,10 @@ def _check_options(options: ExecOptions, ref: str) -> None:
 
 def _remove_session(runtime: Runtime, cid: str, sid: str) -> None:
     """Remove a session's directories (bundle and run dir), and `exec/` once it is empty."""
-    for directory in {runtime.exec_dir(cid, sid), runtime.exec_persist_dir(cid, sid)}:
+    with suppress(OcimuxError):  # the runtime's own files of the session, its monitor
+        runtime.delete(cid, sid)
+    layout = runtime.layout
+    for directory in {layout.exec_dir(cid, sid), layout.persist_dir(cid, sid)}:
         shutil.rmtree(directory, ignore_errors=True)  # the bundle's, and the run dir's
         with suppress(OSError):
             directory.parent.rmdir()
@@ -145,7 +153,7 @@ def _attached(
     try:
         if on_start is not None:
             on_start(sid)  # inside: a caller's failure must not leave the session recorded
-        code = runtime.exec_container(rec.id, sid, options, streams)
+        code = _run_attached(runtime, rec.id, sid, options, streams)
         failed = False
     except OcimuxError as exc:
         raise exc.add_context(
@@ -157,8 +165,7 @@ def _attached(
             d.store.remove_exec(sid)
             _remove_session(runtime, rec.id, sid)
     if code is None:
-        status = runtime.exec_update_status(rec.id, sid)
-        d.store.update_exec(sid, pid=status.pid)
+        d.store.update_exec(sid, pid=runtime.state(rec.id, sid).pid)
     d.hooks.event(
         "exec", container=rec.id, name=rec.name, runtime=rec.runtime, session=sid, exit_code=code
     )
@@ -167,9 +174,61 @@ def _attached(
 
 def _still_running(runtime: Runtime, cid: str, sid: str) -> bool:
     try:
-        return runtime.exec_update_status(cid, sid).running
+        return runtime.state(cid, sid).status == "running"
     except OcimuxError:
         return False
+
+
+def _run_attached(
+    runtime: Runtime, cid: str, sid: str, options: ExecOptions, streams: StdStreams
+) -> int | None:
+    """Prepare the process, connect to its monitor, start it, relay; its exit code.
+
+    Connecting before the start loses no output. None: the user detached (`detach_keys`),
+    and the process runs on.
+    """
+    io = runtime.layout.io(
+        cid,
+        sid,
+        stdin=options.stdin,
+        terminal=options.terminal,
+        size=options.size if options.terminal else None,
+    )
+    runtime.exec(cid, sid, options, io)
+    sock = connect_attach_socket(io.attach_socket)
+    try:
+        runtime.start(cid, sid)
+        crash_point("exec:started")
+        detached = relay(
+            sock, streams, AttachOptions(stdin=options.stdin, detach_keys=options.detach_keys)
+        )
+    finally:
+        sock.close()
+    if detached:
+        return None
+    return _exit_code(runtime, cid, sid, io.exit_file)
+
+
+def _exit_code(runtime: Runtime, cid: str, sid: str, exit_file: Path) -> int:
+    """The process's exit code, once its monitor has written it (output drained first)."""
+    timeout = runtime.context.command_timeout
+    code = wait_exit_file(exit_file, timeout, lambda: _still_running(runtime, cid, sid))
+    if code is None:
+        code = runtime.state(cid, sid).exit_code
+    if code is None:
+        raise RuntimeCommandError(
+            f"exec session {sid[:12]} ended without an exit code",
+            container=cid, runtime=runtime.name, verb="exec",
+        )  # fmt: skip
+    return code
+
+
+def _start_detached(runtime: Runtime, cid: str, sid: str, options: ExecOptions) -> int:
+    """Prepare and start the process with no client (output to its log); its host pid."""
+    io = runtime.layout.io(cid, sid, stdin=False, terminal=options.terminal, size=options.size)
+    runtime.exec(cid, sid, options, io)
+    runtime.start(cid, sid)
+    return runtime.state(cid, sid).pid
 
 
 def exec_detached(d: Dispatcher, ref: str, options: ExecOptions) -> ExecRecord:
@@ -185,7 +244,7 @@ def exec_detached(d: Dispatcher, ref: str, options: ExecOptions) -> ExecRecord:
 def _detached(d: Dispatcher, ref: str, options: ExecOptions, sid: str) -> ExecRecord:
     rec, runtime = _begin(d, ref, options, sid)
     try:
-        pid = runtime.exec_container_detached(rec.id, sid, options)
+        pid = _start_detached(runtime, rec.id, sid, options)
     except BaseException as exc:
         d.store.remove_exec(sid)
         _remove_session(runtime, rec.id, sid)
@@ -215,8 +274,8 @@ def refresh(d: Dispatcher, runtime: Runtime | None, session: ExecRecord) -> Exec
     """
     if session.status not in ("running", "created") or runtime is None:
         return session
-    st = runtime.exec_update_status(session.container_id, session.id)
-    if st.running:
+    st = runtime.state(session.container_id, session.id)
+    if st.status == "running":
         if session.status == "created" or (st.pid and st.pid != session.pid):
             return d.store.update_exec(session.id, status="running", pid=st.pid)
         return session
@@ -265,7 +324,7 @@ def stop(d: Dispatcher, ref: str, timeout: float) -> ExecRecord:
     if session.status == "running":
         runtime = d.runtime_of(rec)
         try:
-            runtime.exec_stop_container(rec.id, session.id, timeout)
+            stopping.stop_exec(runtime, rec.id, session.id, timeout)
         except OcimuxError as exc:
             raise exc.add_context(
                 container=rec.name, runtime=rec.runtime, verb="exec stop", container_id=rec.id
@@ -288,7 +347,7 @@ def kill(d: Dispatcher, ref: str, sig: int) -> ExecRecord:
             container=rec.name, runtime=rec.runtime, verb="exec kill",
         )  # fmt: skip
     try:
-        d.runtime_of(rec).exec_kill_container(rec.id, session.id, sig)
+        d.runtime_of(rec).kill(rec.id, sig, exec_id=session.id)
     except OcimuxError as exc:
         raise exc.add_context(
             container=rec.name, runtime=rec.runtime, verb="exec kill", container_id=rec.id
@@ -300,7 +359,9 @@ def resize(d: Dispatcher, ref: str, height: int, width: int) -> None:
     """Resize a session's terminal (SIGWINCH of an attached `exec -t`)."""
     session = find(d, ref)
     rec = d.store.get_container(session.container_id)
-    d.runtime_of(rec).exec_attach_resize(rec.id, session.id, height, width)
+    runtime = d.runtime_of(rec)
+    d._require(runtime, "terminal", rec.name, "exec resize")
+    runtime.resize(rec.id, height, width, exec_id=session.id)
 
 
 def stop_all(d: Dispatcher, rec: ContainerRecord, runtime: Runtime, timeout: float) -> None:
@@ -308,4 +369,4 @@ def stop_all(d: Dispatcher, rec: ContainerRecord, runtime: Runtime, timeout: flo
     for session in d.store.list_execs(rec.id):
         fresh = refresh(d, runtime, session)
         if fresh is not None and fresh.status == "running":
-            runtime.exec_stop_container(rec.id, session.id, timeout)
+            stopping.stop_exec(runtime, rec.id, session.id, timeout)

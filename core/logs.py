@@ -111,18 +111,24 @@ def _replacement(path: Path, fh: BinaryIO) -> BinaryIO | None:
         return None
 
 
-def container_ended(runtime: Runtime, cid: str) -> Callable[[], bool]:
+def container_ended(runtime: Runtime, cid: str, monitor_pid: int | None) -> Callable[[], bool]:
     """A cheap `ended` for `follow_log`: the exit file has a code, or the monitor is gone.
 
-    Reads two small files (the exit file, the monitor's pid and /proc entry); never runs the
-    runtime binary, so an idle follower costs next to nothing however long it waits.
+    Reads two small files (the exit file, the monitor's /proc entry); never runs the runtime
+    binary, so an idle follower costs next to nothing however long it waits. Without a
+    monitor pid (a runtime that reports none) the runtime's `state` is asked.
     """
     from .attach import read_exit_file
+    from .conmon import process_alive
 
-    exit_file = runtime.exit_file_path(cid)
+    exit_file = runtime.layout.exit_file(cid)
 
     def ended() -> bool:
-        return read_exit_file(exit_file) is not None or not runtime.check_conmon_running(cid)
+        if read_exit_file(exit_file) is not None:
+            return True
+        if monitor_pid:
+            return not process_alive(monitor_pid)
+        return runtime.state(cid).status in ("stopped", "unknown")
 
     return ended
 

@@ -1,7 +1,9 @@
 """`OciCliRuntime`: a Runtime over an OCI-CLI binary (runc, crun, ...) with conmon as the monitor.
 
 The container's directory is its bundle (config.json) and conmon's: `attach`, `ctl`,
-`winsz`, `pidfile`, `conmon.pid`, the k8s-file log `ctr.log` and the JSON error log `oci-log`.
+`winsz`, `pidfile`, `conmon.pid`, the k8s-file log (`ProcessIO.log`) and the JSON error log
+`oci-log`. An exec session's conmon has the session's directory, with its start gate and
+sync channel as FIFOs there (`conmon.prepare_exec`), so `exec` and `start` are separate verbs.
 The exit files are on the run dir, which a full state disk cannot take from them:
 `<run_dir>/persist/<id>/exit` (conmon's persist dir, podman's layout) and
 `<run_dir>/runtimes/<name>.exits/<id>`; an exec session's under `persist/<id>/exec/<session>/`.
@@ -14,6 +16,7 @@ type, `cli()`, `create_global_args()`, or one verb.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -21,7 +24,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from . import conmon
-from ._faults import crash_point
 from .attach import read_exit_file
 from .errors import OcimuxError, RuntimeCommandError
 from .files import private_dir
@@ -36,7 +38,7 @@ from .ocicli import (
     log_offset,
     parse_version,
 )
-from .options import CreateResult, ExecStatus, RuntimeInfo, RuntimeState
+from .options import CreateResult, RuntimeInfo, RuntimeState
 from .runtime import Runtime
 
 if TYPE_CHECKING:
@@ -44,9 +46,9 @@ if TYPE_CHECKING:
         CheckpointOptions,
         CreateRequest,
         ExecOptions,
+        ProcessIO,
         Resources,
         RestoreOptions,
-        StdStreams,
     )
 
 __all__ = ["OciCliRuntime"]
@@ -83,9 +85,9 @@ class OciCliRuntime(Runtime):
         """conmon's `--exit-dir`: beside `--root`, not in it (runc lists every entry of its root)."""
         return self.context.state_dir.with_name(f"{self.name}.exits")
 
-    def exit_file_path(self, cid: str) -> Path:
+    def _exit_file(self, cid: str) -> Path:
         """conmon's `<persist-dir>/exit`, on the run dir."""
-        return self.persist_dir(cid) / "exit"
+        return self.layout.exit_file(cid)
 
     def oci_log(self, cid: str) -> Path:
         """The JSON error log the runtime appends to (`--log`)."""
@@ -103,21 +105,21 @@ class OciCliRuntime(Runtime):
 
     # --- lifecycle ----------------------------------------------------------------------------
 
-    def create_container(self, request: CreateRequest) -> CreateResult:
+    def create(self, request: CreateRequest) -> CreateResult:
         """Start conmon, which runs `<runtime> create`; return the init pid and conmon's pid."""
         return self._launch_container(request, restore=None)
 
-    def restore_container(self, request: CreateRequest, options: RestoreOptions) -> CreateResult:
+    def restore(self, request: CreateRequest, options: RestoreOptions) -> CreateResult:
         """Start conmon with `--restore`: it runs `<runtime> restore --detach --image-path ...`.
 
         The container comes back running. The previous run's exit files are removed first so
         its state is not mistaken for the restored one's. Needs capability `checkpoint`.
         """
-        self.exit_file_path(request.cid).unlink(missing_ok=True)
+        self._exit_file(request.cid).unlink(missing_ok=True)
         (self.exit_dir() / request.cid).unlink(missing_ok=True)
         return self._launch_container(request, restore=options.image_path)
 
-    def checkpoint_container(self, cid: str, options: CheckpointOptions) -> None:
+    def checkpoint(self, cid: str, options: CheckpointOptions) -> None:
         """`<runtime> checkpoint --image-path P --work-path <bundle>`; stops it unless leave_running."""
         private_dir(options.image_path)
         opts = CheckpointOpts(
@@ -138,7 +140,8 @@ class OciCliRuntime(Runtime):
         private_dir(self.context.state_dir)
         exit_dir = self.exit_dir()
         private_dir(exit_dir)
-        persist = private_dir(self.persist_dir(request.cid))
+        io = request.io
+        persist = private_dir(io.exit_file.parent)
         launch = conmon.ConmonLaunch(
             conmon=self.context.conmon_path,
             cid=request.cid,
@@ -147,12 +150,13 @@ class OciCliRuntime(Runtime):
             runtime_args=tuple(self.create_global_args(request)),
             directory=request.bundle,
             exit_dir=exit_dir,
-            stdin=request.stdin,
-            terminal=request.terminal,
+            stdin=io.stdin,
+            terminal=io.terminal,
             restore=restore,
             persist_dir=persist,
-            log_size_max=request.log_size_max,
-            exit_command=request.exit_command,
+            log_size_max=io.log_size_max,
+            exit_command=io.exit_command,
+            log=io.log,
         )
         offset = log_offset(self.oci_log(request.cid))
         message, monitor_pid = conmon.launch(
@@ -176,14 +180,28 @@ class OciCliRuntime(Runtime):
         )
         return [f"PATH={path}", *self.context.options.get("conmon_env", ())]
 
-    def start_container(self, cid: str) -> None:
+    def start(self, cid: str, exec_id: str | None = None) -> None:
+        if exec_id:
+            self._release_exec(cid, exec_id)
+            return
         self.cli().start(cid, log=self.oci_log(cid))
 
-    def kill_container(self, cid: str, signal: int, *, all_procs: bool = False) -> None:
+    def kill(
+        self, cid: str, signal: int, *, all_procs: bool = False, exec_id: str | None = None
+    ) -> None:
+        if exec_id:  # the runtime has no verb for it: the process is the host's
+            pid = conmon.read_pidfile(self.layout.exec_dir(cid, exec_id) / "exec_pid")
+            if pid and conmon.process_alive(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal)
+            return
         self.cli().kill(cid, signal, self.kill_opts(all_procs), log=self.oci_log(cid))
 
-    def delete_container(self, cid: str) -> None:
+    def delete(self, cid: str, exec_id: str | None = None) -> None:
         """`delete --force`; a container the runtime does not know is already deleted."""
+        if exec_id:
+            self._delete_exec(cid, exec_id)
+            return
         try:
             self.cli().delete(cid, DeleteOpts(force=True), log=self.oci_log(cid))
         except RuntimeCommandError as exc:
@@ -193,7 +211,7 @@ class OciCliRuntime(Runtime):
         (self.exit_dir() / cid).unlink(missing_ok=True)
         import shutil  # not on the hot path of run
 
-        shutil.rmtree(self.persist_dir(cid), ignore_errors=True)
+        shutil.rmtree(self.layout.persist_dir(cid), ignore_errors=True)
 
     def _reap_conmon(self, cid: str) -> None:
         """conmon ends once its container is gone; wait briefly so no monitor outlives delete."""
@@ -206,7 +224,9 @@ class OciCliRuntime(Runtime):
         if conmon.conmon_alive(pid):
             os.kill(pid, 9)  # type: ignore[arg-type]
 
-    def state_container(self, cid: str) -> RuntimeState:
+    def state(self, cid: str, exec_id: str | None = None) -> RuntimeState:
+        if exec_id:
+            return self._exec_state(cid, exec_id)
         code = self._exit_code(cid)
         if code is not None:
             return RuntimeState("stopped", 0, code)
@@ -218,7 +238,7 @@ class OciCliRuntime(Runtime):
             raise
         return self._from_state(cid, state)
 
-    def state_containers(self, cids: list[str]) -> dict[str, RuntimeState]:
+    def states(self, cids: list[str]) -> dict[str, RuntimeState]:
         """Exit files first, then one `<runtime> list` for the rest (not one `state` each)."""
         out: dict[str, RuntimeState] = {}
         pending = []
@@ -253,7 +273,7 @@ class OciCliRuntime(Runtime):
             if code is None:
                 return RuntimeState("stopped", 0, None, reason="conmon recorded no exit code")
             return RuntimeState("stopped", 0, code)
-        if status != "unknown" and not self.check_conmon_running(cid):
+        if status != "unknown" and not self._conmon_running(cid):
             monitor = conmon.read_pidfile(self.container_dir(cid) / "conmon.pid")
             return RuntimeState(
                 "unknown", pid,
@@ -263,39 +283,23 @@ class OciCliRuntime(Runtime):
         return RuntimeState(status, pid)
 
     def _exit_code(self, cid: str) -> int | None:
-        return read_exit_file(self.exit_file_path(cid))
+        return read_exit_file(self._exit_file(cid))
 
     def _wait_exit_code(self, cid: str) -> int | None:
         deadline = time.monotonic() + EXIT_FILE_GRACE
         while True:
             code = self._exit_code(cid)
-            if (
-                code is not None
-                or not self.check_conmon_running(cid)
-                or time.monotonic() >= deadline
-            ):
+            if code is not None or not self._conmon_running(cid) or time.monotonic() >= deadline:
                 return code if code is not None else self._exit_code(cid)
             time.sleep(0.005)
 
-    def stop_container(
-        self, cid: str, timeout: float, stop_signal: int = 15, *, all_procs: bool = False
-    ) -> None:
-        """The base escalation; a paused container gets SIGKILL and is then thawed.
-
-        On cgroup v1 a frozen task cannot die until it is thawed: runc 1.1 thaws it itself
-        after SIGKILL, crun 1.8.1 does not ("still running after SIGKILL").
-        """
-        if self._stop_paused(cid, all_procs):
-            return
-        super().stop_container(cid, timeout, stop_signal, all_procs=all_procs)
-
-    def pause_container(self, cid: str) -> None:
+    def pause(self, cid: str) -> None:
         self.cli().pause(cid, log=self.oci_log(cid))
 
-    def unpause_container(self, cid: str) -> None:
+    def resume(self, cid: str) -> None:
         self.cli().resume(cid, log=self.oci_log(cid))
 
-    def update_container(self, cid: str, resources: Resources) -> None:
+    def update(self, cid: str, resources: Resources) -> None:
         """Write the limits as `linux.resources` JSON and run `update --resources FILE`."""
         import tempfile  # not on the hot path of run
 
@@ -306,140 +310,108 @@ class OciCliRuntime(Runtime):
             fh.flush()
             self.cli().update(cid, self.update_opts(Path(fh.name)), log=self.oci_log(cid))
 
-    def list_processes(self, cid: str) -> list[int]:
-        return self.cli().ps(cid)
-
     # --- exec sessions under conmon (podman's ExecContainer) ---------------------------------
 
-    def _exec_launch(self, cid: str, session_id: str, options: ExecOptions) -> conmon.ConmonLaunch:
-        """Write the session's process spec and describe its conmon (`--exec --exec-attach`)."""
+    def exec(self, cid: str, exec_id: str, process: ExecOptions, io: ProcessIO) -> None:
+        """Write the session's process spec and start its conmon (`--exec --exec-attach`).
+
+        conmon waits at its start gate with the attach socket ready; `start(cid, exec_id)`
+        releases it. The terminal gets `io.size` before the process runs.
+        """
+        from .attach import write_resize
         from .bundle import write_json
         from .spec import exec_process
 
-        directory = self.exec_dir(cid, session_id)
-        private_dir(directory)
-        process = exec_process(self.container_dir(cid), options)
-        spec_file = directory / "process.json"
-        write_json(spec_file, process)
         if not self.context.conmon_path:
             raise RuntimeCommandError(
                 "conmon not found in [engine] conmon_path or $PATH",
-                runtime=self.name,
-                verb="exec",
-                hint="install conmon",
-            )
-        return conmon.ConmonLaunch(
+                runtime=self.name, verb="exec", hint="install conmon",
+            )  # fmt: skip
+        directory = private_dir(io.directory)
+        spec_file = directory / "process.json"
+        write_json(spec_file, exec_process(self.container_dir(cid), process))
+        persist = private_dir(io.exit_file.parent)
+        io.exit_file.unlink(missing_ok=True)  # a previous run of the same session id's
+        launch = conmon.ConmonLaunch(
             conmon=self.context.conmon_path,
             cid=cid,
             name=cid,
             runtime_path=self.path or "",
             runtime_args=tuple(self.cli().global_args(self.oci_log(cid))),
             directory=directory,
-            exit_dir=self.exec_persist_dir(cid, session_id),
-            stdin=options.stdin,
-            terminal=options.terminal,
-            session=session_id,
+            exit_dir=persist,
+            stdin=io.stdin,
+            terminal=io.terminal,
+            session=exec_id,
             exec_spec=spec_file,
-            persist_dir=self.exec_persist_dir(cid, session_id),
+            persist_dir=persist,
+            log=io.log,
         )
+        conmon.prepare_exec(launch, env=self._conmon_env(), timeout=self.context.command_timeout)
+        if io.terminal and io.size:
+            write_resize(io.control, *io.size)
 
-    def _start_exec(
-        self, cid: str, launch: conmon.ConmonLaunch, before_release=None
-    ) -> tuple[int, int]:  # noqa: ANN001
-        private_dir(launch.exit_dir)
+    def _release_exec(self, cid: str, exec_id: str) -> None:
+        """Open the session's start gate; conmon then runs `<runtime> exec`."""
+        directory = self.layout.exec_dir(cid, exec_id)
         offset = log_offset(self.oci_log(cid))
-        message, monitor_pid = conmon.launch(
-            launch,
-            env=self._conmon_env(),
-            timeout=self.context.command_timeout,
-            before_release=before_release,
-        )
-        if message.data < 0:
-            detail = error_message(message.message.encode(), self.oci_log(cid), offset)
-            detail = detail or "the runtime failed to start the process"
-            command = (
-                json.loads(launch.exec_spec.read_text())["args"][0] if launch.exec_spec else ""
-            )
-            if command and command not in detail:  # crun says only "open executable: ..."
-                detail = f"{command}: {detail}"
-            raise classify(
-                detail,
-                argv=launch.argv(),
-                exit_status=None,
-                container=cid,
-                runtime=self.name,
-                verb="exec",
-            )
-        return message.data, monitor_pid
-
-    def exec_container(
-        self, cid: str, session_id: str, options: ExecOptions, streams: StdStreams
-    ) -> int | None:
-        """Run a process under its own conmon, attached through its socket; return its exit code.
-
-        Connects before the process starts (no output lost) and applies `options.size` to its
-        terminal. Returns None if the user detached: the session runs on.
-        """
-        from .attach import connect_attach_socket, relay, wait_exit_file
-        from .options import AttachOptions
-
-        launch = self._exec_launch(cid, session_id, options)
-        sockets = []
-
-        def connect() -> None:
-            sockets.append(connect_attach_socket(launch.directory / "attach"))
-            if options.terminal and options.size:
-                self.exec_attach_resize(cid, session_id, *options.size)
-
+        message = conmon.release_exec(directory, timeout=self.context.command_timeout)
+        if message.data >= 0:
+            return
+        detail = error_message(message.message.encode(), self.oci_log(cid), offset)
+        detail = detail or "the runtime failed to start the process"
         try:
-            _, monitor_pid = self._start_exec(cid, launch, connect)
-            crash_point("exec:started")
-            detached = relay(
-                sockets[0],
-                streams,
-                AttachOptions(stdin=options.stdin, detach_keys=options.detach_keys),
-            )
-        finally:
-            for sock in sockets:
-                sock.close()
-        if detached:
-            return None
-        code = wait_exit_file(
-            launch.exit_dir / "exit",
-            self.context.command_timeout,
-            alive=lambda: conmon.conmon_alive(monitor_pid),
-        )
-        if code is None:
-            raise RuntimeCommandError(
-                f"exec session {session_id[:12]} ended without an exit code",
-                container=cid,
-                runtime=self.name,
-                verb="exec",
-            )
-        return code
+            command = json.loads((directory / "process.json").read_text())["args"][0]
+        except (OSError, ValueError, KeyError, IndexError):
+            command = ""
+        if command and command not in detail:  # crun says only "open executable: ..."
+            detail = f"{command}: {detail}"
+        raise classify(detail, exit_status=None, container=cid, runtime=self.name, verb="exec")
 
-    def exec_container_detached(self, cid: str, session_id: str, options: ExecOptions) -> int:
-        """Start a process under its own conmon (output to `exec.log`); return its pid."""
-        pid, _ = self._start_exec(cid, self._exec_launch(cid, session_id, options))
-        return pid
-
-    def exec_update_status(self, cid: str, session_id: str) -> ExecStatus:
-        directory = self.exec_dir(cid, session_id)
+    def _exec_state(self, cid: str, exec_id: str) -> RuntimeState:
+        """From the session's files: exit file, `exec_pid`, its conmon's pid."""
+        directory = self.layout.exec_dir(cid, exec_id)
+        code = read_exit_file(self.layout.exit_file(cid, exec_id))
         pid = conmon.read_pidfile(directory / "exec_pid") or 0
-        exit_file = self.exec_persist_dir(cid, session_id) / "exit"
-        code = read_exit_file(exit_file)
         if code is not None:
-            return ExecStatus(running=False, pid=pid, exit_code=code)
+            return RuntimeState("stopped", pid, code)
         monitor = conmon.read_pidfile(directory / "conmon.pid")
-        running = conmon.process_alive(pid) or conmon.conmon_alive(monitor)
-        return ExecStatus(running=running, pid=pid, exit_code=read_exit_file(exit_file))
+        if conmon.process_alive(pid):
+            return RuntimeState("running", pid)
+        if conmon.conmon_alive(monitor):
+            # at its start gate, or draining the output of a process that just ended
+            return RuntimeState("created" if not pid else "running", pid)
+        code = read_exit_file(self.layout.exit_file(cid, exec_id))  # it may have just ended
+        if code is not None:
+            return RuntimeState("stopped", pid, code)
+        return RuntimeState("unknown", pid, reason="its conmon is gone and recorded no exit code")
+
+    def _delete_exec(self, cid: str, exec_id: str) -> None:
+        """Kill what is left of the session (process, conmon at its gate); drop its run-dir files."""
+        import shutil  # not on the hot path of run
+
+        directory = self.layout.exec_dir(cid, exec_id)
+        pid = conmon.read_pidfile(directory / "exec_pid")
+        if pid and conmon.process_alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 9)
+        monitor = conmon.read_pidfile(directory / "conmon.pid")
+        deadline = time.monotonic() + 2.0
+        while conmon.conmon_alive(monitor) and time.monotonic() < deadline:
+            if not pid:  # never released: nothing to wait for
+                break
+            time.sleep(0.01)
+        if conmon.conmon_alive(monitor):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(monitor, 9)  # type: ignore[arg-type]
+        shutil.rmtree(self.layout.persist_dir(cid, exec_id), ignore_errors=True)
 
     # --- monitor and info ---------------------------------------------------------------------
 
-    def check_conmon_running(self, cid: str) -> bool:
+    def _conmon_running(self, cid: str) -> bool:
         return conmon.conmon_alive(conmon.read_pidfile(self.container_dir(cid) / "conmon.pid"))
 
-    def runtime_info(self) -> RuntimeInfo:
+    def info(self) -> RuntimeInfo:
         text = self.cli().version()
         monitor = None
         if self.context.conmon_path:

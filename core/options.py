@@ -1,7 +1,8 @@
 """Typed values passed to and returned from a `Runtime`: frozen, slotted, one per concern.
 
 `CreateRequest` carries what a runtime needs to create a container; the option types carry
-per-call choices; `RuntimeState`, `ExecStatus` and `RuntimeInfo` are results.
+per-call choices; `ProcessIO` says where a process's stdio goes; `RuntimeState` and
+`RuntimeInfo` are results.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ __all__ = [
     "CreateRequest",
     "CreateResult",
     "ExecOptions",
-    "ExecStatus",
+    "ProcessIO",
     "Resources",
     "RestoreOptions",
     "RuntimeInfo",
@@ -30,27 +31,59 @@ Status = Literal["creating", "created", "running", "paused", "stopped", "unknown
 
 
 @dataclass(frozen=True, slots=True)
+class ProcessIO:
+    """Where a process's stdio goes: chosen by the engine, served by the runtime's monitor.
+
+    The monitor serves conmon's attach protocol on `attach_socket` (SEQPACKET: output
+    packets are one stream byte, 2 stdout / 3 stderr, and at most 8192 payload bytes; bytes
+    from a client go to stdin; a client's EOF closes stdin unless `terminal`), reads resize
+    lines `1 H W` on the FIFO `control`, writes the k8s-file log to `log` (capped at
+    `log_size_max` bytes unless -1), then the exit code (decimal; 128+signal) to `exit_file`
+    once the output is drained, and then runs `exit_command` detached (if any).
+    `size` is the terminal's (height, width) before the process starts, with `terminal`.
+    """
+
+    directory: Path
+    log: Path
+    exit_file: Path
+    stdin: bool = False
+    terminal: bool = False
+    log_size_max: int = -1
+    exit_command: tuple[str, ...] = ()
+    size: tuple[int, int] | None = None
+
+    @property
+    def attach_socket(self) -> Path:
+        return self.directory / "attach"
+
+    @property
+    def control(self) -> Path:
+        return self.directory / "ctl"
+
+
+@dataclass(frozen=True, slots=True)
 class CreateRequest:
     """Everything a runtime needs to create one container.
 
     `bundle` holds `config.json` (with an absolute `root.path`) and is the container's own
-    directory: the runtime and its monitor may write files there (attach socket, logs, exit
-    file). `annotations` are the spec's. `stdin` keeps the container's stdin open for attach.
+    directory: the runtime and its monitor may write files there. `io` says where its stdio
+    goes (its `directory` is the bundle). `annotations` are the spec's.
     """
 
     cid: str
     name: str
     bundle: Path
-    stdin: bool = False
-    terminal: bool = False
+    io: ProcessIO
     annotations: dict[str, str] = field(default_factory=dict)
     no_cgroups: bool = False
-    #: argv the monitor runs once the container has exited (conmon's `--exit-command`; see
-    #: `ocimux.exitcommand`); empty: nothing to run
-    exit_command: tuple[str, ...] = ()
-    #: cap on the container's log in bytes (-1: none); the monitor keeps the log under it as
-    #: conmon's `--log-size-max` does (an empty file replaces a log about to pass the cap)
-    log_size_max: int = -1
+
+    @property
+    def stdin(self) -> bool:
+        return self.io.stdin
+
+    @property
+    def terminal(self) -> bool:
+        return self.io.terminal
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +96,8 @@ class CreateResult:
 
 @dataclass(frozen=True, slots=True)
 class RuntimeState:
-    """The runtime's view of one container: status, init pid (0 if none), exit code if stopped."""
+    """The runtime's view of a container or exec process: status, host pid (0 if none), exit
+    code once stopped."""
 
     status: Status
     pid: int = 0
@@ -113,15 +147,6 @@ class ExecOptions:
     def __post_init__(self) -> None:
         if not self.args:
             raise ValueError("exec needs a command")
-
-
-@dataclass(frozen=True, slots=True)
-class ExecStatus:
-    """An exec session's process: running or not, its pid, its exit code once known."""
-
-    running: bool
-    pid: int = 0
-    exit_code: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -341,7 +341,7 @@ class ContainerEndpoints:
             auto_remove=bool(c.get("auto_remove")), stop_timeout=c.get("stop_timeout"),
             config=ContainerConfig.from_dict(c.get("container") or {}),
         )  # fmt: skip
-        log = self.d.runtime_of(rec).log_path(rec.id)
+        log = self.d.runtime_of(rec).layout.log(rec.id)
         kept = Path(self.d.config.state_dir) / f"restart-{rec.id}.log"
         with contextlib.suppress(OSError):
             os.replace(log, kept)  # the log outlives the re-creation, as Docker's does
@@ -400,7 +400,7 @@ class ContainerEndpoints:
         from ocimux.logs import container_ended
 
         try:
-            ended = container_ended(self.d.runtime_of(rec), rec.id)
+            ended = container_ended(self.d.runtime_of(rec), rec.id, rec.monitor_pid)
         except OcimuxError:
             return
         delay = 0.01
@@ -435,7 +435,7 @@ class ContainerEndpoints:
         return Response(200, b"", content_type="text/plain")
 
     def attach(self, r: Request) -> None:
-        from ocimux.attach import MultiplexWriter
+        from ocimux.attach import MultiplexWriter, http_attach_container
 
         rec = self._record(r.params["id"])
         tty = bool(rec.config.get("terminal"))
@@ -451,7 +451,9 @@ class ContainerEndpoints:
             if logs:
                 self._write_log(runtime, rec.id, MultiplexWriter(wfile, raw=tty), r, follow=False)
             if stream and rec.status in ("created", "running", "paused"):
-                runtime.http_attach(rec.id, wfile, stdin=rfile if stdin else None, tty=tty)
+                http_attach_container(
+                    runtime, rec.id, wfile, stdin=rfile if stdin else None, tty=tty
+                )
         except (BrokenPipeError, ConnectionResetError):
             pass
         return None
@@ -469,13 +471,27 @@ class ContainerEndpoints:
         out = r.stream(200, RAW if tty else MUX)
         try:
             self._write_log(
-                runtime, rec.id, MultiplexWriter(out, raw=tty), r, follow=r.flag("follow")
+                runtime,
+                rec.id,
+                MultiplexWriter(out, raw=tty),
+                r,
+                follow=r.flag("follow"),
+                monitor_pid=rec.monitor_pid,
             )
         except (BrokenPipeError, ConnectionResetError):
             pass
         return None
 
-    def _write_log(self, runtime: Runtime, cid: str, mux: Any, r: Request, *, follow: bool) -> None:
+    def _write_log(
+        self,
+        runtime: Runtime,
+        cid: str,
+        mux: Any,
+        r: Request,
+        *,
+        follow: bool,
+        monitor_pid: int | None = None,
+    ) -> None:
         """Write the log; a follower stops when the container ends or its client goes.
 
         The container's end comes from its monitor's files (`container_ended`), never from
@@ -486,9 +502,9 @@ class ContainerEndpoints:
 
         want = {"stdout": r.flag("stdout"), "stderr": r.flag("stderr")}
         tail = tail_of(r)
-        ended = container_ended(runtime, cid) if follow else None
+        ended = container_ended(runtime, cid, monitor_pid) if follow else None
         records = follow_log(
-            runtime.log_path(cid), follow=follow, ended=ended, wait=r.wait_unless_gone
+            runtime.layout.log(cid), follow=follow, ended=ended, wait=r.wait_unless_gone
         )
         if tail not in ("all", "") and int(tail) >= 0 and not follow:
             records = list(records)[-int(tail) :] if int(tail) > 0 else []

@@ -107,9 +107,9 @@ class KataRuntime(ShimV2Runtime):
         found = shutil.which("kata-runtime") or shutil.which("kata-runtime", path="/opt/kata/bin")
         return os.path.abspath(found) if found else None
 
-    def runtime_info(self) -> RuntimeInfo:
+    def info(self) -> RuntimeInfo:
         """The shim's version, plus `kata-runtime --version` (and `check` if asked) when present."""
-        info = super().runtime_info()
+        info = super().info()
         extra = dict(info.extra)
         tool = self.kata_runtime()
         version = info.version

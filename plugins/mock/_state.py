@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ocimux.options import ExecStatus, RuntimeState
+from ocimux.options import RuntimeState
 
 from ._proc import EXIT_FILE, START_FIFO, STATE_FILE, ShimState, read_exit_code
 
@@ -65,11 +65,12 @@ def container_state(directory: Path, cid: str, exit_file: Path | None = None) ->
     return RuntimeState("running", pid=st.pid)
 
 
-def exec_status(session: Path, exit_file: Path | None = None) -> ExecStatus | None:
-    """Derive an exec session's status (its exit code in `exit_file`, default
+def exec_status(session: Path, exit_file: Path | None = None) -> RuntimeState | None:
+    """Derive an exec session's state (its exit code in `exit_file`, default
     `session/exit`); None when the session is unknown.
 
-    Running while its process lives, or while its shim is still recording the exit code.
+    "created" while its process waits at the gate (the `start` FIFO), running while its
+    process lives or its shim is still recording the exit code, then stopped.
     """
     exit_file = exit_file or session / EXIT_FILE
     code = read_exit_code(exit_file)
@@ -81,8 +82,13 @@ def exec_status(session: Path, exit_file: Path | None = None) -> ExecStatus | No
         if (stat is not None and stat.state not in _DEAD) or st.shim_live():
             code = read_exit_code(exit_file)
             if code is None:
-                return ExecStatus(True, st.pid)
-    return ExecStatus(False, st.pid if st else 0, code)
+                gated = (session / START_FIFO).exists()
+                return RuntimeState("created" if gated else "running", st.pid)
+    if code is None:
+        return RuntimeState(
+            "unknown", st.pid if st else 0, reason="its shim died without an exit code"
+        )
+    return RuntimeState("stopped", st.pid if st else 0, code)
 
 
 def exec_sessions(directory: Path) -> list[Path]:

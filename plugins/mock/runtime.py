@@ -17,11 +17,12 @@ state disk cannot lose them); removed with the container or the session.
 
 Nothing is cached: every state is derived from those files and /proc (`_state.py`). The
 container's processes are its init's process group plus each live exec session's group:
-`kill(all_procs)`, pause, unpause, `list_processes` and delete act on all of them.
+`kill(all_procs)`, pause, resume and delete act on all of them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
@@ -33,7 +34,6 @@ from pathlib import Path
 from ocimux.capabilities import Capabilities, Capability
 from ocimux.errors import (
     CapabilityError,
-    ExecSessionNotFoundError,
     InvalidArgumentError,
     RuntimeCommandError,
 )
@@ -42,26 +42,23 @@ from ocimux.options import (
     CreateRequest,
     CreateResult,
     ExecOptions,
-    ExecStatus,
+    ProcessIO,
     Resources,
     RuntimeInfo,
     RuntimeState,
-    StdStreams,
 )
 from ocimux.runtime import Runtime
 
 from ._bundle import ProcessSpec, SpecError, load_spec, merge_env, read_annotations
-from ._exec import exec_exit_file, prepare_session, run_attached, start_detached
+from ._exec import delete_session, launch_gated, prepare_session, release
 from ._proc import (
     CONTAINER_LOG,
     EXEC_PID_FILE,
-    EXIT_FILE,
     PROCESS_FILE,
-    pids_in_groups,
     remove_quietly,
 )
 from ._shimctl import GateError, launch, open_gate, remove_shim_files, terminate, wait_for
-from ._state import container_state, exec_sessions, exec_status, load_state, process_groups
+from ._state import container_state, exec_sessions, exec_status, process_groups
 from .faults import Faults
 
 __all__ = ["MockRuntime"]
@@ -126,11 +123,7 @@ class MockRuntime(Runtime):
         return RuntimeCommandError(detail, container=cid, runtime=self.name, verb=verb, hint=hint)
 
     def _state(self, cid: str) -> RuntimeState:
-        return container_state(self.container_dir(cid), cid, self.exit_file_path(cid))
-
-    def exit_file_path(self, cid: str) -> Path:
-        """The shim's exit file, on the run dir (a full state disk cannot refuse it)."""
-        return self.persist_dir(cid) / EXIT_FILE
+        return container_state(self.container_dir(cid), cid, self.layout.exit_file(cid))
 
     def _require(self, cid: str, verb: str, *allowed: str) -> RuntimeState:
         """Return the state if its status is one of `allowed`, else raise RuntimeCommandError."""
@@ -159,19 +152,20 @@ class MockRuntime(Runtime):
 
     # --- lifecycle ------------------------------------------------------------------------
 
-    def create_container(self, request: CreateRequest) -> CreateResult:
-        """Start a shim that creates the process, held before exec until `start_container`.
+    def create(self, request: CreateRequest) -> CreateResult:
+        """Start a shim that creates the process, held before exec until `start`.
 
         Reads `request.bundle/config.json` (process.args, env, cwd; root.path). With
-        `request.terminal` the process gets a pseudo-terminal (all its output is stdout, attach
-        input goes to it, `attach_resize` sizes it, before start too). On failure (fault,
+        `request.io.terminal` the process gets a pseudo-terminal (all its output is stdout,
+        attach input goes to it, `resize` sizes it, before start too). On failure (fault,
         spec, missing rootfs, shim timeout) no shim and none of the mock's files remain.
         Raises RuntimeCommandError, RuntimeTimeoutError, InvalidArgumentError (bad fault
         annotations).
         """
-        cid, bundle = request.cid, request.bundle
+        cid, bundle, io = request.cid, request.bundle, request.io
         self._inject(cid, "create", bundle / "config.json")
-        exit_file = private_dir(self.persist_dir(cid)) / EXIT_FILE
+        private_dir(io.exit_file.parent)
+        exit_file = io.exit_file
         remove_quietly(exit_file)  # a previous run's
         pid, shim_pid = launch(
             self,
@@ -180,22 +174,25 @@ class MockRuntime(Runtime):
             "config.json",
             CONTAINER_LOG,
             gate=True,
-            stdin=request.stdin,
-            terminal=request.terminal,
+            stdin=io.stdin,
+            terminal=io.terminal,
             verb="create",
-            exit_command=request.exit_command,
-            log_size_max=request.log_size_max,
+            exit_command=io.exit_command,
+            log_size_max=io.log_size_max,
             exit_file=exit_file,
         )
         return CreateResult(pid=pid, monitor_pid=shim_pid)
 
-    def start_container(self, cid: str) -> None:
-        """Release a created container's process: it execs `process.args` now.
+    def start(self, cid: str, exec_id: str | None = None) -> None:
+        """Release a created container's (or prepared exec's) process: it execs now.
 
         Like runc's exec.fifo: the process blocks opening the `start` FIFO; this opens it for
         writing, removes it (the state reads "running" from then on) and writes one byte.
         Raises RuntimeCommandError unless the container is "created".
         """
+        if exec_id:
+            release(self, cid, exec_id)
+            return
         self._inject(cid, "start")
         self._require(cid, "start", "created")
         try:
@@ -207,14 +204,25 @@ class MockRuntime(Runtime):
         except GateError as exc:
             raise self._error(cid, "start", str(exc)) from None
 
-    def kill_container(self, cid: str, signal: int, *, all_procs: bool = False) -> None:
+    def kill(
+        self, cid: str, signal: int, *, all_procs: bool = False, exec_id: str | None = None
+    ) -> None:
         """Send `signal` to the init process, or with `all_procs` to every process group.
 
         A created container's process is blocked before exec with default dispositions, so
         SIGTERM or SIGKILL end it (exit 143 / 137) and SIGSTOP stops it. Raises
-        RuntimeCommandError("container is not running") when it is stopped or gone.
+        RuntimeCommandError("container is not running") when it is stopped or gone. An exec
+        process gets it alone; one that has exited already is no error.
         """
+        if exec_id:
+            status = self.state(cid, exec_id)
+            if status.status == "running" and status.pid:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(status.pid, signal)
+            return
         self._inject(cid, "kill")
+        if signal in (_signal.SIGTERM, _signal.SIGKILL):
+            self._inject(cid, "stop")  # the engine's stop escalation sends these
         state = self._require(cid, "kill", *_LIVE)
         if all_procs:
             groups = process_groups(self.container_dir(cid), state.pid)
@@ -222,19 +230,7 @@ class MockRuntime(Runtime):
         else:
             self._send(cid, "kill", [state.pid], signal, group=False)
 
-    def stop_container(
-        self,
-        cid: str,
-        timeout: float,
-        stop_signal: int = _signal.SIGTERM,
-        *,
-        all_procs: bool = False,
-    ) -> None:
-        """The base escalation (stop signal, `timeout`, SIGKILL), after fault injection."""
-        self._inject(cid, "stop")
-        super().stop_container(cid, timeout, stop_signal, all_procs=all_procs)
-
-    def pause_container(self, cid: str) -> None:
+    def pause(self, cid: str) -> None:
         """SIGSTOP every process group of a running container; returns once init is stopped.
 
         A process inside vfork() cannot stop until its child execs, and a child stopped
@@ -252,7 +248,7 @@ class MockRuntime(Runtime):
             self._send(cid, "pause", groups, _signal.SIGCONT, group=True)
             self._send(cid, "pause", groups, _signal.SIGSTOP, group=True)
 
-    def unpause_container(self, cid: str) -> None:
+    def resume(self, cid: str) -> None:
         """SIGCONT every process group of a paused container; returns once init runs again."""
         self._inject(cid, "unpause")
         state = self._require(cid, "unpause", "paused")
@@ -261,12 +257,12 @@ class MockRuntime(Runtime):
         if not wait_for(lambda: self._state(cid).status != "paused", self.context.command_timeout):
             raise self._error(cid, "unpause", "the init process did not resume")
 
-    def update_container(self, cid: str, resources: Resources) -> None:
+    def update(self, cid: str, resources: Resources) -> None:
         """Refuse: the mock has no cgroups (capability `update_resources` is false)."""
         self._inject(cid, "update")
         raise self._refuse("update_resources", "update", cid)
 
-    def delete_container(self, cid: str) -> None:
+    def delete(self, cid: str, exec_id: str | None = None) -> None:
         """SIGKILL whatever still runs and remove the mock's own files.
 
         Each exec session's and the container's process group get SIGKILL; their shims get
@@ -275,8 +271,12 @@ class MockRuntime(Runtime):
         `process.json`, `exec_pid` and the same shim files, and the exit files on the run
         dir (`persist_dir`). Kept: the logs and the directory, which are the Dispatcher's. Deleting a container the mock does not know is
         no error.
-        Raises RuntimeCommandError if a process survives SIGKILL for 5 seconds.
+        Raises RuntimeCommandError if a process survives SIGKILL for 5 seconds. With
+        `exec_id`: that session's process and shim only.
         """
+        if exec_id:
+            delete_session(self, cid, exec_id)
+            return
         self._inject(cid, "delete")
         directory = self.container_dir(cid)
         deadline = time.monotonic() + self.context.command_timeout
@@ -289,23 +289,22 @@ class MockRuntime(Runtime):
             remove_quietly(session / PROCESS_FILE)
             remove_quietly(session / EXEC_PID_FILE)
         remove_shim_files(directory)
-        persist = self.persist_dir(cid)
+        persist = self.layout.persist_dir(cid)
         if persist != directory:  # without a run dir it is the Dispatcher's directory
             shutil.rmtree(persist, ignore_errors=True)
 
-    def state_container(self, cid: str) -> RuntimeState:
+    def state(self, cid: str, exec_id: str | None = None) -> RuntimeState:
         """Derive the state: `exit` → stopped; shim and process alive → created (the start
         FIFO exists), paused (/proc state `T`) or running; shim gone without `exit` →
-        unknown with the reason; never created or deleted → unknown."""
+        unknown with the reason; never created or deleted → unknown. An exec session:
+        created at its gate, running, stopped with its code; unknown if never started."""
+        if exec_id:
+            status = exec_status(
+                self.layout.exec_dir(cid, exec_id), self.layout.exit_file(cid, exec_id)
+            )
+            return status or RuntimeState("unknown", reason=f"no exec session {exec_id}")
         self._inject(cid, "state")
         return self._state(cid)
-
-    def list_processes(self, cid: str) -> list[int]:
-        """Return the live pids of the container's process groups (empty unless it is live)."""
-        state = self._state(cid)
-        if state.status not in _LIVE:
-            return []
-        return pids_in_groups(process_groups(self.container_dir(cid), state.pid))
 
     # --- exec -----------------------------------------------------------------------------
 
@@ -321,55 +320,24 @@ class MockRuntime(Runtime):
         env = merge_env(spec.env, options.env)
         return ProcessSpec(tuple(options.args), env, options.cwd or spec.cwd, spec.rootfs)
 
-    def exec_container(
-        self, cid: str, session_id: str, options: ExecOptions, streams: StdStreams
-    ) -> int | None:
-        """Run `options.args` in the container under an exec shim, attached to `streams`.
+    def exec(self, cid: str, exec_id: str, process: ExecOptions, io: ProcessIO) -> None:
+        """Prepare `process.args` in the container under a gated exec shim (`_exec.py`).
 
-        Returns the exit code, or None when the user detached with `options.detach_keys`
-        (the session runs on; `exec_update_status` and `exec_stop_container` reach it).
-        env: exactly the container's with `options.env` on top; cwd: `<rootfs>/<cwd>` if it
-        exists, else the rootfs; `options.user` is ignored. With `options.terminal` the
-        process gets a pseudo-terminal of `options.size` (all output is stdout); without it
-        stdout and stderr stay apart. The session's files are in `exec_dir` (`_exec.py`).
-        Raises CommandNotFoundError (127) / CommandNotInvocableError (126) before anything
-        runs when the command does not resolve to an executable file.
+        env: exactly the container's with `process.env` on top; cwd: `<rootfs>/<cwd>` if it
+        exists, else the rootfs; `process.user` is ignored. With `io.terminal` the process
+        gets a pseudo-terminal of `io.size` (all output is stdout); without it stdout and
+        stderr stay apart. Raises CommandNotFoundError (127) / CommandNotInvocableError
+        (126) before anything runs when the command does not resolve to an executable file.
         """
-        spec = self._exec_spec(cid, options)
-        prepare_session(self, cid, session_id, spec)
-        return run_attached(self, cid, session_id, options, streams)
+        from ocimux.attach import write_resize
 
-    def exec_container_detached(self, cid: str, session_id: str, options: ExecOptions) -> int:
-        """Start `options.args` under an exec-mode shim (no gate, no client); return its pid.
+        spec = self._exec_spec(cid, process)
+        session = prepare_session(self, cid, exec_id, spec)
+        launch_gated(self, cid, session, io)
+        if io.terminal and io.size:
+            write_resize(io.control, *io.size)
 
-        The shim survives the caller, writes the output to `exec_dir/exec.log` and the exit
-        code to `exec_dir/exit`. A command that cannot be executed raises at once
-        (CommandNotFoundError / CommandNotInvocableError) and leaves only `process.json`.
-        """
-        spec = self._exec_spec(cid, options)
-        session = prepare_session(self, cid, session_id, spec)
-        return start_detached(self, cid, session, options)
-
-    def exec_update_status(self, cid: str, session_id: str) -> ExecStatus:
-        """Report an exec session: running, or exited with the code its shim recorded.
-
-        Raises ExecSessionNotFoundError for a session the mock never started.
-        """
-        status = exec_status(self.exec_dir(cid, session_id), exec_exit_file(self, cid, session_id))
-        if status is None:
-            raise ExecSessionNotFoundError(
-                f"no exec session {session_id}", container=cid, runtime=self.name, verb="exec"
-            )
-        return status
-
-    # --- monitor --------------------------------------------------------------------------
-
-    def check_conmon_running(self, cid: str) -> bool:
-        """Whether the container's shim runs (its pid checked against its recorded start time)."""
-        st = load_state(self.container_dir(cid))
-        return st is not None and st.shim_live()
-
-    def runtime_info(self) -> RuntimeInfo:
+    def info(self) -> RuntimeInfo:
         """Name, no path (there is no binary), the ocimux version, the shim as monitor."""
         from importlib import metadata
 

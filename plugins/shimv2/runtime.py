@@ -5,12 +5,13 @@ Per container, in its directory (the bundle, named by the container id as the sh
 ocimux's I/O monitor (monitor.py) keeps the stdio FIFOs, `attach`, `ctl` and the k8s-file
 log `ctr.log` there, and the exit status in `<run_dir>/persist/<id>/exit` (an exec
 session's in `persist/<id>/exec/<session>/exit`: a full state disk cannot refuse them);
-`shim.pid` is the shim daemon (the container's monitor in podman's sense:
-`check_conmon_running` asks whether it lives). Every operation is one ttrpc call to the
+`shim.pid` is the shim daemon (the container's monitor in podman's sense: a dead one makes
+the state "unknown"). Every operation is one ttrpc call to the
 shim's task service at `address`, so a later `ocimux` process reconnects by reading it.
 
-Exec sessions get an I/O monitor of their own in their directory; it removes the session
-from the shim once it has recorded the exit status.
+Exec sessions get an I/O monitor of their own in their directory (`exec` starts it and
+`Exec`s the process; `start` `Start`s it); the monitor removes the session from the shim
+once it has recorded the exit status.
 """
 
 from __future__ import annotations
@@ -26,14 +27,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ocimux import Capabilities, Capability, process
-from ocimux._faults import crash_point
 from ocimux.attach import read_exit_file
 from ocimux.conmon import named_process_alive, process_alive, read_pidfile
-from ocimux.errors import OcimuxError, RuntimeCommandError, StateError
+from ocimux.errors import OcimuxError, RuntimeCommandError
 from ocimux.files import private_dir
 from ocimux.ocicli import classify
-from ocimux.options import CreateResult, ExecStatus, RuntimeInfo, RuntimeState
-from ocimux.runtime import KILL_WAIT_SECONDS, Runtime
+from ocimux.options import CreateResult, RuntimeInfo, RuntimeState
+from ocimux.runtime import Runtime
 from ocimux.sockets import remove_if_stale
 
 from . import messages as m
@@ -44,7 +44,7 @@ from .task import TaskClient
 from .ttrpc import TtrpcConnectionError, TtrpcError, socket_path
 
 if TYPE_CHECKING:
-    from ocimux.options import CreateRequest, ExecOptions, Resources, StdStreams
+    from ocimux.options import CreateRequest, ExecOptions, ProcessIO, Resources
 
 __all__ = ["ShimV2Runtime"]
 
@@ -54,6 +54,8 @@ SHIM_PIDFILE = "shim.pid"
 NOT_FOUND = 5
 #: how long a stopped container's I/O monitor may take to log its last output (at most)
 DRAIN_GRACE = 10.0
+#: an exec session's terminal size, for `start` to apply after `Start`
+_SIZE_FILE = "size"
 
 
 class ShimV2Runtime(Runtime):
@@ -238,25 +240,25 @@ class ShimV2Runtime(Runtime):
 
     # --- lifecycle --------------------------------------------------------------------------
 
-    def create_container(self, request: CreateRequest) -> CreateResult:
+    def create(self, request: CreateRequest) -> CreateResult:
         """Start a shim for the container and its I/O monitor, then `Create` the task."""
-        cid, bundle = request.cid, request.bundle
+        cid, bundle, io = request.cid, request.bundle, request.io
         shim = self.shim()
         fd = os.open(bundle / "log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         os.close(fd)  # the shim's own log: a regular file it appends to
         ensure_sink(Path(shim.events), self.context.command_timeout)
         address = shim.start(cid, bundle)
         try:
+            private_dir(io.exit_file.parent)
             self._start_monitor(
-                bundle, address, cid, terminal=request.terminal, stdin=request.stdin,
-                log=self.log_path(cid), exit_command=request.exit_command,
-                log_size_max=request.log_size_max,
-                exit_file=private_dir(self.persist_dir(cid)) / mon.EXIT,
+                io.directory, address, cid, terminal=io.terminal, stdin=io.stdin,
+                log=io.log, exit_command=io.exit_command, log_size_max=io.log_size_max,
+                exit_file=io.exit_file,
             )  # fmt: skip
             with self._rpc(cid, "create", address) as task:
                 answer = task.create(
-                    id=cid, bundle=str(bundle), terminal=request.terminal,
-                    options=self.create_options(), **self._io_paths(bundle, request.terminal, request.stdin),
+                    id=cid, bundle=str(bundle), terminal=io.terminal,
+                    options=self.create_options(), **self._io_paths(io.directory, io.terminal, io.stdin),
                 )  # fmt: skip
                 shim_pid = task.connect(cid)["shim_pid"]
             (bundle / SHIM_PIDFILE).write_text(str(shim_pid))
@@ -286,23 +288,24 @@ class ShimV2Runtime(Runtime):
         for name in mon_files:
             (bundle / name).unlink(missing_ok=True)
 
-    def start_container(self, cid: str) -> None:
+    def start(self, cid: str, exec_id: str | None = None) -> None:
+        if exec_id:
+            self._start_exec(cid, exec_id)
+            return
         with self._rpc(cid, "start") as task:
             task.start(cid)
 
-    def kill_container(self, cid: str, signal: int, *, all_procs: bool = False) -> None:
-        with self._rpc(cid, "kill") as task:
-            task.kill(cid, signal, all_procs=all_procs)
-
-    def stop_container(
-        self, cid: str, timeout: float, stop_signal: int = 15, *, all_procs: bool = False
+    def kill(
+        self, cid: str, signal: int, *, all_procs: bool = False, exec_id: str | None = None
     ) -> None:
-        if self._stop_paused(cid, all_procs):
-            return
-        super().stop_container(cid, timeout, stop_signal, all_procs=all_procs)
+        with self._rpc(cid, "exec kill" if exec_id else "kill") as task:
+            task.kill(cid, signal, all_procs=all_procs, exec_id=exec_id or "")
 
-    def delete_container(self, cid: str) -> None:
+    def delete(self, cid: str, exec_id: str | None = None) -> None:
         """`Delete` the task and `Shutdown` the shim; a shim that is gone is cleaned up by its binary."""
+        if exec_id:
+            self._delete_exec(cid, exec_id)
+            return
         bundle = self.container_dir(cid)
         address = self.shim_address(cid)  # none: no shim was ever started
         reached = False
@@ -326,11 +329,7 @@ class ShimV2Runtime(Runtime):
             _remove_dead_socket(address)  # a killed shim leaves its socket behind
         self._reap_shim(cid)
         self._stop_monitor(bundle)
-        shutil.rmtree(self.persist_dir(cid), ignore_errors=True)
-
-    def exit_file_path(self, cid: str) -> Path:
-        """The monitor's exit file, on the run dir (a full state disk cannot refuse it)."""
-        return self.persist_dir(cid) / mon.EXIT
+        shutil.rmtree(self.layout.persist_dir(cid), ignore_errors=True)
 
     def _reap_shim(self, cid: str) -> None:
         """The shim exits after Shutdown; make sure no shim outlives its container."""
@@ -347,8 +346,10 @@ class ShimV2Runtime(Runtime):
         """Whether `pid` is a live shim (its comm guards against pid reuse)."""
         return named_process_alive(pid, "containerd-shim", prefix=True)
 
-    def state_container(self, cid: str) -> RuntimeState:
-        code = read_exit_file(self.exit_file_path(cid))
+    def state(self, cid: str, exec_id: str | None = None) -> RuntimeState:
+        if exec_id:
+            return self._exec_state(cid, exec_id)
+        code = read_exit_file(self.layout.exit_file(cid))
         address = self.shim_address(cid)
         try:
             if not address:
@@ -370,11 +371,11 @@ class ShimV2Runtime(Runtime):
             return RuntimeState("unknown", reason=f"the shim does not know it: {exc.message}")
         status = m.STATUS_NAMES.get(answer["status"], "unknown")
         if status == "stopped":
-            code = self._await_drained(cid)
+            code = self._await_drained(self.layout.exit_file(cid), self.container_dir(cid))
             return RuntimeState("stopped", 0, answer["exit_status"] if code is None else code)
         return RuntimeState(status, answer["pid"])  # type: ignore[arg-type]
 
-    def _await_drained(self, cid: str) -> int | None:
+    def _await_drained(self, exit_file: Path, directory: Path) -> int | None:
         """Wait until the I/O monitor has logged the last output and written `exit`; its code.
 
         The shim reports the task stopped as soon as the process is reaped, while the monitor
@@ -382,8 +383,7 @@ class ShimV2Runtime(Runtime):
         `wait`) must come after the drain, as conmon's exit file does. Bounded: a monitor that
         died or hangs ends the wait (None without an exit file).
         """
-        exit_file = self.exit_file_path(cid)
-        pidfile = self.container_dir(cid) / mon.PIDFILE
+        pidfile = directory / mon.PIDFILE
         deadline = time.monotonic() + min(self.context.command_timeout, DRAIN_GRACE)
         delay = 0.001
         while True:
@@ -396,183 +396,106 @@ class ShimV2Runtime(Runtime):
             time.sleep(delay)
             delay = min(delay * 2, 0.02)
 
-    def pause_container(self, cid: str) -> None:
+    def pause(self, cid: str) -> None:
         with self._rpc(cid, "pause") as task:
             task.pause(cid)
 
-    def unpause_container(self, cid: str) -> None:
+    def resume(self, cid: str) -> None:
         with self._rpc(cid, "unpause") as task:
             task.resume(cid)
 
-    def update_container(self, cid: str, resources: Resources) -> None:
+    def update(self, cid: str, resources: Resources) -> None:
         with self._rpc(cid, "update") as task:
             task.update(cid, resources.as_linux_resources())
 
-    def list_processes(self, cid: str) -> list[int]:
-        if self.state_container(cid).status not in ("running", "paused"):
-            return []
-        with self._rpc(cid, "ps") as task:
-            return task.pids(cid)
+    def resize(self, cid: str, height: int, width: int, exec_id: str | None = None) -> None:
+        with self._rpc(cid, "exec resize" if exec_id else "resize") as task:
+            task.resize_pty(cid, width, height, exec_id or "")
 
-    def attach_resize(self, cid: str, height: int, width: int) -> None:
-        with self._rpc(cid, "resize") as task:
-            task.resize_pty(cid, width, height)
+    def close_stdin(self, cid: str, exec_id: str | None = None) -> None:
+        with self._rpc(cid, "close stdin") as task:
+            task.close_io(cid, exec_id or "", stdin=True)
 
     # --- exec -------------------------------------------------------------------------------
 
-    def _exec_start(
-        self, cid: str, session_id: str, options: ExecOptions, connect: Any = None
-    ) -> int:
-        """Start the session's monitor, `Exec` and `Start` it; `connect()` runs in between."""
+    def exec(self, cid: str, exec_id: str, process: ExecOptions, io: ProcessIO) -> None:
+        """Start the session's I/O monitor and `Exec` the process; `start` `Start`s it."""
         from ocimux.spec import exec_process
 
-        directory = private_dir(self.exec_dir(cid, session_id))
-        process = exec_process(self.container_dir(cid), options)
+        directory = private_dir(io.directory)
+        spec = exec_process(self.container_dir(cid), process)
         address = self.shim_address(cid) or ""
-        exit_file = self._exec_exit_file(cid, session_id)
-        private_dir(exit_file.parent)
-        exit_file.unlink(missing_ok=True)  # a previous run of the same session id's
+        private_dir(io.exit_file.parent)
+        io.exit_file.unlink(missing_ok=True)  # a previous run of the same session id's
+        if io.terminal and io.size:
+            # the runc shim ignores resizes of an exec until Start has given it a console
+            (directory / _SIZE_FILE).write_text(f"{io.size[0]} {io.size[1]}")
         self._start_monitor(
-            directory, address, cid, exec_id=session_id, terminal=options.terminal,
-            stdin=options.stdin, log=directory / "exec.log", exit_file=exit_file,
+            directory, address, cid, exec_id=exec_id, terminal=io.terminal,
+            stdin=io.stdin, log=io.log, exit_file=io.exit_file,
         )  # fmt: skip
         try:
             with self._rpc(cid, "exec") as task:
-                task.exec(cid, session_id, process, terminal=options.terminal,
-                          **self._io_paths(directory, options.terminal, options.stdin))  # fmt: skip
-                try:
-                    if connect is not None:
-                        connect()
-                    pid = task.start(cid, session_id)["pid"]
-                except BaseException:
-                    with contextlib.suppress(TtrpcError, OSError):
-                        task.delete(cid, session_id)
-                    raise
+                task.exec(cid, exec_id, spec, terminal=io.terminal,
+                          **self._io_paths(directory, io.terminal, io.stdin))  # fmt: skip
         except BaseException:
             self._stop_monitor(directory)
             raise
+
+    def _start_exec(self, cid: str, exec_id: str) -> None:
+        directory = self.layout.exec_dir(cid, exec_id)
+        with self._rpc(cid, "exec") as task:
+            pid = task.start(cid, exec_id)["pid"]
         (directory / "exec_pid").write_text(str(pid))
-        return pid
-
-    def exec_container(
-        self, cid: str, session_id: str, options: ExecOptions, streams: StdStreams
-    ) -> int | None:
-        from ocimux.attach import connect_attach_socket, relay, wait_exit_file
-        from ocimux.options import AttachOptions
-
-        directory = self.exec_dir(cid, session_id)
-        sockets = []
-
-        def connect() -> None:
-            sockets.append(connect_attach_socket(directory / mon.ATTACH))
-
         try:
-            self._exec_start(cid, session_id, options, connect)
-            if options.terminal and options.size:
-                # after Start: the runc shim ignores resizes of an exec until it has a console;
-                # a process that has already exited cannot be resized, and that is no error
-                with contextlib.suppress(RuntimeCommandError):
-                    self.exec_attach_resize(cid, session_id, *options.size)
-            crash_point("exec:started")
-            detached = relay(
-                sockets[0],
-                streams,
-                AttachOptions(stdin=options.stdin, detach_keys=options.detach_keys),
-            )
-        finally:
-            for sock in sockets:
-                sock.close()
-        if detached:
-            return None
-        monitor = read_pidfile(directory / mon.PIDFILE)
-        code = wait_exit_file(
-            self._exec_exit_file(cid, session_id),
-            self.context.command_timeout,
-            alive=lambda: process_alive(monitor),
-        )
-        if code is None:
-            raise RuntimeCommandError(
-                f"exec session {session_id[:12]} ended without an exit code",
-                container=cid, runtime=self.name, verb="exec",
-            )  # fmt: skip
-        return code
+            height, width = map(int, (directory / _SIZE_FILE).read_text().split())
+        except (OSError, ValueError):
+            return
+        # a process that has already exited cannot be resized, and that is no error
+        with contextlib.suppress(RuntimeCommandError):
+            self.resize(cid, height, width, exec_id)
 
-    def exec_container_detached(self, cid: str, session_id: str, options: ExecOptions) -> int:
-        return self._exec_start(cid, session_id, options)
-
-    def exec_attach_resize(self, cid: str, session_id: str, height: int, width: int) -> None:
-        with self._rpc(cid, "exec resize") as task:
-            task.resize_pty(cid, width, height, session_id)
-
-    def _exec_exit_file(self, cid: str, session_id: str) -> Path:
-        """An exec session's exit file, on the run dir as conmon's (`exec_persist_dir`): a
-        full state disk cannot refuse it. Removed with the session or the container."""
-        return self.exec_persist_dir(cid, session_id) / mon.EXIT
-
-    def exec_update_status(self, cid: str, session_id: str) -> ExecStatus:
-        directory = self.exec_dir(cid, session_id)
-        exit_file = self._exec_exit_file(cid, session_id)
+    def _exec_state(self, cid: str, exec_id: str) -> RuntimeState:
+        """The monitor's exit file, else the shim's word (after the monitor's drain)."""
+        directory = self.layout.exec_dir(cid, exec_id)
+        exit_file = self.layout.exit_file(cid, exec_id)
         pid = read_pidfile(directory / "exec_pid") or 0
         code = read_exit_file(exit_file)
         if code is not None:
-            return ExecStatus(running=False, pid=pid, exit_code=code)
-        running = process_alive(read_pidfile(directory / mon.PIDFILE))
-        return ExecStatus(running=running, pid=pid, exit_code=read_exit_file(exit_file))
-
-    def exec_kill_container(self, cid: str, session_id: str, signal: int) -> None:
-        """Kill with the session's exec id, through the shim (a VM's pids are not ours)."""
-        if not self.exec_update_status(cid, session_id).running:
-            raise StateError(
-                f"exec session {session_id[:12]} is not running",
-                container=cid, runtime=self.name, verb="exec kill",
-            )  # fmt: skip
-        with self._rpc(cid, "exec kill") as task:
-            task.kill(cid, signal, exec_id=session_id)
-
-    def _exec_process_ended(self, cid: str, session_id: str) -> bool:
-        """Whether the session's process has exited, by its monitor or by the shim's word.
-
-        The monitor lives on while anything still holds the process's output open (a child
-        the SIGKILL'd shell left behind in the container): the shim already says "stopped".
-        """
-        if not self.exec_update_status(cid, session_id).running:
-            return True
+            return RuntimeState("stopped", pid, code)
         try:
-            with self._task(cid, "exec stop") as task:
-                status = task.state(cid, exec_id=session_id)["status"]
+            with self._task(cid, "exec") as task:
+                answer = task.state(cid, exec_id=exec_id)
         except (TtrpcError, OSError, OcimuxError):
-            return False  # the monitor's view stands
-        return m.STATUS_NAMES.get(status) == "stopped"
+            code = read_exit_file(exit_file)  # the monitor removes the session once it wrote it
+            if code is not None:
+                return RuntimeState("stopped", pid, code)
+            if process_alive(read_pidfile(directory / mon.PIDFILE)):
+                return RuntimeState("running", pid)
+            return RuntimeState("unknown", pid, reason="the shim does not know the session")
+        status = m.STATUS_NAMES.get(answer["status"], "unknown")
+        if status == "stopped":
+            # the monitor lives on while an orphan still holds the output: the process is
+            # stopped all the same (bounded wait for the drain, then the shim's exit status)
+            code = self._await_drained(exit_file, directory)
+            return RuntimeState("stopped", pid, answer["exit_status"] if code is None else code)
+        return RuntimeState(status, answer["pid"] or pid)  # type: ignore[arg-type]
 
-    def exec_stop_container(self, cid: str, session_id: str, timeout: float) -> None:
-        """SIGTERM, wait `timeout`, SIGKILL, through the shim (a VM's pids are not ours)."""
-        deadline = time.monotonic() + timeout
-        for sig in (_signal.SIGTERM, _signal.SIGKILL):
-            if self._exec_process_ended(cid, session_id):
-                return
-            try:
-                with self._task(cid, "exec stop") as task:
-                    task.kill(cid, sig, exec_id=session_id)
-            except (TtrpcError, OSError, OcimuxError):
-                pass  # it exited meanwhile
-            while time.monotonic() < deadline:
-                if self._exec_process_ended(cid, session_id):
-                    return
-                time.sleep(0.02)
-            deadline = time.monotonic() + KILL_WAIT_SECONDS
-        raise RuntimeCommandError(
-            f"exec session {session_id} survived SIGKILL",
-            container=cid,
-            runtime=self.name,
-            verb="exec stop",
-        )
+    def _delete_exec(self, cid: str, exec_id: str) -> None:
+        """End the session's monitor and drop it from the shim (a running process is killed)."""
+        directory = self.layout.exec_dir(cid, exec_id)
+        with contextlib.suppress(TtrpcError, OSError, OcimuxError):
+            with self._task(cid, "exec") as task:
+                with contextlib.suppress(TtrpcError):
+                    task.kill(cid, _signal.SIGKILL, exec_id=exec_id)
+                with contextlib.suppress(TtrpcError):
+                    task.delete(cid, exec_id)
+        self._stop_monitor(directory)
+        shutil.rmtree(self.layout.persist_dir(cid, exec_id), ignore_errors=True)
 
     # --- monitor and info -------------------------------------------------------------------
 
-    def check_conmon_running(self, cid: str) -> bool:
-        return self._shim_alive(read_pidfile(self.container_dir(cid) / SHIM_PIDFILE))
-
-    def runtime_info(self) -> RuntimeInfo:
+    def info(self) -> RuntimeInfo:
         """`<shim> -v` prints `Version:`, `Revision:` and `Go version:` lines."""
         version, text = "unknown", ""
         if self.path:

@@ -90,12 +90,3 @@ class RunscRuntime(OciCliRuntime):
         return dataclasses.replace(
             base, extra_global=(*base.extra_global, f"--network={self.network()}")
         )
-
-    def list_processes(self, cid: str) -> list[int]:
-        """The pids of the container's processes, as `runsc ps --format json` reports them.
-
-        These are pids INSIDE the gVisor sandbox (the init is 1), not host pids: gVisor's
-        kernel runs the processes, and the host sees only the sandbox and gofer processes.
-        Do not signal them from the host. Needs no capability.
-        """
-        return super().list_processes(cid)
