@@ -14,7 +14,7 @@ import pytest
 
 from tests.unit.core.test_plugins_import_public_modules import private_imports
 
-DOC = Path(__file__).resolve().parents[3] / "docs" / "plugins.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "plugins.md"
 SECTION = "### Building blocks"
 
 
