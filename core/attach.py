@@ -34,7 +34,6 @@ __all__ = [
     "MultiplexWriter",
     "attach_container",
     "connect_attach_socket",
-    "http_attach_container",
     "parse_detach_keys",
     "read_exit_file",
     "relay",
@@ -345,17 +344,3 @@ class _Channel:
 
     def flush(self) -> None:
         pass
-
-
-def http_attach_container(
-    runtime: Runtime, cid: str, wfile: Any, *, stdin: Any = None, tty: bool = False
-) -> None:
-    """Relay the container's output to `wfile` in Docker's framing until it exits."""
-    from .options import AttachOptions
-
-    mux = MultiplexWriter(wfile, raw=tty)
-    sock = connect_attach_socket(runtime.layout.io_dir(cid) / "attach")
-    try:
-        relay(sock, mux.streams(stdin), AttachOptions(stdin=stdin is not None))
-    finally:
-        sock.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 import threading
 import time
 from pathlib import Path
@@ -435,13 +436,15 @@ class ContainerEndpoints:
         return Response(200, b"", content_type="text/plain")
 
     def attach(self, r: Request) -> None:
-        from ocimux.attach import MultiplexWriter, http_attach_container
+        from ocimux.attach import MultiplexWriter
 
         rec = self._record(r.params["id"])
         tty = bool(rec.config.get("terminal"))
         stream, logs = r.flag("stream"), r.flag("logs")
         stdin = r.flag("stdin") and bool(rec.config.get("stdin"))
-        if rec.status not in ("created", "running", "paused") and stream and not logs:
+        if rec.status == "paused" and stream:
+            raise ApiError(409, "You cannot attach to a paused container, unpause it first")
+        if rec.status not in ("created", "running") and stream and not logs:
             raise ApiError(409, f"container {r.params['id']} is not running")
         tail_of(r)
         r.flag("stdout"), r.flag("stderr")  # a bad value is a 400 before the stream starts
@@ -450,12 +453,14 @@ class ContainerEndpoints:
         try:
             if logs:
                 self._write_log(runtime, rec.id, MultiplexWriter(wfile, raw=tty), r, follow=False)
-            if stream and rec.status in ("created", "running", "paused"):
-                http_attach_container(
-                    runtime, rec.id, wfile, stdin=rfile if stdin else None, tty=tty
-                )
+            if stream and rec.status in ("created", "running"):
+                # through the Dispatcher: its state check, lock and hooks, as `ocimux attach`
+                streams = MultiplexWriter(wfile, raw=tty).streams(rfile if stdin else None)
+                self.d.attach(rec.id, streams, stdin=stdin)
         except (BrokenPipeError, ConnectionResetError):
             pass
+        except OcimuxError as exc:  # the stream has begun: no status left to answer with
+            sys.stderr.write(f"attach {rec.name}: {exc}\n")
         return None
 
     def logs(self, r: Request) -> None:
