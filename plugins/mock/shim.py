@@ -69,6 +69,8 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
+from ocimux.monitor import STDERR, STDOUT, Monitor, exit_code_of
+
 from ._bundle import (
     ProcessSpec,
     SpecError,
@@ -80,17 +82,15 @@ from ._bundle import (
 )
 from ._child import exec_child, write_all
 from ._proc import (
-    ATTACH_SOCKET,
-    CTL_FIFO,
     EXIT_FILE,
     START_FIFO,
     STATE_FILE,
     ShimState,
+    pids_in_session,
     proc_stat,
     remove_quietly,
     write_atomic,
 )
-from ._relay import STDERR, STDOUT, Relay
 
 __all__ = ["main"]
 
@@ -126,6 +126,7 @@ class Setup:
         pid_file: str | None = None,
         log_size_max: int = -1,
         exit_file: str = EXIT_FILE,
+        exit_command: Sequence[str] = (),
     ):
         self.directory = directory
         self.log_size_max = log_size_max
@@ -137,14 +138,10 @@ class Setup:
         self.terminal = terminal
         self.check_command = check_command
         self.pid_file = pid_file
+        self.exit_command = tuple(exit_command)
         self.pid = 0
-        self.listener: socket.socket | None = None
-        self.log_fd = -1
-        self.ctl_fd = -1
-        self.tty_fd: int | None = None  # the pty master, for resizing
+        self.monitor: Monitor | None = None
         self.sync_fd: int | None = None
-        self.outputs: dict[int, int] = {}  # read fd -> stream id
-        self.stdin_w: int | None = None
         self._made: list[str] = []
 
     def start(self) -> int:
@@ -170,25 +167,17 @@ class Setup:
             remove_quietly(Path(START_FIFO))
             os.mkfifo(START_FIFO, 0o600)
             self._made.append(START_FIFO)
-        remove_quietly(Path(CTL_FIFO))
-        os.mkfifo(CTL_FIFO, 0o600)
-        self._made.append(CTL_FIFO)
-        self.ctl_fd = os.open(CTL_FIFO, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
-        remove_quietly(Path(ATTACH_SOCKET))
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        listener.bind(ATTACH_SOCKET)  # relative: dodges the 108-byte sun_path limit
-        self._made.append(ATTACH_SOCKET)
-        os.chmod(ATTACH_SOCKET, 0o600)
-        listener.listen(10)
-        listener.setblocking(False)
-        self.listener = listener
-        self.log_fd = os.open(
-            self.log_name, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600
+        self.monitor = Monitor(  # the attach socket, the ctl FIFO and the log
+            log=self.log_name,
+            exit_file=self.exit_file,
+            terminal=self.terminal,
+            log_size_max=self.log_size_max,
+            exit_command=self.exit_command,
         )
         if self.terminal:
-            self._spawn_with_terminal(spec)
+            self._spawn_with_terminal(spec, self.monitor)
         else:
-            self._spawn_process(spec)
+            self._spawn_process(spec, self.monitor)
         child = proc_stat(self.pid)
         ShimState(state.shim_pid, state.shim_start, self.pid, child.starttime if child else 0).save(
             self.directory
@@ -198,7 +187,7 @@ class Setup:
             self._made.append(self.pid_file)
         return self.pid
 
-    def _spawn_process(self, spec: ProcessSpec) -> None:
+    def _spawn_process(self, spec: ProcessSpec, monitor: Monitor) -> None:
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         if self.want_stdin:
@@ -213,15 +202,13 @@ class Setup:
         for fd in (in_r, out_w, err_w, check_w):
             if fd >= 0:
                 os.close(fd)
-        for fd, stream in ((out_r, STDOUT), (err_r, STDERR)):
-            os.set_blocking(fd, False)
-            self.outputs[fd] = stream
+        monitor.add_output(out_r, STDOUT)
+        monitor.add_output(err_r, STDERR)
         if in_w >= 0:
-            os.set_blocking(in_w, False)
-            self.stdin_w = in_w
+            monitor.set_stdin(in_w)
         self._check_exec(check_r)
 
-    def _spawn_with_terminal(self, spec: ProcessSpec) -> None:
+    def _spawn_with_terminal(self, spec: ProcessSpec, monitor: Monitor) -> None:
         """Fork the process on a new pty: the master is its output, its input and its size.
 
         The shim keeps no slave open, so reading the master fails with EIO once the
@@ -247,10 +234,9 @@ class Setup:
         for fd in (slave, check_w, sync_fd if sync_fd is not None else -1):
             if fd >= 0:
                 os.close(fd)
-        os.set_blocking(master, False)
-        self.outputs[master] = STDOUT
-        self.stdin_w = os.dup(master)
-        self.tty_fd = os.dup(master)
+        monitor.add_output(master, STDOUT)
+        monitor.set_stdin(os.dup(master))
+        monitor.set_terminal(os.dup(master))
         self._check_exec(check_r)
 
     def _check_exec(self, check_r: int) -> None:
@@ -265,7 +251,7 @@ class Setup:
             raise SetupError(message, int(number) if number.isdigit() else None)
 
     def abort(self) -> None:
-        """Undo `setup` after a failure: kill the process if any, remove every file made."""
+        """Undo `start` after a failure: kill the process if any, remove every file made."""
         if self.pid:
             for kill in (os.killpg, os.kill):  # not a group leader yet if just forked
                 try:
@@ -274,28 +260,60 @@ class Setup:
                 except OSError:
                     continue
             os.waitpid(self.pid, 0)
+        if self.monitor is not None:
+            self.monitor.abandon()
+            log = Path(self.log_name)
+            if log.exists() and log.stat().st_size == 0:
+                remove_quietly(log)
         for name in reversed(self._made):
             remove_quietly(Path(name))
-        if self.log_fd >= 0 and os.fstat(self.log_fd).st_size == 0:
-            remove_quietly(Path(self.log_name))
 
-    def relay(self) -> Relay:
-        """Hand the process and its fds over to a Relay."""
-        assert self.listener is not None
-        return Relay(
-            pid=self.pid,
-            listener=self.listener,
-            outputs=self.outputs,
-            stdin_w=self.stdin_w,
-            log_fd=self.log_fd,
-            log_name=self.log_name,
-            log_size_max=self.log_size_max,
-            exit_file=self.exit_file,
-            gate=self.gate,
-            ctl_fd=self.ctl_fd,
-            tty_fd=self.tty_fd,
-            sync_fd=self.sync_fd,
-        )
+    def relay(self) -> None:
+        """Serve the process until it exits (step 4), then end it (step 5)."""
+        monitor = self.monitor
+        assert monitor is not None
+        pidfd = os.pidfd_open(self.pid)
+        monitor.watch(pidfd, monitor.stop)
+        if self.sync_fd is not None:
+            monitor.watch(self.sync_fd, self._answer_sync)
+        if self.gate:
+            monitor.remove_on_close.append(START_FIFO)
+        monitor.run()
+        info = os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOWAIT)
+        assert info is not None
+        try:
+            os.killpg(self.pid, signal.SIGKILL)  # the leader is a zombie: its group id is ours
+        except OSError:
+            pass
+        if self.terminal:
+            # A terminal's jobs may run in groups of their own (a shell's job control), and
+            # they hold the slave: the whole session goes, as with the end of a pid namespace.
+            for pid in pids_in_session(self.pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        self._close_sync()
+        monitor.record_exit(exit_code_of(info))
+        os.waitpid(self.pid, 0)
+        os.close(pidfd)
+        monitor.close()  # and the exit command: the container's end is ours to start
+
+    def _answer_sync(self) -> None:
+        """The gated process passed its gate: apply pending resizes, then let it exec."""
+        assert self.monitor is not None and self.sync_fd is not None
+        self.monitor.read_control()
+        try:
+            os.write(self.sync_fd, b"g")
+        except OSError:
+            pass  # it died meanwhile
+        self._close_sync()
+
+    def _close_sync(self) -> None:
+        if self.sync_fd is not None and self.monitor is not None:
+            self.monitor.unwatch(self.sync_fd)
+            os.close(self.sync_fd)
+            self.sync_fd = None
 
 
 def _read_to_eof(fd: int, timeout: float) -> bytes:
@@ -364,6 +382,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         pid_file=opts.pid_file,
         log_size_max=opts.log_size_max,
         exit_file=opts.exit_file,
+        exit_command=opts.exit_command,
     )
     try:
         pid = setup.start()
@@ -380,11 +399,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _report(opts.sync_fd, payload)
         return 1
     _report(opts.sync_fd, {"data": pid})
-    setup.relay().run()
-    if opts.exit_command:  # the container's end is ours to start, whoever else is alive
-        from ocimux.exitcommand import run_exit_command
-
-        run_exit_command(opts.exit_command)
+    setup.relay()
     return 0
 
 
