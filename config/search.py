@@ -43,10 +43,11 @@ __all__ = [
 ENV_PREFIX = "OCIMUX_"
 
 #: `OCIMUX_*` variables that are not configuration (other parts of ocimux read them: the warm
-#: cache's switch and location, `core/_cache.py`). Every other `OCIMUX_*` variable must name a
-#: setting, or loading fails with "did you mean". Add a new non-config variable here.
+#: cache's switch and location, `core/_cache.py`; the CLI's tracebacks, `core/_report.py`).
+#: Every other `OCIMUX_*` variable must name a setting, or loading fails with "did you mean".
+#: Add a new non-config variable here.
 NON_CONFIG_VARIABLES: frozenset[str] = frozenset(
-    {"OCIMUX_NO_CACHE", "OCIMUX_CACHE_DIR", "OCIMUX_CRASH_AT"}
+    {"OCIMUX_NO_CACHE", "OCIMUX_CACHE_DIR", "OCIMUX_CRASH_AT", "OCIMUX_DEBUG"}
 )
 
 #: The vendor and the administrator directory, in load order. Tests point these at tmp dirs.

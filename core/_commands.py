@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._output import ago, print_json, print_table, short_id
+from ._report import report_error
 from .errors import InvalidArgumentError, OcimuxError
 
 if TYPE_CHECKING:
@@ -160,7 +161,7 @@ def _each(d: Dispatcher, refs: list[str], action) -> int:  # noqa: ANN001
             action(ref)
             print(ref)
         except OcimuxError as exc:
-            sys.stderr.write(f"Error: {exc}\n")
+            report_error(exc)
             status = exc.exit_code
     return status
 
@@ -253,7 +254,7 @@ def cmd_inspect(d: Dispatcher, args: argparse.Namespace) -> int:
         try:
             out.append(record_dict(d.inspect(ref)))
         except OcimuxError as exc:
-            sys.stderr.write(f"Error: {exc}\n")
+            report_error(exc)
             status = exc.exit_code
     print_json(out)
     return status
@@ -359,8 +360,9 @@ def cmd_logs(d: Dispatcher, args: argparse.Namespace) -> int:
     rec = d.inspect(args.container)
     runtime = d.runtime_of(rec)
     # the monitor's exit file and pid say when it ends: no `<runtime> state` per poll
-    ended = container_ended(runtime, rec.id)
-    for stream, data in follow_log(runtime.log_path(rec.id), follow=args.follow, ended=ended):
+    ended = container_ended(runtime, rec.id, rec.monitor_pid)
+    log = runtime.layout.log(rec.id)
+    for stream, data in follow_log(log, follow=args.follow, ended=ended):
         out = sys.stdout.buffer if stream == "stdout" else sys.stderr.buffer
         out.write(data)
         out.flush()

@@ -8,16 +8,18 @@ Every answer is a `Capability`: a value, its source and a reason. Sources, weake
 - "configured" containers.conf said so (`runtime_supports_*` lists, `[ocimux.capabilities.NAME]`).
 
 `merge()` applies them in that order; a later source replaces an earlier one field by field.
-Core code asks about a capability by name, never about a runtime's name.
+`resolve()` is the Registry's merge of all three, with the two rules that keep configuration
+from promising what a plugin does not do. Core code asks about a capability by name, never
+about a runtime's name.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Literal
 
-__all__ = ["CAPABILITY_NAMES", "Capabilities", "Capability", "Source", "merge"]
+__all__ = ["CAPABILITY_NAMES", "Capabilities", "Capability", "Source", "merge", "resolve"]
 
 Source = Literal["default", "declared", "probed", "configured"]
 
@@ -127,3 +129,50 @@ def merge(declared: Capabilities, *layers: Iterable[tuple[str, Capability]]) -> 
         if updates:
             result = replace(result, **updates)
     return result
+
+
+def resolve(
+    declared: Capabilities,
+    probed: Iterable[tuple[str, Capability]] = (),
+    configured: Iterable[tuple[str, Capability]] = (),
+    *,
+    runtime: str,
+    unimplemented: Mapping[str, str] | None = None,
+    implemented: Collection[str] = (),
+) -> Capabilities:
+    """Merge declared, probed and configured answers (later wins), then apply two rules.
+
+    1. What the plugin's class does not implement is no, whatever a probe or the
+       configuration says: `unimplemented` maps such a capability to why (e.g. "MockRuntime
+       does not implement checkpoint").
+    2. Configuration may turn any capability off, but on only if the plugin does not declare
+       it false: a declared false says the plugin's code does not do it (forcing `terminal`
+       on would let `run -t` "work" with no terminal). The exception is `implemented`: the
+       capabilities whose method the class does implement, where a declared false only means
+       "not established" (checkpoint before `criu check`), which a probe or the operator may
+       settle.
+
+    A refused answer is no, source "declared", and its reason names the configuration that
+    asked (its key and the runtime) and the plugin's own reason, in one line.
+    """
+    configured = list(configured)
+    merged = merge(declared, probed, configured)
+    set_by_config = {name: cap for name, cap in configured if cap}
+    refused = []
+    for name, cap in merged:
+        if not cap:
+            continue
+        why = (unimplemented or {}).get(name)
+        own = declared.get(name)
+        if why is None and name in set_by_config and name not in implemented:
+            if own.source == "declared" and not own:
+                why = f"the plugin declares {name} not implemented ({own.reason or 'no reason given'})"
+        if why is None:
+            continue
+        if name in set_by_config and cap.source == "configured":
+            why = (
+                f"{cap.reason}: refused for runtime {runtime}, {why}; configuration can only turn "
+                "a capability off"
+            )
+        refused.append((name, Capability(False, "declared", why)))
+    return merge(merged, refused)

@@ -3,7 +3,9 @@
 Only `sys`, `os` and `argparse` load at start-up, so `ocimux --version` and `--help` never
 touch pydantic, stevedore or pluggy. Every error becomes one line on stderr and podman's
 exit codes: 125 when ocimux failed, 126 when the container's command cannot be invoked,
-127 when it was not found, else the container's own exit code.
+127 when it was not found, else the container's own exit code. A bug (in a runtime plugin: the
+Registry's guard names it; anywhere else: caught here) is one line and 125 too. `--debug`, or
+`OCIMUX_DEBUG=1`, prints the traceback of the original exception before that line.
 """
 
 from __future__ import annotations
@@ -154,6 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     parser.add_argument("--config", help="use this containers.conf instead of the search path")
     parser.add_argument("--runtime", dest="global_runtime", help="default runtime for this call")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="print an error's traceback to stderr before its line (or set OCIMUX_DEBUG=1)",
+    )
     sub = parser.add_subparsers(dest="cmd", metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("run", help="create and start a container", add_help=False)
@@ -343,14 +350,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.cmd is None:
         parser.print_help(sys.stderr)
         return EXIT_FAILED
+    from ._report import debug_requested, report_error, set_debug
     from .errors import OcimuxError
 
+    set_debug(debug_requested(args.debug))
     try:
         from . import _commands
 
         return _commands.dispatch(args)
     except OcimuxError as exc:
-        sys.stderr.write(f"Error: {exc}\n")
+        report_error(exc)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
@@ -365,6 +374,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             except (BrokenPipeError, ValueError):
                 os.dup2(devnull, stream.fileno())
         return 0
+    except Exception as exc:  # noqa: BLE001 - a bug must still end as one line and 125
+        from ._report import internal_error
+
+        report_error(exc, internal_error(exc))
+        return EXIT_FAILED
 
 
 def entry() -> None:

@@ -9,6 +9,7 @@
     │   └── RuntimeNotFoundError            (no plugin of that name, or no binary for it)
     ├── ConflictError                  125  a name or id is already taken; an ambiguous prefix
     ├── PluginError                    125  a plugin failed to import, or two claim one name
+    │   └── PluginFaultError                plugin code raised something not an OcimuxError (its bug)
     ├── CapabilityError                125  the runtime cannot do this (names capability + reason)
     ├── StateError                     125  the container's state forbids this (never reaches a runtime)
     ├── RuntimeCommandError            125  the runtime (or its monitor) failed
@@ -39,6 +40,7 @@ __all__ = [
     "NotFoundError",
     "OcimuxError",
     "PluginError",
+    "PluginFaultError",
     "RuntimeCommandError",
     "RuntimeNotFoundError",
     "RuntimeTimeoutError",
@@ -182,6 +184,38 @@ class PluginError(OcimuxError):
         self.entry_point = entry_point
         self.distribution = distribution
         super().__init__(detail, runtime=runtime, hint=hint)
+
+
+class PluginFaultError(PluginError):
+    """Plugin code raised an exception that is not an `OcimuxError`: a bug in the plugin.
+
+    Raised by the guard every runtime is wrapped in (`ocimux.guard`) and by the Registry
+    when a plugin's class cannot be built. `location` is `file:line` of the innermost frame
+    inside the plugin (else of the frame that raised), `call` the plugin method that raised
+    (e.g. "state"), when known. The original exception is `__cause__`: `ocimux --debug`
+    prints its traceback.
+    """
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        runtime: str | None = None,
+        entry_point: str | None = None,
+        distribution: str | None = None,
+        location: str | None = None,
+        call: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.location = location
+        self.call = call
+        super().__init__(
+            detail,
+            runtime=runtime,
+            entry_point=entry_point,
+            distribution=distribution,
+            hint=hint,
+        )
 
 
 class CapabilityError(OcimuxError):

@@ -7,9 +7,13 @@ containerd shim v2 (`containerd-shim-*-v2`), else by `[ocimux] default_cli_plugi
 every configured name with one OCI-CLI implementation; ocimux does the same through a plugin).
 
 Listing names imports no plugin code. A plugin module is imported the first time one of its
-runtimes is used, once per process. A plugin that fails to import is reported (name, entry
-point, distribution, error) by `describe()` and by `get()` for that name only; every other
-runtime keeps working. Two distributions claiming one name is an error naming both.
+runtimes is used, once per process. A plugin that fails to import, whose class is not a
+`Runtime`, targets another `api_version`, leaves an abstract method unimplemented, or whose
+constructor raises is reported (name, entry point, distribution, error, what to do) by
+`describe()` and by `get()` for that name only; every other runtime keeps working. Two
+distributions claiming one name is an error naming both. Every runtime `get()` hands out is
+guarded (`guard.py`): an exception of the plugin's that is not an `OcimuxError` becomes one
+`PluginFaultError` naming the plugin and where it raised.
 """
 
 from __future__ import annotations
@@ -24,9 +28,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, final
 
 from ._entries import BrokenPlugin, import_target
-from .capabilities import Capabilities, Capability, merge
-from .errors import PluginError, RuntimeNotFoundError
-from .runtime import Runtime, RuntimeContext
+from .capabilities import Capabilities, Capability, resolve
+from .errors import OcimuxError, PluginError, RuntimeNotFoundError
+from .guard import fault, guard, locate, origin_of, package_of
+from .runtime import API_VERSION, Runtime, RuntimeContext
 
 if TYPE_CHECKING:
     from ocimux.config import Config
@@ -89,6 +94,8 @@ class Registry:
         self._classes: dict[str, type[Runtime]] = {}
         self._runtimes: dict[str, Runtime] = {}
         self._failed: dict[str, PluginError] = {}
+        #: runtime name -> why its plugin's class could not be built (its constructor raised)
+        self._unbuilt: dict[str, PluginError] = {}
         self._capabilities: dict[tuple[str, bool], Capabilities] = {}
 
     # --- names ----------------------------------------------------------------------------
@@ -127,8 +134,11 @@ class Registry:
                 runtime = self.get(name)
             except (PluginError, RuntimeNotFoundError):
                 continue
-            if runtime.unavailable_reason() is None:
-                return name
+            try:
+                if runtime.unavailable_reason() is None:
+                    return name
+            except OcimuxError:
+                continue  # a plugin failing here must not hide the next choice
         raise RuntimeNotFoundError(
             "no usable runtime is installed",
             hint="install a runtime and its plugin, or set [engine] runtime (see `ocimux runtimes`)",
@@ -156,7 +166,11 @@ class Registry:
             )
         if plugin in self._failed:
             raise self._failed[plugin]
-        cls = _validate_class(entries[0], _import_target(entries[0]))
+        try:
+            cls = _validate_class(entries[0], _import_target(entries[0]))
+        except PluginError as exc:
+            self._failed[plugin] = exc  # reported the same way for the rest of the process
+            raise
         self._classes[plugin] = cls
         return cls
 
@@ -210,9 +224,21 @@ class Registry:
                 hint=f"known runtimes: {', '.join(self.runtime_names()) or 'none'}; see `ocimux runtimes`",
             )
         cls = self.plugin_class(plugin)
-        runtime = cls(self._context(name, plugin, cls))
+        if name in self._unbuilt:
+            raise self._unbuilt[name]
+        entry = self._entries[plugin][0]  # plugin_class made sure there is exactly one
+        origin = origin_of(cls, name, entry.target, entry.distribution)
+        try:
+            runtime = cls(self._context(name, plugin, cls))
+        except OcimuxError:
+            raise  # the plugin's own message, e.g. a bad [ocimux.plugins.NAME] option
+        except Exception as exc:  # noqa: BLE001 - a plugin's constructor is third-party code
+            err = fault(origin, exc, "__init__")
+            err.hint = f"report it to the plugin's authors, or uninstall {entry.distribution}"
+            self._unbuilt[name] = err
+            raise err from exc
         runtime._effective = lambda: self.capabilities(runtime, probe=False)
-        self._runtimes[name] = runtime
+        self._runtimes[name] = guard(runtime, origin)
         return runtime
 
     def _context(self, name: str, plugin: str, cls: type[Runtime]) -> RuntimeContext:
@@ -244,16 +270,20 @@ class Registry:
         Computed once per runtime per process. With `probe=False` the binary is not probed
         (the runtime's own choices on the hot path need only declared and configured answers).
         A capability whose operation the plugin's class does not implement is no, whatever a
-        probe or the configuration says.
+        probe or the configuration says; configuration cannot turn on one the plugin declares
+        false (`capabilities.resolve` states both rules).
         """
         key = (runtime.name, probe)
         if key not in self._capabilities:
-            probed = self._probed(runtime) if probe else []
-            merged = merge(type(runtime).capabilities, probed, self._configured(runtime.name))
-            merged = merge(
-                merged, [(n, c) for n, c in _unimplemented(type(runtime)) if merged.get(n)]
+            cls = type(runtime)
+            self._capabilities[key] = resolve(
+                cls.capabilities,
+                self._probed(runtime) if probe else [],
+                self._configured(runtime.name),
+                runtime=runtime.name,
+                unimplemented=_unimplemented(cls),
+                implemented=_implemented(cls),
             )
-            self._capabilities[key] = merged
         return self._capabilities[key]
 
     def _probed(self, runtime: Runtime) -> list[tuple[str, Capability]]:
@@ -269,7 +299,7 @@ class Registry:
         for kind, capability in _CONFIG_LISTS:
             key = f"runtime_supports_{kind}"
             if name in getattr(config, f"supports_{kind}"):
-                out.append((capability, Capability(True, "configured", f"listed in {key}")))
+                out.append((capability, Capability(True, "configured", f"{key} lists {name}")))
             elif config.supports_is_set(kind):
                 # podman's meaning: a list that is given names every runtime with the feature
                 out.append((capability, Capability(False, "configured", f"not listed in {key}")))
@@ -293,21 +323,21 @@ class Registry:
         )
         try:
             runtime = self.get(name)
-        except PluginError as exc:
-            report.status = "conflict" if len(entries) > 1 else "broken"
-            report.error = exc.detail
-            return report
+            report.path = runtime.path
+            reason = runtime.unavailable_reason()
         except RuntimeNotFoundError as exc:
             report.status = "not installed"
             report.error = exc.detail
             return report
-        report.path = runtime.path
-        reason = runtime.unavailable_reason()
+        except OcimuxError as exc:  # broken: import, class, api_version, constructor, ...
+            report.status = "conflict" if len(entries) > 1 else "broken"
+            report.error = f"{exc.detail}; {exc.hint}" if exc.hint else exc.detail
+            return report
         if reason:
             report.status, report.error = "not installed", reason
         else:
             try:
-                info = runtime.runtime_info()
+                info = runtime.info()
                 report.version, report.monitor = info.version, info.monitor
             except Exception as exc:  # noqa: BLE001 - a report must not fail on one runtime
                 report.error = f"runtime_info failed: {exc}"
@@ -320,17 +350,22 @@ class Registry:
 
 
 #: capability -> the method a plugin must override to have it
-_IMPLEMENTED_BY = {"checkpoint": "checkpoint_container", "pause": "pause_container",
-                   "update_resources": "update_container", "exec": "exec_container"}  # fmt: skip
+_IMPLEMENTED_BY = {"checkpoint": "checkpoint", "pause": "pause",
+                   "update_resources": "update", "exec": "exec"}  # fmt: skip
 
 
-def _unimplemented(cls: type[Runtime]) -> list[tuple[str, Capability]]:
-    """No for every capability whose method the class inherits unimplemented from Runtime."""
-    return [
-        (cap, Capability(False, "declared", f"{cls.__name__} does not implement {method}"))
+def _unimplemented(cls: type[Runtime]) -> dict[str, str]:
+    """Capability -> why, for each whose method the class inherits unimplemented from Runtime."""
+    return {
+        cap: f"{cls.__name__} does not implement {method}"
         for cap, method in _IMPLEMENTED_BY.items()
-        if getattr(cls, method) is getattr(Runtime, method)
-    ]
+        if getattr(cls, method, None) is getattr(Runtime, method)
+    }
+
+
+def _implemented(cls: type[Runtime]) -> frozenset[str]:
+    """The capabilities whose method the class implements (a declared no there is provisional)."""
+    return frozenset(_IMPLEMENTED_BY) - set(_unimplemented(cls))
 
 
 def _import_target(entry: PluginEntry) -> Any:
@@ -338,8 +373,11 @@ def _import_target(entry: PluginEntry) -> Any:
     try:
         return import_target(entry.target)
     except Exception as exc:  # noqa: BLE001 - any failure of third-party code is reported
+        module = entry.target.partition(":")[0]
+        where, _inside = locate(exc.__traceback__, (package_of(module) or module,))
+        at = f" (at {where})" if where else ""
         raise PluginError(
-            f"plugin failed to import: {type(exc).__name__}: {exc}",
+            f"plugin failed to import: {type(exc).__name__}: {exc}{at}",
             runtime=entry.name,
             entry_point=entry.target,
             distribution=entry.distribution,
@@ -348,13 +386,55 @@ def _import_target(entry: PluginEntry) -> Any:
 
 
 def _validate_class(entry: PluginEntry, obj: Any) -> type[Runtime]:
-    """Check a loaded entry point is a Runtime subclass; warn if it declares no capabilities."""
-    if not (isinstance(obj, type) and issubclass(obj, Runtime)):
-        raise PluginError(
-            f"entry point {entry.target} is not a subclass of ocimux.Runtime",
+    """Check a loaded entry point is a concrete Runtime subclass of our `api_version`, with
+    `Capabilities`; warn if it declares no capabilities of its own."""
+
+    def broken(detail: str, hint: str) -> PluginError:
+        return PluginError(
+            detail,
             runtime=entry.name,
             entry_point=entry.target,
             distribution=entry.distribution,
+            hint=hint,
+        )
+
+    dist = entry.distribution
+    if not (isinstance(obj, type) and issubclass(obj, Runtime)):
+        raise broken(
+            f"entry point {entry.target} is not a subclass of ocimux.Runtime",
+            f"point the entry point at the plugin's Runtime class, or uninstall {dist}",
+        )
+    version = getattr(obj, "api_version", None)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise broken(
+            f"{obj.__qualname__} declares no runtime API version (api_version = {version!r})",
+            f"set `api_version = {API_VERSION}` on the class if it implements ocimux's runtime "
+            f"API {API_VERSION}, or install a version of {dist} that does",
+        )
+    if version != API_VERSION:
+        fix = (
+            f"upgrade ocimux to one that supports API {version}, or install a version of {dist} "
+            f"written for API {API_VERSION}"
+            if version > API_VERSION
+            else f"install a version of {dist} written for API {API_VERSION}"
+        )
+        raise broken(
+            f"{obj.__qualname__} targets ocimux runtime API version {version}; this ocimux "
+            f"supports version {API_VERSION}",
+            fix,
+        )
+    missing = sorted(getattr(obj, "__abstractmethods__", ()))
+    if missing:
+        raise broken(
+            f"{obj.__qualname__} does not implement {', '.join(missing)} (abstract in "
+            f"ocimux runtime API {API_VERSION})",
+            f"implement {'them' if len(missing) > 1 else 'it'} (see docs/plugins.md), or install "
+            f"a version of {dist} written for API {API_VERSION}",
+        )
+    if not isinstance(getattr(obj, "capabilities", None), Capabilities):
+        raise broken(
+            f"{obj.__qualname__}.capabilities is not an ocimux.Capabilities",
+            f"declare `capabilities = Capabilities(...)` on the class, or uninstall {dist}",
         )
     if "capabilities" not in vars(obj):
         warnings.warn(
