@@ -32,8 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, final
 
-from . import states
+from . import states, stopping
 from ._faults import crash_point
+from .attach import attach_container
 from .errors import (
     InvalidArgumentError,
     OcimuxError,
@@ -41,6 +42,7 @@ from .errors import (
     RuntimeNotFoundError,
     StateError,
 )
+from .execs import ExecSessions
 from .ids import is_full_id, new_id, validate_name
 from .options import AttachOptions, CreateRequest, ExecOptions, Resources, StdStreams
 from .store import ContainerRecord, ExecRecord
@@ -87,7 +89,7 @@ def _await_stopped(rec: ContainerRecord, runtime: Runtime) -> None:
 
     deadline = time.monotonic() + KILL_WAIT_SECONDS
     delay = 0.005
-    while runtime.state_container(rec.id).status not in ("stopped", "unknown"):
+    while runtime.state(rec.id).status not in ("stopped", "unknown"):
         if time.monotonic() >= deadline:
             raise RuntimeCommandError(
                 f"still running {KILL_WAIT_SECONDS:g}s after SIGKILL",
@@ -140,6 +142,8 @@ class Dispatcher:
         self.registry = registry
         self.store = store
         self.hooks = hooks
+        #: the exec sessions of this Dispatcher's containers (`ocimux.execs`)
+        self.execs = ExecSessions(self)
 
     # --- lookup and routing ---------------------------------------------------------------
 
@@ -158,7 +162,7 @@ class Dispatcher:
     def capabilities(self, runtime: Runtime) -> Capabilities:
         return self.registry.capabilities(runtime)
 
-    def _require(self, runtime: Runtime, capability: str, rec_name: str | None, verb: str) -> None:
+    def require(self, runtime: Runtime, capability: str, rec_name: str | None, verb: str) -> None:
         cap = self.capabilities(runtime).get(capability)
         if not cap:
             from .errors import CapabilityError
@@ -173,13 +177,19 @@ class Dispatcher:
             )
 
     @contextmanager
-    def _locked(self, ref: str, verb: str) -> Iterator[tuple[ContainerRecord, Runtime]]:
+    def locked(self, ref: str, verb: str) -> Iterator[tuple[ContainerRecord, Runtime]]:
         """Look `ref` up, lock it, refresh its state, check `verb` is allowed; yield record and runtime."""
         rec = self.store.lookup(ref)
         with self.store.lock(rec.id, self.config.lock_timeout):
             rec = self._get_unless_interrupted(rec)
             runtime = self.runtime_of(rec)
-            rec = self._refresh_locked(rec, runtime)
+            try:
+                rec = self.refresh_locked(rec, runtime)
+            except PluginError as exc:  # a plugin's fault in `state`: say which call met it
+                exc.add_context(
+                    container=rec.name, runtime=rec.runtime, verb=verb, container_id=rec.id
+                )
+                raise
             states.check(verb, rec.status, rec.name, rec.runtime)
             try:
                 yield rec, runtime
@@ -205,7 +215,7 @@ class Dispatcher:
 
     # --- state ----------------------------------------------------------------------------
 
-    def _refresh_locked(self, rec: ContainerRecord, runtime: Runtime | None) -> ContainerRecord:
+    def refresh_locked(self, rec: ContainerRecord, runtime: Runtime | None) -> ContainerRecord:
         """Ask the owning runtime for the truth and store it (the caller holds the lock)."""
         if rec.status not in states.ACTIVE and rec.status != "unknown":
             return rec
@@ -213,7 +223,7 @@ class Dispatcher:
             return self.store.update_container(
                 rec.id, status="unknown", status_reason=f"runtime {rec.runtime} is missing"
             )
-        st = runtime.state_container(rec.id)
+        st = runtime.state(rec.id)
         changes: dict[str, object] = {}
         if st.status != rec.status:
             changes["status"] = st.status
@@ -239,7 +249,7 @@ class Dispatcher:
             )
         return rec
 
-    def _runtime_or_none(self, rec: ContainerRecord) -> Runtime | None:
+    def runtime_or_none(self, rec: ContainerRecord) -> Runtime | None:
         try:
             return self.registry.get(rec.runtime)
         except (RuntimeNotFoundError, PluginError):
@@ -317,11 +327,11 @@ class Dispatcher:
                 hint="install it or choose another runtime (see `ocimux runtimes`)",
             )
         if new.no_cgroups:
-            self._require(runtime, "no_cgroups", name, "create")
+            self.require(runtime, "no_cgroups", name, "create")
         if new.terminal:
-            self._require(runtime, "terminal", name, "create")
+            self.require(runtime, "terminal", name, "create")
         if new.restore_image is not None:
-            self._require(runtime, "checkpoint", name, "restore")
+            self.require(runtime, "checkpoint", name, "restore")
         from .configure import configure_spec, write_generated, write_pidfile
 
         command = list(spec["process"]["args"])  # as given: --init wraps it in the spec
@@ -378,24 +388,28 @@ class Dispatcher:
 
                     mount_layer(rootfs, layer, upper_from=self._kept_upper(runtime, cid))
                     crash_point("create:layer")
+                io = runtime.layout.io(
+                    cid,
+                    stdin=new.stdin,
+                    terminal=new.terminal,
+                    log_size_max=self._log_size_max(new.config),
+                    exit_command=self._exit_command(bundle_dir, cid) if new.auto_remove else (),
+                )
                 request = CreateRequest(
                     cid=cid,
                     name=name,
                     bundle=bundle_dir,
-                    stdin=new.stdin,
-                    terminal=new.terminal,
+                    io=io,
                     annotations=annotations,
                     no_cgroups=new.no_cgroups,
-                    exit_command=self._exit_command(bundle_dir, cid) if new.auto_remove else (),
-                    log_size_max=self._log_size_max(new.config),
                 )
                 if new.restore_image is not None:
                     from .options import RestoreOptions
 
                     restored = RestoreOptions(image_path=new.restore_image)
-                    result = runtime.restore_container(request, restored)
+                    result = runtime.restore(request, restored)
                 else:
-                    result = runtime.create_container(request)
+                    result = runtime.create(request)
                 if new.config.pidfile:
                     write_pidfile(new.config.pidfile, result.pid)
             except BaseException as exc:
@@ -465,7 +479,7 @@ class Dispatcher:
         from .overlay import remove_with_layer
 
         with suppress(Exception):
-            runtime.delete_container(cid)
+            runtime.delete(cid)
         try:
             remove_with_layer(runtime.container_dir(cid))
         except OcimuxError:
@@ -476,8 +490,8 @@ class Dispatcher:
 
     def start(self, ref: str) -> ContainerRecord:
         """Start a created container."""
-        with self._locked(ref, "start") as (rec, runtime):
-            runtime.start_container(rec.id)
+        with self.locked(ref, "start") as (rec, runtime):
+            runtime.start(rec.id)
             crash_point("start:runtime")
             rec = self.store.update_container(rec.id, status="running", started_at=time.time())
         self.hooks.event("start", container=rec.id, name=rec.name, runtime=rec.runtime)
@@ -497,7 +511,7 @@ class Dispatcher:
 
         The lock is held only while starting: attaching is long and must not block `stop`.
         """
-        with self._locked(ref, "start" if start else "attach") as (rec, runtime):
+        with self.locked(ref, "start" if start else "attach") as (rec, runtime):
             if stdin and not rec.config.get("stdin"):
                 raise InvalidArgumentError("container was created without -i; its stdin is closed")
         tty = bool(rec.config.get("terminal"))
@@ -515,7 +529,7 @@ class Dispatcher:
             rec = self.store.update_container(rec.id, status="running", started_at=time.time())
             self.hooks.event("start", container=rec.id, name=rec.name, runtime=rec.runtime)
         try:
-            code = runtime.attach(rec.id, streams, options)
+            code = attach_container(runtime, rec.id, streams, options)
         except OcimuxError as exc:
             raise exc.add_context(
                 container=rec.name, runtime=rec.runtime, verb="attach", container_id=rec.id
@@ -613,7 +627,7 @@ class Dispatcher:
             except ContainerNotFoundError:
                 return "gone"
             if rec.status not in INTERRUPTED:  # a dead process's leftover: delete finishes it
-                rec = self._refresh_locked(rec, self._runtime_or_none(rec))
+                rec = self.refresh_locked(rec, self.runtime_or_none(rec))
             action = decide(rec)
             if action == "remove":
                 self.delete(cid, force=True)
@@ -630,25 +644,25 @@ class Dispatcher:
         container stopped, so its record already holds the exit code; RuntimeCommandError
         if it still runs `KILL_WAIT_SECONDS` later.
         """
-        with self._locked(ref, "kill") as (rec, runtime):
-            runtime.kill_container(rec.id, sig, all_procs=all_procs)
+        with self.locked(ref, "kill") as (rec, runtime):
+            runtime.kill(rec.id, sig, all_procs=all_procs)
             resume = rec.status == "paused" and _resumes_paused(rec, sig)
             if resume:
                 from .errors import RuntimeCommandError
 
                 with suppress(RuntimeCommandError):  # runc thaws a container itself on SIGKILL
-                    runtime.unpause_container(rec.id)
+                    runtime.resume(rec.id)
             if sig == _signal.SIGKILL:
                 _await_stopped(rec, runtime)
             if resume or sig == _signal.SIGKILL:
-                rec = self._refresh_locked(rec, runtime)
+                rec = self.refresh_locked(rec, runtime)
         self.hooks.event("kill", container=rec.id, name=rec.name, runtime=rec.runtime, signal=sig)
         return rec
 
     def stop(self, ref: str, timeout: float | None = None) -> ContainerRecord:
         """Stop signal, wait `timeout` (the container's stop timeout by default), then SIGKILL."""
         check_timeout(timeout)
-        with self._locked(ref, "stop") as (rec, runtime):
+        with self.locked(ref, "stop") as (rec, runtime):
             if rec.status != "stopped":
                 wait = (
                     timeout
@@ -659,8 +673,8 @@ class Dispatcher:
                 if rec.status == "paused":
                     # a frozen process cannot act on the stop signal; SIGKILL works on a frozen cgroup
                     wait = 0
-                runtime.stop_container(rec.id, float(wait), sig)
-                rec = self._refresh_locked(rec, runtime)
+                stopping.stop(runtime, rec.id, float(wait), sig)
+                rec = self.refresh_locked(rec, runtime)
         self.hooks.event("stop", container=rec.id, name=rec.name, runtime=rec.runtime)
         return rec
 
@@ -671,9 +685,9 @@ class Dispatcher:
         return self._toggle(ref, "unpause", "running")
 
     def _toggle(self, ref: str, verb: str, new_status: str) -> ContainerRecord:
-        with self._locked(ref, verb) as (rec, runtime):
-            self._require(runtime, "pause", rec.name, verb)
-            getattr(runtime, f"{verb}_container")(rec.id)
+        with self.locked(ref, verb) as (rec, runtime):
+            self.require(runtime, "pause", rec.name, verb)
+            (runtime.pause if verb == "pause" else runtime.resume)(rec.id)
             rec = self.store.update_container(rec.id, status=new_status)
         self.hooks.event(verb, container=rec.id, name=rec.name, runtime=rec.runtime)
         return rec
@@ -682,16 +696,16 @@ class Dispatcher:
         """Change a live container's limits. Needs capability `update_resources`."""
         if resources.is_empty():
             raise InvalidArgumentError("nothing to update: give at least one limit")
-        with self._locked(ref, "update") as (rec, runtime):
-            self._require(runtime, "update_resources", rec.name, "update")
-            runtime.update_container(rec.id, resources)
+        with self.locked(ref, "update") as (rec, runtime):
+            self.require(runtime, "update_resources", rec.name, "update")
+            runtime.update(rec.id, resources)
         self.hooks.event("update", container=rec.id, name=rec.name, runtime=rec.runtime)
         return rec
 
     def checkpoint(self, ref: str, options: CheckpointOptions) -> ContainerRecord:
         """Checkpoint a running container. Needs capability `checkpoint`."""
-        with self._locked(ref, "checkpoint") as (rec, runtime):
-            self._require(runtime, "checkpoint", rec.name, "checkpoint")
+        with self.locked(ref, "checkpoint") as (rec, runtime):
+            self.require(runtime, "checkpoint", rec.name, "checkpoint")
             if rec.config.get("auto_remove") and not options.leave_running:
                 # its end runs the --rm removal, and the checkpoint in its directory goes too
                 raise StateError(
@@ -699,9 +713,9 @@ class Dispatcher:
                     "stopping it for the checkpoint would remove it (and the checkpoint)",
                     hint="checkpoint it with --leave-running, or create it without --rm",
                 )
-            runtime.checkpoint_container(rec.id, options)
+            runtime.checkpoint(rec.id, options)
             crash_point("checkpoint:runtime")
-            rec = self._refresh_locked(rec, runtime)
+            rec = self.refresh_locked(rec, runtime)
         self.hooks.event("checkpoint", container=rec.id, name=rec.name, runtime=rec.runtime)
         return rec
 
@@ -711,7 +725,7 @@ class Dispatcher:
         with self.store.lock(rec.id, self.config.lock_timeout):
             rec = self.store.get_container(rec.id)
             runtime = self.runtime_of(rec)
-            rec = self._refresh_locked(rec, runtime)
+            rec = self.refresh_locked(rec, runtime)
             if rec.status != "stopped":
                 raise StateError(
                     f"container is {rec.status}",
@@ -720,9 +734,9 @@ class Dispatcher:
                     verb="cannot restore",
                     hint="only a stopped container can be restored",
                 )
-            self._require(runtime, "checkpoint", rec.name, "restore")
-            runtime.delete_container(rec.id)
-            result = runtime.restore_container(self._restore_request(rec), options)
+            self.require(runtime, "checkpoint", rec.name, "restore")
+            runtime.delete(rec.id)
+            result = runtime.restore(self._restore_request(rec), options)
             rec = self.store.update_container(
                 rec.id,
                 status="running",
@@ -793,8 +807,26 @@ class Dispatcher:
                     raise
                 self._make_room_to_remove(rec)
                 rec, done = self._delete_locked(rec.id, force, timeout, keep_layer)
+            except PluginError as exc:
+                if not force:
+                    raise
+                # its plugin fails (state, kill or delete raise): -f removes it without it
+                rec, done = self._delete_without_runtime(rec.id, exc), True
         if done:
             self.hooks.event("delete", container=rec.id, name=rec.name, runtime=rec.runtime)
+        return rec
+
+    def _delete_without_runtime(self, cid: str, exc: PluginError) -> ContainerRecord:
+        """`rm -f` of a container whose runtime's plugin failed: one last `delete` by the
+        runtime, a warning, then ocimux's own files and record go (`reconcile`)."""
+        from .configure import remove_pidfile
+        from .reconcile import remove_container_dir, remove_without_runtime
+
+        rec = self.store.get_container(cid)
+        remove_without_runtime(rec, self.runtime_or_none(rec), exc.detail)
+        remove_container_dir(self, rec.bundle)
+        remove_pidfile(rec.config)
+        self.store.remove_container(rec.id)
         return rec
 
     def _make_room_to_remove(self, rec: ContainerRecord) -> None:
@@ -804,12 +836,12 @@ class Dispatcher:
         from ._reserve import free_container_logs
         from .cgroups import kill_container_cgroups
 
-        runtime = self._runtime_or_none(rec)
+        runtime = self.runtime_or_none(rec)
         if runtime is None:
             return
         directory = runtime.container_dir(rec.id)
         with suppress(OcimuxError):  # stopped already, or a runtime that lost it
-            runtime.kill_container(rec.id, _signal.SIGKILL, all_procs=True)
+            runtime.kill(rec.id, _signal.SIGKILL, all_procs=True)
         kill_container_cgroups(rec.id, directory / "config.json")
         with suppress(OcimuxError):
             _await_stopped(rec, runtime)  # its monitor has stopped writing the log
@@ -827,8 +859,8 @@ class Dispatcher:
         if rec.status in INTERRUPTED:  # left by a dead process: finishing it is the removal
             finish_interrupted(self, rec)
             return rec, False
-        runtime = self._runtime_or_none(rec)
-        rec = self._refresh_locked(rec, runtime)
+        runtime = self.runtime_or_none(rec)
+        rec = self.refresh_locked(rec, runtime)
         live_execs = self._live_execs(rec, runtime)
         if runtime is None:
             if not force:
@@ -839,6 +871,9 @@ class Dispatcher:
                     verb="rm",
                     hint="use `ocimux rm -f` to remove the record anyway",
                 )
+            from .reconcile import remove_without_runtime
+
+            remove_without_runtime(rec, None, rec.status_reason or "its runtime is missing")
         elif rec.status not in states.ALLOWED["delete"] or live_execs:
             if not force:
                 what = (
@@ -854,9 +889,7 @@ class Dispatcher:
                     hint="stop it first, or use `ocimux rm -f`",
                 )
             if live_execs:
-                from . import execs
-
-                execs.stop_all(self, rec, runtime, timeout=timeout or 0)
+                self.execs.stop_all(rec, runtime, timeout=timeout or 0)
             config_json = runtime.container_dir(rec.id) / "config.json"
             if rec.status in states.ACTIVE:
                 wait = (
@@ -865,7 +898,8 @@ class Dispatcher:
                     else rec.config.get("stop_timeout", self.config.stop_timeout)
                 )
                 try:
-                    runtime.stop_container(
+                    stopping.stop(
+                        runtime,
                         rec.id,
                         0 if rec.status != "running" else float(wait),
                         int(rec.config.get("stop_signal", _signal.SIGTERM)),
@@ -888,7 +922,7 @@ class Dispatcher:
             self.store.update_container(rec.id, status="removing")
             crash_point("delete:marked")
             try:
-                runtime.delete_container(rec.id)
+                runtime.delete(rec.id)
             except OcimuxError as exc:
                 self.store.update_container(rec.id, status=before)
                 raise exc.add_context(
@@ -912,11 +946,9 @@ class Dispatcher:
 
     def _live_execs(self, rec: ContainerRecord, runtime: Runtime | None) -> list[ExecRecord]:
         """The container's exec sessions that still run (statuses refreshed)."""
-        from . import execs
-
         return [
             e
-            for e in (execs.refresh(self, runtime, e) for e in self.store.list_execs(rec.id))
+            for e in (self.execs.refresh(runtime, e) for e in self.store.list_execs(rec.id))
             if e is not None and e.status == "running"
         ]
 
@@ -933,49 +965,35 @@ class Dispatcher:
 
         `on_start` learns the session id before the process starts (e.g. to forward resizes).
         """
-        from . import execs
-
-        return execs.exec_attached(self, ref, options, streams, on_start)
+        return self.execs.attached(ref, options, streams, on_start)
 
     def exec_detached(self, ref: str, options: ExecOptions) -> ExecRecord:
         """Start a process in a running container and return its session (running)."""
-        from . import execs
-
-        return execs.exec_detached(self, ref, options)
+        return self.execs.detached(ref, options)
 
     def exec_sessions(self, ref: str) -> list[ExecRecord]:
         """The container's exec sessions, their status refreshed from the runtime."""
-        from . import execs
-
-        return execs.sessions(self, ref)
+        return self.execs.sessions(ref)
 
     def exec_inspect(self, session: str) -> ExecRecord:
         """One exec session by id or unique id prefix, its status refreshed."""
-        from . import execs
-
-        return execs.find(self, session)
+        return self.execs.find(session)
 
     def exec_stop(self, session: str, timeout: float = 10.0) -> ExecRecord:
         """Stop an exec session (SIGTERM, timeout, SIGKILL) without touching the container."""
-        from . import execs
-
-        return execs.stop(self, session, timeout)
+        return self.execs.stop(session, timeout)
 
     def exec_kill(self, session: str, sig: int) -> ExecRecord:
         """Send `sig` to a running exec session's process; the container is not touched."""
-        from . import execs
-
-        return execs.kill(self, session, sig)
+        return self.execs.kill(session, sig)
 
     def exec_resize(self, session: str, height: int, width: int) -> None:
         """Resize an exec session's terminal."""
-        from . import execs
-
-        execs.resize(self, session, height, width)
+        self.execs.resize(session, height, width)
 
     def resize(self, ref: str, height: int, width: int) -> None:
         """Resize the container's terminal. Needs capability `terminal`."""
         rec = self.store.lookup(ref)
         runtime = self.runtime_of(rec)
-        self._require(runtime, "terminal", rec.name, "resize")
-        runtime.attach_resize(rec.id, height, width)
+        self.require(runtime, "terminal", rec.name, "resize")
+        runtime.resize(rec.id, height, width)

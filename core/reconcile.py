@@ -6,28 +6,44 @@ every call that reads a record first asks the owning runtime for the truth. A re
 middle (killed, crashed, power cut): its operation is finished here — a half-created
 container is removed completely, a half-removed one too — so the next call sees each
 container either fully there or fully gone.
+
+A runtime whose plugin is broken (it fails to import, cannot be built) or fails (its `state`
+raises) answers for its own containers only: they read "unknown" with the plugin's error as
+the reason (`broken_view`, not stored: the next call asks again), and every other runtime's
+containers list normally. `rm -f` removes such a container without its runtime, with a
+warning (`remove_without_runtime`; podman's MissingRuntime).
 """
 
 from __future__ import annotations
 
 from contextlib import suppress
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import states
-from .errors import ContainerNotFoundError, OcimuxError, StoreError
+from .errors import (
+    ContainerNotFoundError,
+    OcimuxError,
+    PluginError,
+    RuntimeNotFoundError,
+    StoreError,
+)
 
 if TYPE_CHECKING:
     from .dispatcher import Dispatcher
     from .options import RuntimeState
+    from .runtime import Runtime
     from .store import ContainerRecord
 
 __all__ = [
     "INTERRUPTED",
+    "broken_view",
     "finish_interrupted",
     "refresh",
     "refresh_all",
     "remove_container_dir",
+    "remove_without_runtime",
     "removed_meanwhile",
 ]
 
@@ -48,9 +64,17 @@ def refresh(
         return _try_finish(d, rec)
     if rec.status not in states.ACTIVE and rec.status != "unknown":
         return rec
-    runtime = d._runtime_or_none(rec)
+    try:
+        runtime: Runtime | None = d.registry.get(rec.runtime)
+    except RuntimeNotFoundError:
+        runtime = None  # missing: stored as unknown under the lock (`refresh_locked`)
+    except OcimuxError as exc:
+        return broken_view(rec, exc)  # its plugin is broken: this record says so, no other
     if runtime is not None:
-        st = known if known is not None else runtime.state_container(rec.id)
+        try:
+            st = known if known is not None else runtime.state(rec.id)
+        except PluginError as exc:
+            return broken_view(rec, exc)  # its plugin failed (a bug in it): the same
         if st.status == rec.status and st.pid in (0, rec.pid) and st.reason == rec.status_reason:
             return rec
     with d.store.lock(rec.id, d.config.lock_timeout):
@@ -58,7 +82,35 @@ def refresh(
             rec = d.store.get_container(rec.id)
         except ContainerNotFoundError:
             raise removed_meanwhile(rec) from None
-        return d._refresh_locked(rec, runtime)
+        return d.refresh_locked(rec, runtime)
+
+
+def broken_view(rec: ContainerRecord, exc: OcimuxError) -> ContainerRecord:
+    """`rec` as listed while its runtime's plugin is broken or failing: "unknown", with why.
+
+    Not stored: the truth is unknown, not changed, and the next call asks the runtime again.
+    """
+    return replace(
+        rec, status="unknown", status_reason=f"runtime {rec.runtime} failed: {exc.detail}"
+    )
+
+
+def remove_without_runtime(rec: ContainerRecord, runtime: Runtime | None, why: str) -> None:
+    """Warn that `rm -f` removes `rec` without its (missing or failing) runtime.
+
+    A failing runtime still gets one chance to `delete` what it holds (its `state` or `kill`
+    may be what fails); whatever it keeps is left to the operator (`ocimux system check`).
+    The caller then removes the record and ocimux's own files of it.
+    """
+    from .guard import warn
+
+    if runtime is not None:
+        with suppress(OcimuxError):
+            runtime.delete(rec.id)
+    warn(
+        f"removing container {rec.name} without its runtime {rec.runtime} ({why}); what the "
+        "runtime may still hold of it is not cleaned up: see `ocimux system check`"
+    )
 
 
 def removed_meanwhile(rec: ContainerRecord) -> ContainerNotFoundError:
@@ -79,7 +131,7 @@ def refresh_all(d: Dispatcher) -> list[ContainerRecord]:
     known: dict[str, RuntimeState] = {}
     for name, cids in groups.items():
         with suppress(OcimuxError):  # a missing runtime, or fall back to one question each
-            known.update(d.registry.get(name).state_containers(cids))
+            known.update(d.registry.get(name).states(cids))
     out = []
     for rec in records:
         try:
@@ -120,10 +172,10 @@ def finish_interrupted(d: Dispatcher, rec: ContainerRecord) -> None:
     """
     from .cgroups import kill_container_cgroups
 
-    runtime = d._runtime_or_none(rec)
+    runtime = d.runtime_or_none(rec)
     if runtime is not None:
         with suppress(OcimuxError):
-            runtime.delete_container(rec.id)
+            runtime.delete(rec.id)
         directory = runtime.container_dir(rec.id)
     else:
         directory = Path(rec.bundle)

@@ -58,8 +58,9 @@ def test_runtime_supports_lists_show_as_configured(oci: Oci) -> None:
         )
     )
     caps = _reports(oci)[name]["capabilities"]
-    assert (caps["kvm"]["value"], caps["kvm"]["source"]) == (True, "configured")
-    assert "runtime_supports_kvm" in caps["kvm"]["reason"]
+    # the plugin declares kvm false (it starts no VM): a list cannot turn it on, and says so
+    assert (caps["kvm"]["value"], caps["kvm"]["source"]) == (False, "declared")
+    assert f"runtime_supports_kvm lists {name}: refused" in caps["kvm"]["reason"]
     assert (caps["json_errors"]["value"], caps["json_errors"]["source"]) == (True, "configured")
     assert caps["checkpoint"]["source"] == "probed"  # untouched by the lists
 
