@@ -719,6 +719,42 @@ class Dispatcher:
         self.hooks.event("checkpoint", container=rec.id, name=rec.name, runtime=rec.runtime)
         return rec
 
+    def recreate(self, ref: str, args: tuple[str, ...] | None = None) -> ContainerRecord:
+        """Make an exited container "created" again: same id, name, config, creation time, log.
+
+        An OCI container runs once; Docker's start of an exited container and its restart are
+        a new runtime container under the old identity. `args` replaces the command as given
+        (default: the recorded one). The copy-on-write layer is kept; the old log is put back
+        in front of the new one before anything runs.
+        """
+        from .containerconfig import ContainerConfig
+
+        rec = self.store.lookup(ref)
+        c = rec.config
+        new = NewContainer(
+            id=rec.id, name=rec.name, runtime=rec.runtime,
+            args=tuple(args if args is not None else c.get("command") or ()),
+            rootfs=Path(c["rootfs"]) if c.get("rootfs") else None,
+            env=tuple(c.get("env") or ()), cwd=c.get("cwd"), user=c.get("user"),
+            stdin=bool(c.get("stdin")), terminal=bool(c.get("terminal")),
+            annotations=dict(c.get("annotations") or {}),
+            auto_remove=bool(c.get("auto_remove")), stop_timeout=c.get("stop_timeout"),
+            config=ContainerConfig.from_dict(c.get("container") or {}),
+        )  # fmt: skip
+        log = self.runtime_of(rec).layout.log(rec.id)
+        kept = Path(self.config.state_dir) / f"recreate-{rec.id}.log"
+        with suppress(OSError):
+            os.replace(log, kept)  # the log outlives the re-creation, as Docker's does
+        self.delete(rec.id, force=True, keep_layer=True)
+        self.create(new)
+        fresh = self.store.update_container(rec.id, created_at=rec.created_at)
+        with suppress(OSError):
+            old_log = kept.read_bytes()
+            kept.unlink()
+            with open(log, "ab") as fh:  # before start: the monitor has written nothing yet
+                fh.write(old_log)
+        return fresh
+
     def restore(self, ref: str, options: RestoreOptions) -> ContainerRecord:
         """Restore a stopped, checkpointed container in place. Needs capability `checkpoint`."""
         rec = self.store.lookup(ref)

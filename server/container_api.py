@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sys
 import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ocimux.containerconfig import ContainerConfig
 from ocimux.errors import CapabilityError, InvalidArgumentError, NotFoundError, OcimuxError
 
 from .configshapes import config_fields, host_config, mount_points, network_mode, user_command
@@ -325,35 +323,10 @@ class ContainerEndpoints:
         return Response(204)
 
     def _recreate(self, rec: ContainerRecord) -> None:
-        """Make an exited container created again: same id, name, config, creation time, log.
-
-        An OCI container runs once; Docker's start of an exited container and its restart
-        are a new runtime container under the old identity.
-        """
-        from ocimux.dispatcher import NewContainer
-
-        c = rec.config
+        """Make an exited container created again under its identity (`Dispatcher.recreate`),
+        with the command as the client gave it (Entrypoint and Cmd)."""
         entrypoint, cmd = user_command(rec)
-        new = NewContainer(
-            id=rec.id, name=rec.name, runtime=rec.runtime, args=(*(entrypoint or ()), *cmd),
-            rootfs=rootfs_of({"rootfs": c.get("rootfs")}), env=tuple(c.get("env") or ()),
-            cwd=c.get("cwd"), user=c.get("user"), stdin=bool(c.get("stdin")),
-            terminal=bool(c.get("terminal")), annotations=dict(c.get("annotations") or {}),
-            auto_remove=bool(c.get("auto_remove")), stop_timeout=c.get("stop_timeout"),
-            config=ContainerConfig.from_dict(c.get("container") or {}),
-        )  # fmt: skip
-        log = self.d.runtime_of(rec).layout.log(rec.id)
-        kept = Path(self.d.config.state_dir) / f"restart-{rec.id}.log"
-        with contextlib.suppress(OSError):
-            os.replace(log, kept)  # the log outlives the re-creation, as Docker's does
-        self.d.delete(rec.id, force=True, keep_layer=True)
-        self.d.create(new)
-        self.d.store.update_container(rec.id, created_at=rec.created_at)
-        with contextlib.suppress(OSError):
-            old_log = kept.read_bytes()
-            kept.unlink()
-            with open(log, "ab") as fh:  # before start: the monitor has written nothing yet
-                fh.write(old_log)
+        self.d.recreate(rec.id, (*(entrypoint or ()), *cmd))
 
     def kill(self, r: Request) -> Response:
         from ocimux.signals import parse_signal
