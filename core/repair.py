@@ -345,7 +345,7 @@ def _remove_orphan(d: Dispatcher, cid: str, items: list[Finding]) -> None:
     directory = places.containers / cid
     for runtime in _runtimes(d):  # a runtime that does not know the id answers "no such"
         try:
-            runtime.delete_container(cid)  # type: ignore[attr-defined]
+            runtime.delete(cid)  # type: ignore[attr-defined]
         except (OcimuxError, OSError):
             pass
     _kill_monitors(places, cid)
@@ -396,10 +396,10 @@ def _alive(pid: int) -> bool:
 def _remove_record(d: Dispatcher, cid: str) -> None:
     """A record whose directory is gone: kill what its runtime or cgroup still has, forget it."""
     rec = d.store.get_container(cid)
-    runtime = d._runtime_or_none(rec)
+    runtime = d.runtime_or_none(rec)
     if runtime is not None:
         try:
-            runtime.delete_container(cid)
+            runtime.delete(cid)
         except (OcimuxError, OSError):
             pass
     kill_container_cgroups(cid)
