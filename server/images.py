@@ -61,7 +61,7 @@ class ImageStore:
         return data if isinstance(data, dict) else {}
 
     @contextlib.contextmanager
-    def locked(self) -> Iterator[dict[str, dict[str, Any]]]:
+    def _locked(self) -> Iterator[dict[str, dict[str, Any]]]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
@@ -93,13 +93,13 @@ class ImageStore:
             "cmd": list(cmd or []),
             "env": list(env or []),
         }
-        with self.locked() as images:
+        with self._locked() as images:
             images[key] = entry
         return {"name": key, **entry}
 
     def remove(self, name: str) -> None:
         key = normalize(name)
-        with self.locked() as images:
+        with self._locked() as images:
             if key not in images:
                 raise NotFoundError(f"no such image: {name}")
             del images[key]
