@@ -164,7 +164,9 @@ def test_wait_then_logs_never_misses_the_last_line_on_runc_shim(rt: Oci) -> None
             assert time.monotonic() < deadline, f"run {i}: still {rec.status}"
             time.sleep(0.005)
         runtime = d.runtime_of(rec)
-        out = b"".join(data for _stream, data in follow_log(runtime.layout.log(rec.id), follow=False))
+        out = b"".join(
+            data for _stream, data in follow_log(runtime.layout.log(rec.id), follow=False)
+        )
         if out != b"last\n":
             missing.append((i, out))
         d.delete(rec.id, force=True)

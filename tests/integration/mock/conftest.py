@@ -1,5 +1,9 @@
 """Fixtures for the mock runtime's tests: real processes, a real shim, no patching.
 
+The runtime is driven through the v1 verbs as the engine drives it: `create` with the
+`ProcessIO` from the layout, `start`, `kill`, `state`; exec sessions through the engine's own
+sequences (`ocimux.execs`: exec, connect, start, relay; or exec and start with no client).
+
 Every test runs with this pytest process as a child subreaper (prctl), so the daemonized
 shims and any orphaned container processes become our children and are reaped at teardown;
 teardown also kills whatever a test left running and asserts that none of the processes the
@@ -19,10 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ocimux.options import CreateRequest, CreateResult, RuntimeState
+from ocimux.execs import _run_attached, _start_detached
+from ocimux.options import CreateRequest, CreateResult, ExecOptions, RuntimeState, StdStreams
 from ocimux.plugins.mock import MockRuntime
-from ocimux.plugins.mock._proc import STATE_FILE, ShimState, proc_stat
+from ocimux.plugins.mock._proc import STATE_FILE, ShimState, pids_in_groups, proc_stat
 from ocimux.plugins.mock._shimctl import terminate
+from ocimux.plugins.mock._state import container_state, load_state, process_groups
 from ocimux.runtime import RuntimeContext
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -161,21 +167,72 @@ class Harness:
         spec["annotations"] = annotations
         path.write_text(json.dumps(spec))
 
+    def request(
+        self, cid: str, bundle: Path, *, stdin: bool = False, terminal: bool = False
+    ) -> CreateRequest:
+        """The engine's CreateRequest: the container's `ProcessIO` from the layout."""
+        io = self.runtime.layout.io(cid, stdin=stdin, terminal=terminal)
+        return CreateRequest(cid=cid, name=cid, bundle=bundle, io=io)
+
     def create(
         self, cid: str, args: list[str], *, stdin: bool = False, terminal: bool = False, **kw: Any
     ) -> CreateResult:
         bundle = self.bundle(cid, args, terminal=terminal, **kw)
-        result = self.runtime.create_container(
-            CreateRequest(cid=cid, name=cid, bundle=bundle, stdin=stdin, terminal=terminal)
-        )
+        result = self.runtime.create(self.request(cid, bundle, stdin=stdin, terminal=terminal))
         self.remember(result.pid, result.monitor_pid or 0)
         return result
 
     def run(self, cid: str, args: list[str], **kw: Any) -> CreateResult:
         """Create and start."""
         result = self.create(cid, args, **kw)
-        self.runtime.start_container(cid)
+        self.runtime.start(cid)
         return result
+
+    def exec(self, cid: str, sid: str, options: ExecOptions, streams: StdStreams) -> int | None:
+        """An attached exec as the engine runs it: exec, connect, start, relay; its exit code.
+
+        None: the user detached and the session runs on.
+        """
+        try:
+            return _run_attached(self.runtime, cid, sid, options, streams)
+        finally:
+            self.remember_session(cid, sid)
+
+    def exec_detached(self, cid: str, sid: str, options: ExecOptions) -> int:
+        """A detached exec as the engine starts it (no client); its host pid."""
+        try:
+            return _start_detached(self.runtime, cid, sid, options)
+        finally:
+            self.remember_session(cid, sid)
+
+    def remember_session(self, cid: str, sid: str) -> None:
+        """Remember an exec session's shim and process (if it got that far)."""
+        st = load_state(self.runtime.layout.exec_dir(cid, sid))
+        if st is not None:
+            self.remember(st.shim_pid, st.pid)
+
+    def exec_state(self, cid: str, sid: str, timeout: float = 10.0) -> RuntimeState:
+        """Wait until the exec process has ended; its state (stopped, or unknown)."""
+        deadline = time.monotonic() + timeout
+        while (state := self.runtime.state(cid, sid)).status in ("created", "running"):
+            assert time.monotonic() < deadline, f"exec session {sid} still {state.status}"
+            time.sleep(0.01)
+        return state
+
+    def processes(self, cid: str) -> list[int]:
+        """The live pids of the container's process groups (init's and each live exec
+        session's), as the mock's kill(all_procs), pause and delete find them; empty unless
+        the container is live. Read from the mock's files and /proc (no fault injection)."""
+        directory = self.containers / cid
+        state = container_state(directory, cid, self.runtime.layout.exit_file(cid))
+        if state.status not in ("created", "running", "paused"):
+            return []
+        return pids_in_groups(process_groups(directory, state.pid))
+
+    def shim_live(self, cid: str) -> bool:
+        """Whether the container's shim runs (its pid checked against its start time)."""
+        st = load_state(self.containers / cid)
+        return st is not None and st.shim_live()
 
     def remember(self, *pids: int) -> None:
         for pid in pids:
@@ -189,7 +246,7 @@ class Harness:
     def wait_state(self, cid: str, status: str, timeout: float = 10.0) -> RuntimeState:
         deadline = time.monotonic() + timeout
         while True:
-            state = self.runtime.state_container(cid)
+            state = self.runtime.state(cid)
             if state.status == status or time.monotonic() > deadline:
                 assert state.status == status, state
                 return state

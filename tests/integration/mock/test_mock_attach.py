@@ -25,18 +25,18 @@ def log_records(mock: Harness, cid: str) -> list[tuple[bytes, bytes, bytes]]:
 def test_output_is_relayed_by_stream(mock: Harness) -> None:
     mock.create("c1", ["sh", "-c", "echo out-line; echo err-line >&2; exit 4"])
     client = mock.attach("c1")  # connected before start: nothing is lost
-    mock.runtime.start_container("c1")
+    mock.runtime.start("c1")
     out, err = client.collect()
     assert (out, err) == (b"out-line\n", b"err-line\n")
     # when a client sees EOF, the exit code is recorded and the socket is gone
-    assert mock.runtime.state_container("c1").exit_code == 4
+    assert mock.runtime.state("c1").exit_code == 4
     assert not (mock.containers / "c1" / "attach").exists()
 
 
 def test_large_output_is_split_into_8192_byte_packets(mock: Harness) -> None:
     mock.create("c1", ["sh", "-c", "head -c 100000 /dev/zero; head -c 30000 /dev/zero >&2"])
     client = mock.attach("c1")
-    mock.runtime.start_container("c1")
+    mock.runtime.start("c1")
     out, err = client.collect()
     assert (len(out), len(err)) == (100000, 30000)
     assert max(len(p) for p in client.packets) <= 8193
@@ -46,14 +46,14 @@ def test_large_output_is_split_into_8192_byte_packets(mock: Harness) -> None:
 def test_every_client_gets_the_output(mock: Harness) -> None:
     mock.create("c1", ["echo", "to-all"])
     clients = [mock.attach("c1"), mock.attach("c1")]
-    mock.runtime.start_container("c1")
+    mock.runtime.start("c1")
     assert [c.collect() for c in clients] == [(b"to-all\n", b"")] * 2
 
 
 def test_stdin_is_forwarded_and_eof_closes_it(mock: Harness) -> None:
     mock.create("c1", ["cat"], stdin=True)
     client = mock.attach("c1")
-    mock.runtime.start_container("c1")
+    mock.runtime.start("c1")
     client.send(b"hello\n")
     client.send(b"world")
     client.close_stdin()
@@ -67,17 +67,17 @@ def test_without_stdin_the_process_reads_dev_null(mock: Harness) -> None:
     script = "cat; echo cat-ended; while [ ! -e go ]; do sleep 0.01; done; echo done"
     mock.create("c1", ["sh", "-c", script])
     client = mock.attach("c1")
-    mock.runtime.start_container("c1")
+    mock.runtime.start("c1")
     client.read_until(b"cat-ended")
     client.send(b"ignored\n")
     (mock.rootfs / "go").touch()
     assert client.collect() == (b"cat-ended\ndone\n", b"")
-    assert mock.runtime.state_container("c1").exit_code == 0
+    assert mock.runtime.state("c1").exit_code == 0
 
 
 def test_output_before_any_client_goes_only_to_the_log(mock: Harness) -> None:
     mock.create("c1", ["sh", "-c", "echo early; read x; echo late $x"], stdin=True)
-    mock.runtime.start_container("c1")
+    mock.runtime.start("c1")
     mock.wait_for(lambda: b"early" in (mock.containers / "c1" / "ctr.log").read_bytes())
     client = mock.attach("c1")
     client.send(b"go\n")
@@ -88,7 +88,7 @@ def test_output_before_any_client_goes_only_to_the_log(mock: Harness) -> None:
 def test_k8s_log_lines(mock: Harness) -> None:
     mock.create("c1", ["sh", "-c", "echo one; echo two >&2; printf partial"])
     client = mock.attach("c1")
-    mock.runtime.start_container("c1")
+    mock.runtime.start("c1")
     client.collect()
     records = log_records(mock, "c1")
     assert sorted(records) == sorted(
@@ -113,7 +113,7 @@ def test_a_client_that_leaves_does_not_disturb_the_others(mock: Harness) -> None
     mock.create("c1", ["sh", "-c", "read x; echo after"], stdin=True)
     quitter = mock.attach("c1")
     stayer = mock.attach("c1")
-    mock.runtime.start_container("c1")
+    mock.runtime.start("c1")
     quitter.sock.close()  # its EOF closes the container's stdin: `read` fails, echo runs
     assert stayer.collect() == (b"after\n", b"")
 
@@ -123,5 +123,5 @@ def test_attach_socket_in_a_directory_deeper_than_sun_path(mock: Harness) -> Non
     mock.create(cid, ["echo", "deep"])
     assert len(str(mock.containers / cid / "attach")) > 108
     client = mock.attach(cid)
-    mock.runtime.start_container(cid)
+    mock.runtime.start(cid)
     assert client.collect() == (b"deep\n", b"")

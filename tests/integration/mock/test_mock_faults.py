@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from ocimux import stopping
 from ocimux.errors import InvalidArgumentError, RuntimeCommandError, RuntimeTimeoutError
-from ocimux.options import CreateRequest, ExecOptions, Resources
+from ocimux.execs import _start_detached
+from ocimux.options import ExecOptions, Resources
 from ocimux.plugins.mock.faults import FAIL_MESSAGE, FAIL_ON, FAIL_STATUS, HANG_ON, Faults
 
 if TYPE_CHECKING:
@@ -39,7 +41,7 @@ def _sleepers() -> list[int]:
 
 def _create(mock: Harness, cid: str, annotations: dict[str, str]) -> Path:
     bundle = mock.bundle(cid, ["sleep", "30"], annotations=annotations)
-    mock.runtime.create_container(CreateRequest(cid=cid, name=cid, bundle=bundle))
+    mock.runtime.create(mock.request(cid, bundle))
     return bundle
 
 
@@ -56,32 +58,33 @@ def test_fail_on_create_leaves_no_shim_and_no_files(mock: Harness) -> None:
     )
     assert str(err) == "create c1 on mock failed (exit 1): injected failure"
     assert os.listdir(mock.containers / "c1") == ["config.json"]
-    assert mock.runtime.state_container("c1").status == "unknown"
+    assert mock.runtime.state("c1").status == "unknown"
 
 
 def test_fail_message_and_status_are_honoured(mock: Harness) -> None:
     mock.create("c1", ["sleep", "30"])
     mock.set_annotations("c1", {FAIL_ON: "start", FAIL_MESSAGE: "boom", FAIL_STATUS: "42"})
     with pytest.raises(RuntimeCommandError) as info:
-        mock.runtime.start_container("c1")
+        mock.runtime.start("c1")
     assert (info.value.detail, info.value.exit_status) == ("boom", 42)
     assert str(info.value) == "start c1 on mock failed (exit 42): boom"
-    assert mock.runtime.state_container("c1").status == "created"  # nothing was done
+    assert mock.runtime.state("c1").status == "created"  # nothing was done
     mock.set_annotations("c1", {})  # read afresh at every operation
-    mock.runtime.start_container("c1")
-    assert mock.runtime.state_container("c1").status == "running"
+    mock.runtime.start("c1")
+    assert mock.runtime.state("c1").status == "running"
 
 
 @pytest.mark.parametrize(
     ("op", "call"),
     [
-        ("kill", lambda rt: rt.kill_container("c1", signal.SIGKILL)),
-        ("stop", lambda rt: rt.stop_container("c1", 0)),
-        ("delete", lambda rt: rt.delete_container("c1")),
-        ("pause", lambda rt: rt.pause_container("c1")),
-        ("state", lambda rt: rt.state_container("c1")),
-        ("exec", lambda rt: rt.exec_container_detached("c1", "e1", ExecOptions(args=("true",)))),
-        ("update", lambda rt: rt.update_container("c1", Resources(memory=1))),
+        ("kill", lambda rt: rt.kill("c1", signal.SIGKILL)),
+        ("stop", lambda rt: stopping.stop(rt, "c1", 0)),  # the engine's SIGKILL fails
+        ("stop", lambda rt: stopping.stop(rt, "c1", 10)),  # the engine's SIGTERM fails
+        ("delete", lambda rt: rt.delete("c1")),
+        ("pause", lambda rt: rt.pause("c1")),
+        ("state", lambda rt: rt.state("c1")),
+        ("exec", lambda rt: _start_detached(rt, "c1", "e1", ExecOptions(args=("true",)))),
+        ("update", lambda rt: rt.update("c1", Resources(memory=1))),
     ],
 )
 def test_fail_on_each_operation_does_nothing(
@@ -93,17 +96,17 @@ def test_fail_on_each_operation_does_nothing(
         call(mock.runtime)
     assert (info.value.verb, info.value.detail) == (op, "injected failure")
     assert mock.alive(result.pid)
-    assert mock.runtime.list_processes("c1") == [result.pid]
+    assert mock.processes("c1") == [result.pid]
     assert not (mock.containers / "c1" / "exec").exists()
 
 
 def test_fail_on_unpause(mock: Harness) -> None:
     mock.run("c1", ["sleep", "30"])
-    mock.runtime.pause_container("c1")
+    mock.runtime.pause("c1")
     mock.set_annotations("c1", {FAIL_ON: "unpause"})
     with pytest.raises(RuntimeCommandError, match="unpause c1 on mock failed"):
-        mock.runtime.unpause_container("c1")
-    assert mock.runtime.state_container("c1").status == "paused"
+        mock.runtime.resume("c1")
+    assert mock.runtime.state("c1").status == "paused"
 
 
 def test_plugin_option_fails_every_container(mock: Harness) -> None:
@@ -115,7 +118,7 @@ def test_plugin_option_fails_every_container(mock: Harness) -> None:
     mock.runtime = mock.make_runtime(fail_on=["start"])
     mock.create("c3", ["sleep", "30"])
     with pytest.raises(RuntimeCommandError, match="injected failure"):
-        mock.runtime.start_container("c3")
+        mock.runtime.start("c3")
 
 
 def test_hang_on_start_times_out_naming_the_command(mock: Harness) -> None:
@@ -135,7 +138,7 @@ def test_hang_on_start_times_out_naming_the_command(mock: Harness) -> None:
     started = time.monotonic()
     try:
         with pytest.raises(RuntimeTimeoutError) as info:
-            mock.runtime.start_container("c1")
+            mock.runtime.start("c1")
     finally:
         watching.set()
         watcher.join()
@@ -147,7 +150,7 @@ def test_hang_on_start_times_out_naming_the_command(mock: Harness) -> None:
     assert "time.sleep(86400)" in str(err) and "hung for 1s" in str(err)
     assert (err.container, err.runtime, err.verb, err.timeout) == ("c1", "mock", "start", 1.0)
     assert _sleepers() == []
-    assert mock.runtime.state_container("c1").status == "created"
+    assert mock.runtime.state("c1").status == "created"
 
 
 def test_hang_on_create_leaves_nothing(mock: Harness) -> None:
@@ -166,7 +169,7 @@ def test_malformed_faults_are_reported(mock: Harness) -> None:
     mock.create("c2", ["sleep", "30"])
     mock.set_annotations("c2", {FAIL_ON: "kill", FAIL_STATUS: "many"})
     with pytest.raises(InvalidArgumentError, match="ocimux.mock/fail-status must be an integer"):
-        mock.runtime.kill_container("c2", signal.SIGKILL)
+        mock.runtime.kill("c2", signal.SIGKILL)
 
 
 def test_faults_load_merges_annotations_and_options() -> None:

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from ocimux import stopping
 from ocimux.errors import CapabilityError, RuntimeCommandError, RuntimeTimeoutError
-from ocimux.options import CreateRequest, Resources
+from ocimux.options import Resources
 from ocimux.plugins.mock import MockRuntime
-from ocimux.plugins.mock._proc import ShimState, proc_stat
+from ocimux.plugins.mock._proc import ShimState, pids_in_groups, proc_stat
 from ocimux.plugins.mock._shimctl import launch
 
 if TYPE_CHECKING:
@@ -60,40 +61,41 @@ def test_create_start_exit_code(mock: Harness) -> None:
     rt = mock.runtime
     result = mock.create("c1", ["sh", "-c", "read x < /dev/null; sleep 0.3; exit 3"])
     directory = mock.containers / "c1"
-    state = rt.state_container("c1")
+    state = rt.state("c1")
     assert (state.status, state.pid) == ("created", result.pid)
     assert result.monitor_pid and result.monitor_pid != result.pid
-    assert rt.check_conmon_running("c1")
+    assert mock.shim_live("c1")
     for name in ("mock-state.json", "ctr.log", "attach", "start"):
         assert stat.S_IMODE((directory / name).stat().st_mode) == 0o600, name
     assert stat.S_ISFIFO((directory / "start").stat().st_mode)
     assert stat.S_ISSOCK((directory / "attach").stat().st_mode)
 
-    rt.start_container("c1")
-    assert rt.state_container("c1").status == "running"
+    rt.start("c1")
+    assert rt.state("c1").status == "running"
     assert not (directory / "start").exists()
     state = mock.wait_state("c1", "stopped")
     assert state.exit_code == 3
-    assert (directory / "exit").read_text() == "3"
-    assert stat.S_IMODE((directory / "exit").stat().st_mode) == 0o600
-    mock.wait_for(lambda: not rt.check_conmon_running("c1"))
+    exit_file = rt.layout.exit_file("c1")
+    assert exit_file.read_text() == "3"
+    assert stat.S_IMODE(exit_file.stat().st_mode) == 0o600
+    mock.wait_for(lambda: not mock.shim_live("c1"))
     assert not (directory / "attach").exists()
 
 
 def test_state_of_unknown_container(mock: Harness) -> None:
-    state = mock.runtime.state_container("never")
+    state = mock.runtime.state("never")
     assert state.status == "unknown"
     assert "never created" in state.reason
-    assert not mock.runtime.check_conmon_running("never")
+    assert (state.pid, state.exit_code) == (0, None)
 
 
 def test_start_requires_created(mock: Harness) -> None:
     mock.run("c1", ["sleep", "30"])
     with pytest.raises(RuntimeCommandError, match="container is running") as info:
-        mock.runtime.start_container("c1")
+        mock.runtime.start("c1")
     assert (info.value.verb, info.value.container, info.value.runtime) == ("start", "c1", "mock")
     with pytest.raises(RuntimeCommandError, match="never created"):
-        mock.runtime.start_container("ghost")
+        mock.runtime.start("ghost")
 
 
 @pytest.mark.parametrize(
@@ -108,8 +110,8 @@ def test_start_requires_created(mock: Harness) -> None:
 def test_kill(mock: Harness, started: bool, sig: int, code: int) -> None:
     mock.create("c1", ["sleep", "30"])
     if started:
-        mock.runtime.start_container("c1")
-    mock.runtime.kill_container("c1", sig)
+        mock.runtime.start("c1")
+    mock.runtime.kill("c1", sig)
     assert mock.wait_state("c1", "stopped").exit_code == code
 
 
@@ -117,124 +119,128 @@ def test_kill_stopped_container_fails(mock: Harness) -> None:
     mock.run("c1", ["true"])
     mock.wait_state("c1", "stopped")
     with pytest.raises(RuntimeCommandError, match="container is not running") as info:
-        mock.runtime.kill_container("c1", signal.SIGTERM)
+        mock.runtime.kill("c1", signal.SIGTERM)
     assert info.value.verb == "kill"
 
 
 def test_kill_all_reaches_the_whole_group(mock: Harness) -> None:
     mock.run("c1", ["sh", "-c", "trap '' TERM; sleep 30 & sleep 30; :"])
-    mock.wait_for(lambda: len(mock.runtime.list_processes("c1")) == 3)
-    pids = mock.runtime.list_processes("c1")
-    mock.runtime.kill_container("c1", signal.SIGUSR1, all_procs=True)  # sh ignores only TERM
+    mock.wait_for(lambda: len(mock.processes("c1")) == 3)
+    pids = mock.processes("c1")
+    mock.runtime.kill("c1", signal.SIGUSR1, all_procs=True)  # sh ignores only TERM
     assert mock.wait_state("c1", "stopped").exit_code == 128 + signal.SIGUSR1
     mock.wait_for(lambda: not any(mock.alive(p) for p in pids))
 
 
 def test_exit_of_init_kills_the_rest_of_its_group(mock: Harness) -> None:
     mock.run("c1", ["sh", "-c", "sleep 30 & sleep 30; :"])
-    mock.wait_for(lambda: len(mock.runtime.list_processes("c1")) == 3)
-    pids = mock.runtime.list_processes("c1")
-    state = mock.runtime.state_container("c1")
+    mock.wait_for(lambda: len(mock.processes("c1")) == 3)
+    pids = mock.processes("c1")
+    state = mock.runtime.state("c1")
     assert state.pid in pids
-    mock.runtime.kill_container("c1", signal.SIGKILL)  # init only
+    mock.runtime.kill("c1", signal.SIGKILL)  # init only
     assert mock.wait_state("c1", "stopped").exit_code == 137
-    assert mock.runtime.list_processes("c1") == []
+    assert mock.processes("c1") == []
     mock.wait_for(lambda: not any(mock.alive(p) for p in pids))
 
 
 def test_stop_escalates_to_sigkill(mock: Harness) -> None:
     mock.run("c1", ["sh", "-c", "trap '' TERM; sleep 30; :"])
-    mock.wait_for(lambda: len(mock.runtime.list_processes("c1")) == 2)
+    mock.wait_for(lambda: len(mock.processes("c1")) == 2)
     started = time.monotonic()
-    mock.runtime.stop_container("c1", 0.5)
+    stopping.stop(mock.runtime, "c1", 0.5)
     elapsed = time.monotonic() - started
     assert 0.5 <= elapsed < 0.5 + 3.0
-    assert mock.runtime.state_container("c1").exit_code == 137
+    assert mock.runtime.state("c1").exit_code == 137
 
 
 def test_stop_with_cooperative_process(mock: Harness) -> None:
     mock.run("c1", ["sleep", "30"])
     started = time.monotonic()
-    mock.runtime.stop_container("c1", 10)
+    stopping.stop(mock.runtime, "c1", 10)
     assert time.monotonic() - started < 3.0
-    assert mock.runtime.state_container("c1").exit_code == 143
-    mock.runtime.stop_container("c1", 1)  # already stopped: nothing to do, no error
-    assert mock.runtime.state_container("c1").exit_code == 143
+    assert mock.runtime.state("c1").exit_code == 143
+    stopping.stop(mock.runtime, "c1", 1)  # already stopped: nothing to do, no error
+    assert mock.runtime.state("c1").exit_code == 143
 
 
 def test_pause_unpause(mock: Harness) -> None:
     rt = mock.runtime
     mock.run("c1", ["sh", "-c", "sleep 30 & sleep 30; :"])
-    mock.wait_for(lambda: len(rt.list_processes("c1")) == 3)
-    rt.pause_container("c1")
-    assert rt.state_container("c1").status == "paused"
-    mock.wait_for(lambda: all(proc_stat(p).state == "T" for p in rt.list_processes("c1")))
+    mock.wait_for(lambda: len(mock.processes("c1")) == 3)
+    pids = mock.processes("c1")
+    rt.pause("c1")
+    assert rt.state("c1").status == "paused"
+    assert mock.processes("c1") == pids
+    mock.wait_for(lambda: all(proc_stat(p).state == "T" for p in pids))
     with pytest.raises(RuntimeCommandError, match="container is paused"):
-        rt.pause_container("c1")
-    rt.unpause_container("c1")
-    assert rt.state_container("c1").status == "running"
-    assert all(proc_stat(p).state != "T" for p in rt.list_processes("c1"))
+        rt.pause("c1")
+    rt.resume("c1")
+    assert rt.state("c1").status == "running"
+    assert all(proc_stat(p).state != "T" for p in pids)
     with pytest.raises(RuntimeCommandError, match="container is running"):
-        rt.unpause_container("c1")
+        rt.resume("c1")
 
 
 def test_update_is_refused_for_lack_of_capability(mock: Harness) -> None:
     mock.run("c1", ["sleep", "30"])
     with pytest.raises(CapabilityError, match="no cgroups") as info:
-        mock.runtime.update_container("c1", Resources(memory=1 << 20))
+        mock.runtime.update("c1", Resources(memory=1 << 20))
     assert info.value.capability == "update_resources"
 
 
 def test_delete_running_container(mock: Harness) -> None:
     rt = mock.runtime
     result = mock.run("c1", ["sh", "-c", "sleep 30 & sleep 30; :"])
-    mock.wait_for(lambda: len(rt.list_processes("c1")) == 3)
-    pids = rt.list_processes("c1")
-    rt.delete_container("c1")
+    mock.wait_for(lambda: len(mock.processes("c1")) == 3)
+    pids = mock.processes("c1")
+    rt.delete("c1")
     assert not any(mock.alive(p) for p in [*pids, result.monitor_pid or 0])
     directory = mock.containers / "c1"
     assert sorted(os.listdir(directory)) == ["config.json", "ctr.log", "exit"]
-    assert rt.state_container("c1").exit_code == 137
-    assert not rt.check_conmon_running("c1")
+    assert rt.state("c1").exit_code == 137
+    assert not mock.shim_live("c1")
 
 
 def test_delete_created_container(mock: Harness) -> None:
     result = mock.create("c1", ["sleep", "30"])
-    mock.runtime.delete_container("c1")
+    mock.runtime.delete("c1")
     assert not mock.alive(result.pid) and not mock.alive(result.monitor_pid or 0)
     assert not (mock.containers / "c1" / "start").exists()
     assert not (mock.containers / "c1" / "mock-state.json").exists()
 
 
 def test_delete_unknown_container_is_not_an_error(mock: Harness) -> None:
-    mock.runtime.delete_container("ghost")
-    assert mock.runtime.state_container("ghost").status == "unknown"
+    mock.runtime.delete("ghost")
+    assert mock.runtime.state("ghost").status == "unknown"
 
 
 def test_shim_death_makes_state_unknown(mock: Harness) -> None:
+    """A dead monitor shows as state "unknown" with the reason (v1: no check_conmon_running)."""
     rt = mock.runtime
     result = mock.run("c1", ["sleep", "30"])
-    assert rt.check_conmon_running("c1")
+    assert rt.state("c1").status == "running"
     os.kill(result.monitor_pid or 0, signal.SIGKILL)
-    mock.wait_for(lambda: not rt.check_conmon_running("c1"))
-    state = rt.state_container("c1")
-    assert state.status == "unknown"
+    mock.wait_for(lambda: rt.state("c1").status == "unknown")
+    state = rt.state("c1")
     assert state.reason == (
         f"mock shim (pid {result.monitor_pid}) died without recording an exit code"
     )
     assert mock.alive(result.pid)  # the container outlives its monitor, as with conmon
-    rt.delete_container("c1")
+    rt.delete("c1")
     assert not mock.alive(result.pid)
 
 
-def test_check_conmon_running_guards_against_pid_reuse(mock: Harness) -> None:
+def test_state_guards_against_shim_pid_reuse(mock: Harness) -> None:
     directory = mock.bundle("c1", ["true"])
     me = proc_stat(os.getpid())
     assert me is not None
     ShimState(os.getpid(), me.starttime + 1).save(directory)  # our pid, another start time
-    assert not mock.runtime.check_conmon_running("c1")
-    ShimState(os.getpid(), me.starttime).save(directory)
-    assert mock.runtime.check_conmon_running("c1")
+    state = mock.runtime.state("c1")
+    assert state.status == "unknown"
+    assert state.reason == f"mock shim (pid {os.getpid()}) died without recording an exit code"
+    ShimState(os.getpid(), me.starttime).save(directory)  # a live shim, no process yet
+    assert mock.runtime.state("c1").status == "creating"
     (directory / "mock-state.json").unlink()
 
 
@@ -251,7 +257,8 @@ def test_container_survives_the_creating_process(mock: Harness) -> None:
         ctx = RuntimeContext(name="mock", path=None, state_dir=pathlib.Path({str(mock.tmp)!r}),
                              containers_dir=pathlib.Path({str(mock.containers)!r}))
         bundle = ctx.containers_dir / "c1"
-        r = MockRuntime(ctx).create_container(CreateRequest(cid="c1", name="c1", bundle=bundle))
+        request = CreateRequest(cid="c1", name="c1", bundle=bundle, io=ctx.layout.io("c1"))
+        r = MockRuntime(ctx).create(request)
         print(json.dumps([r.pid, r.monitor_pid]))
         """
     )
@@ -260,9 +267,9 @@ def test_container_survives_the_creating_process(mock: Harness) -> None:
     )
     pid, monitor = json.loads(done.stdout)
     mock.remember(pid, monitor)
-    assert mock.runtime.state_container("c1").status == "created"
-    assert mock.runtime.check_conmon_running("c1")
-    mock.runtime.start_container("c1")
+    assert mock.runtime.state("c1").status == "created"
+    assert mock.shim_live("c1")
+    mock.runtime.start("c1")
     assert mock.wait_state("c1", "stopped").exit_code == 7
     assert b"stdout F survived" in (mock.containers / "c1" / "ctr.log").read_bytes()
 
@@ -270,7 +277,7 @@ def test_container_survives_the_creating_process(mock: Harness) -> None:
 def test_missing_rootfs_fails_create_and_leaves_nothing(mock: Harness) -> None:
     bundle = mock.bundle("c1", ["true"], rootfs=mock.tmp / "nope")
     with pytest.raises(RuntimeCommandError, match="rootfs .*nope does not exist") as info:
-        mock.runtime.create_container(CreateRequest(cid="c1", name="c1", bundle=bundle))
+        mock.runtime.create(mock.request("c1", bundle))
     assert (info.value.verb, info.value.container, info.value.runtime) == ("create", "c1", "mock")
     assert os.listdir(bundle) == ["config.json"]
     assert _shims_for(bundle) == []
@@ -295,7 +302,7 @@ def test_a_shim_that_never_reports_is_killed(mock: Harness) -> None:
 def test_invalid_spec_fails_create(mock: Harness) -> None:
     bundle = mock.bundle("c1", [])
     with pytest.raises(RuntimeCommandError, match=r"process\.args"):
-        mock.runtime.create_container(CreateRequest(cid="c1", name="c1", bundle=bundle))
+        mock.runtime.create(mock.request("c1", bundle))
     assert os.listdir(bundle) == ["config.json"]
 
 
@@ -336,13 +343,15 @@ def test_env_is_exact_and_cwd_resolves_in_rootfs(mock: Harness) -> None:
 
 
 def test_runtime_info(mock: Harness) -> None:
-    info = mock.runtime.runtime_info()
+    info = mock.runtime.info()
     assert (info.name, info.path, info.monitor) == ("mock", None, "ocimux mock shim")
     assert info.version
 
 
-def test_list_processes_of_stopped_container_is_empty(mock: Harness) -> None:
-    mock.run("c1", ["true"])
-    mock.wait_state("c1", "stopped")
-    assert mock.runtime.list_processes("c1") == []
-    assert mock.runtime.list_processes("ghost") == []
+def test_a_stopped_container_leaves_no_process(mock: Harness) -> None:
+    result = mock.run("c1", ["sh", "-c", "sleep 30 & exit 0"])
+    state = mock.wait_state("c1", "stopped")
+    assert (state.pid, state.exit_code) == (0, 0)
+    mock.wait_for(lambda: not mock.alive(result.pid))
+    assert pids_in_groups([result.pid]) == []  # the background sleep died with init
+    assert mock.processes("c1") == []

@@ -10,6 +10,7 @@ import stat
 from typing import TYPE_CHECKING
 
 import pytest
+from ocimux.attach import attach_container
 from ocimux.errors import RuntimeCommandError
 from ocimux.options import AttachOptions, ExecOptions, StdStreams
 
@@ -29,8 +30,8 @@ def test_terminal_container_is_sized_before_start_and_takes_input(mock: Harness)
     ctl = mock.containers / "t1" / "ctl"
     assert stat.S_ISFIFO(ctl.stat().st_mode) and stat.S_IMODE(ctl.stat().st_mode) == 0o600
     client = mock.attach("t1")
-    mock.runtime.attach_resize("t1", 33, 101)
-    mock.runtime.start_container("t1")
+    mock.runtime.resize("t1", 33, 101)
+    mock.runtime.start("t1")
     client.read_until(b"33 101")
     client.send(b"hi\n")  # no --stdin needed: with a terminal, input goes to the pty
     out, err = client.collect()
@@ -42,15 +43,15 @@ def test_terminal_container_is_sized_before_start_and_takes_input(mock: Harness)
     assert not ctl.exists() and not (mock.containers / "t1" / "attach").exists()
 
 
-def test_runtime_attach_sizes_and_starts_a_terminal_container(mock: Harness) -> None:
-    """The base class's attach (connect, resize, start, relay) drives the mock unchanged."""
+def test_engine_attach_sizes_and_starts_a_terminal_container(mock: Harness) -> None:
+    """The engine's attach (connect, resize, start, relay) drives the mock unchanged."""
     mock.create("t1", ["sh", "-c", "stty size; read x; echo got:$x; exit 6"], terminal=True)
     stdin, w = pipe_stdin(b"hi\n")
     os.close(w)  # EOF on stdin closes nothing with a terminal: `read` still gets its line
     streams = StdStreams(io.BytesIO(), io.BytesIO(), stdin)
     try:
-        code = mock.runtime.attach(
-            "t1", streams, AttachOptions(stdin=True, start=True, size=(33, 101))
+        code = attach_container(
+            mock.runtime, "t1", streams, AttachOptions(stdin=True, start=True, size=(33, 101))
         )
     finally:
         stdin.close()
@@ -63,13 +64,13 @@ def test_resize_while_running_signals_the_foreground_group(mock: Harness) -> Non
     script = 'trap "stty size" WINCH; echo ready; while :; do sleep 0.05; done'
     mock.create("t1", ["sh", "-c", script], terminal=True)
     client = mock.attach("t1")
-    mock.runtime.start_container("t1")
+    mock.runtime.start("t1")
     client.read_until(b"ready")
-    mock.runtime.attach_resize("t1", 40, 120)
+    mock.runtime.resize("t1", 40, 120)
     client.read_until(b"40 120")
-    mock.runtime.attach_resize("t1", 41, 121)
+    mock.runtime.resize("t1", 41, 121)
     client.read_until(b"41 121")
-    mock.runtime.kill_container("t1", signal.SIGKILL)
+    mock.runtime.kill("t1", signal.SIGKILL)
     client.collect()
     assert mock.wait_state("t1", "stopped").exit_code == 137
 
@@ -78,7 +79,7 @@ def test_malformed_control_lines_are_ignored(mock: Harness) -> None:
     script = 'trap "stty size" WINCH; echo ready; while :; do sleep 0.05; done'
     mock.create("t1", ["sh", "-c", script], terminal=True)
     client = mock.attach("t1")
-    mock.runtime.start_container("t1")
+    mock.runtime.start("t1")
     client.read_until(b"ready")
     fd = os.open(mock.containers / "t1" / "ctl", os.O_WRONLY | os.O_NONBLOCK)
     try:
@@ -86,15 +87,15 @@ def test_malformed_control_lines_are_ignored(mock: Harness) -> None:
     finally:
         os.close(fd)
     client.read_until(b"50 60")
-    mock.runtime.kill_container("t1", signal.SIGKILL)
+    mock.runtime.kill("t1", signal.SIGKILL)
     client.collect()
 
 
 def test_resize_without_a_terminal_is_ignored(mock: Harness) -> None:
     mock.create("c1", ["sh", "-c", "echo plain"])
     client = mock.attach("c1")
-    mock.runtime.attach_resize("c1", 30, 90)  # conmon ignores it too: no pty to size
-    mock.runtime.start_container("c1")
+    mock.runtime.resize("c1", 30, 90)  # conmon ignores it too: no pty to size
+    mock.runtime.start("c1")
     assert client.collect() == (b"plain\n", b"")
 
 
@@ -102,7 +103,7 @@ def test_resize_of_a_stopped_container_fails(mock: Harness) -> None:
     mock.run("c1", ["true"], terminal=True)
     mock.wait_state("c1", "stopped")
     with pytest.raises(RuntimeCommandError, match="control FIFO"):
-        mock.runtime.attach_resize("c1", 30, 90)
+        mock.runtime.resize("c1", 30, 90)
 
 
 def test_terminal_jobs_in_other_process_groups_die_with_the_container(mock: Harness) -> None:
@@ -110,13 +111,13 @@ def test_terminal_jobs_in_other_process_groups_die_with_the_container(mock: Harn
     script = "set -m; sleep 30 & echo job:$!; read x"
     mock.create("t1", ["sh", "-c", script], terminal=True)
     client = mock.attach("t1")
-    mock.runtime.start_container("t1")
+    mock.runtime.start("t1")
     out = client.read_until(b"\n", timeout=10)
     match = re.search(rb"job:(\d+)", out)
     assert match, out
     job = int(match[1])
     mock.remember(job)
-    assert os.getpgid(job) != mock.runtime.state_container("t1").pid
+    assert os.getpgid(job) != mock.runtime.state("t1").pid
     client.send(b"bye\n")
     client.collect()
     assert mock.wait_state("t1", "stopped").exit_code == 0
@@ -125,7 +126,8 @@ def test_terminal_jobs_in_other_process_groups_die_with_the_container(mock: Harn
 
 @pytest.fixture
 def running(mock: Harness) -> Harness:
-    mock.run("c1", ["sleep", "30"])
+    # outlives any test (a loaded host runs 100 execs in over 30 s); teardown kills it
+    mock.run("c1", ["sleep", "3600"])
     return mock
 
 
@@ -136,7 +138,7 @@ def test_exec_with_terminal_gets_a_pty_of_the_given_size(running: Harness) -> No
         terminal=True,
         size=(24, 91),
     )
-    assert running.runtime.exec_container("c1", "e1", options, streams) == 3
+    assert running.exec("c1", "e1", options, streams) == 3
     out = streams.stdout.getvalue()  # type: ignore[attr-defined]
     assert re.search(rb"^/dev/pts/\d+\r\n24 91\r\nto-stderr\r\n$", out), out
     assert streams.stderr.getvalue() == b""  # type: ignore[attr-defined]
@@ -147,7 +149,7 @@ def test_exec_with_terminal_takes_stdin(running: Harness) -> None:
     streams = StdStreams(io.BytesIO(), io.BytesIO(), stdin)
     options = ExecOptions(args=("sh", "-c", "read x; echo got:$x"), terminal=True, stdin=True)
     try:
-        assert running.runtime.exec_container("c1", "e1", options, streams) == 0
+        assert running.exec("c1", "e1", options, streams) == 0
     finally:
         stdin.close()
         os.close(w)
@@ -156,9 +158,7 @@ def test_exec_with_terminal_takes_stdin(running: Harness) -> None:
 
 def test_detached_exec_with_terminal(running: Harness) -> None:
     rt = running.runtime
-    rt.exec_container_detached(
-        "c1", "e1", ExecOptions(args=("sh", "-c", "tty; exit 2"), terminal=True)
-    )
-    running.wait_for(lambda: not rt.exec_update_status("c1", "e1").running)
-    assert rt.exec_update_status("c1", "e1").exit_code == 2
-    assert re.search(rb"stdout F /dev/pts/\d+", (rt.exec_dir("c1", "e1") / "exec.log").read_bytes())
+    running.exec_detached("c1", "e1", ExecOptions(args=("sh", "-c", "tty; exit 2"), terminal=True))
+    state = running.exec_state("c1", "e1")
+    assert (state.status, state.exit_code) == ("stopped", 2)
+    assert re.search(rb"stdout F /dev/pts/\d+", rt.layout.log("c1", "e1").read_bytes())
