@@ -12,6 +12,12 @@ from pathlib import Path
 KIT = ["-m", "pytest", "-p", "ocimux.testing.plugin", "--pyargs", "ocimux.testing.suite"]
 
 
+def kit_argv(name: str, *extra: str) -> list[str]:
+    """The whole suite on runtime `name`; the summary lists failures, errors and skips."""
+    quiet = ["-q", "-rfEs", "-p", "no:cacheprovider"]
+    return [sys.executable, *KIT, "--ocimux-runtime", name, *quiet, *extra]
+
+
 def kit_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
     """`env` (default ours) without ocimux, containers.conf and pytest settings.
 
@@ -20,7 +26,9 @@ def kit_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
     """
     base = os.environ if env is None else env
     clean = {
-        k: v for k, v in base.items() if not k.startswith(("OCIMUX_", "CONTAINERS_CONF", "PYTEST_"))
+        k: v
+        for k, v in base.items()
+        if not k.upper().startswith(("OCIMUX_", "CONTAINERS_CONF", "PYTEST_"))
     }
     clean["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     return clean
@@ -29,19 +37,8 @@ def kit_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
 def run_kit(
     name: str, cwd: Path, *extra: str, env: Mapping[str, str] | None = None, timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:
-    """Run the whole suite on runtime `name` (`-rs`: skip reasons in the summary)."""
     return subprocess.run(
-        [
-            sys.executable,
-            *KIT,
-            "--ocimux-runtime",
-            name,
-            "-q",
-            "-rs",
-            "-p",
-            "no:cacheprovider",
-            *extra,
-        ],
+        kit_argv(name, *extra),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -62,6 +59,11 @@ def count(done: subprocess.CompletedProcess[str], outcome: str) -> int:
     return int(found.group(1)) if found else 0
 
 
+def failed_tests(done: subprocess.CompletedProcess[str]) -> set[str]:
+    """The names (without parameters) of the tests in the `FAILED path::test[...]` lines."""
+    return set(re.findall(r"^FAILED \S*::(test_\w+)", done.stdout, re.MULTILINE))
+
+
 def skip_reasons(done: subprocess.CompletedProcess[str]) -> list[str]:
     """The reasons of the `SKIPPED [n] file:line: reason` lines."""
     return [
@@ -71,11 +73,8 @@ def skip_reasons(done: subprocess.CompletedProcess[str]) -> list[str]:
     ]
 
 
-def assert_kit_passes(
-    name: str, cwd: Path, skips: set[str], env: Mapping[str, str] | None = None
-) -> None:
-    """The kit passes on `name`, skipping exactly the tests named in `skips` (by prefix)."""
-    done = run_kit(name, cwd, env=env)
+def assert_passed(done: subprocess.CompletedProcess[str], name: str, skips: set[str]) -> None:
+    """The kit passed on `name`, skipping exactly the tests named in `skips`."""
     assert done.returncode == 0, (
         f"kit on {name} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
     )
@@ -83,3 +82,10 @@ def assert_kit_passes(
     assert count(done, "failed") == 0 and count(done, "error") == 0, summary(done)
     skipped = {reason.split("[", 1)[0] for reason in skip_reasons(done)}
     assert skipped == skips, f"kit on {name} skipped {skipped}, expected {skips}:\n{done.stdout}"
+
+
+def assert_kit_passes(
+    name: str, cwd: Path, skips: set[str], env: Mapping[str, str] | None = None
+) -> None:
+    """Run the kit on `name`: it passes, skipping exactly the tests named in `skips`."""
+    assert_passed(run_kit(name, cwd, env=env), name, skips)
