@@ -236,6 +236,8 @@ class Harness:
 
     def remember(self, *pids: int) -> None:
         for pid in pids:
+            if pid <= 1 or pid in (os.getpid(), os.getppid()):
+                continue  # a confused record must never make teardown kill pytest itself
             stat = proc_stat(pid)
             if stat is not None:
                 self.pids.setdefault(pid, stat.starttime)
