@@ -1,7 +1,7 @@
 """Bad exec input on the real runc and crun under conmon: where the runtime plugin, not the
 CLI, decides.
 
-The corpus in tests/unit/core/test_bad_input_corpus.py covers every parser on the mock; these
+The corpus in tests/integration/cli/test_bad_input_corpus.py covers every parser on the mock; these
 pin what depends on the runtime: an empty command, a relative working directory, an env entry
 without a key (rejected by the OCI plugins' spec helpers) and a command that is missing (127)
 or not executable (126). Each must be one line with podman's exit code, and leave the state

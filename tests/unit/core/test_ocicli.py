@@ -144,63 +144,6 @@ def test_parse_version():
     assert parse_version("") == ""
 
 
-FAKE_RUNTIME = """#!/bin/sh
-# a runtime that fails the way runc does: a JSON record in --log, a plain line on stderr
-log=""
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --log) log="$2"; shift 2;;
-    --root|--log-format=json) [ "$1" = --root ] && shift; shift;;
-    *) break;;
-  esac
-done
-case "$1" in
-  start) [ -n "$log" ] && echo '{"level":"error","msg":"container is not in created state","time":"t"}' >> "$log"
-         echo "container is not in created state" >&2; exit 3;;
-  hang) sleep 30;;
-  *) echo "unknown command $1" >&2; exit 1;;
-esac
-"""
-
-
-def test_a_runtime_that_exits_non_zero_reports_its_json_message(tmp_path: Path):
-    rt = tmp_path / "fake-rt"
-    rt.write_text(FAKE_RUNTIME)
-    rt.chmod(0o755)
-    cli = OciCli(path=str(rt), root=tmp_path / "root", name="fake", json_log=True, timeout=10)
-    with pytest.raises(RuntimeCommandError) as info:
-        cli.start("c1", log=tmp_path / "oci-log")
-    err = info.value
-    assert (err.detail, err.exit_status, err.container, err.runtime, err.verb) == (
-        "container is not in created state",
-        3,
-        "c1",
-        "fake",
-        "start",
-    )
-    assert str(err) == "start c1 on fake failed (exit 3): container is not in created state"
-    assert err.argv[:2] == [str(rt), "--root"]
-
-
-def test_a_runtime_that_hangs_is_killed_and_named(tmp_path: Path):
-    rt = tmp_path / "fake-rt"
-    rt.write_text(FAKE_RUNTIME)
-    rt.chmod(0o755)
-    cli = OciCli(path=str(rt), root=tmp_path / "root", name="fake", timeout=0.5)
-    from ocimux.errors import RuntimeTimeoutError
-
-    with pytest.raises(RuntimeTimeoutError) as info:
-        cli.run("hang", "c1", cid="c1")
-    assert "hung for 0.5s" in str(info.value) and "hang c1" in str(info.value)
-    assert info.value.runtime == "fake" and info.value.container == "c1"
-
-
-def test_a_missing_runtime_binary_is_a_clear_error(tmp_path: Path):
-    cli = OciCli(path=str(tmp_path / "absent"), root=tmp_path, name="ghost")
-    with pytest.raises(RuntimeCommandError, match="cannot run .*absent"):
-        cli.state("c1")
-
-
 def test_conmon_argv_for_an_exec_session(tmp_path: Path):
     session = tmp_path / "exec" / "s1"
     launch = ConmonLaunch(

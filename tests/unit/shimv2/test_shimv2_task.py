@@ -17,7 +17,7 @@ from ocimux.plugins.shimv2 import messages as m
 from ocimux.plugins.shimv2.task import TaskClient
 from ocimux.plugins.shimv2.ttrpc import TtrpcConnectionError, TtrpcError
 
-from tests.unit.shimv2.conftest import read_frame, write_frame
+from tests.unit.shimv2.ttrpc_peers import read_frame, write_frame
 
 #: method → (request schema, response schema), from shim.proto's service definition
 TASK_API = {

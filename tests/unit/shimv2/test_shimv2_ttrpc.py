@@ -26,7 +26,7 @@ from ocimux.plugins.shimv2.ttrpc import (
     socket_path,
 )
 
-from tests.unit.shimv2.conftest import HEADER, read_frame, write_frame
+from tests.unit.shimv2.ttrpc_peers import HEADER, read_frame, write_frame
 
 BLOB = Schema("Blob", data=Field(1, "bytes"), n=Field(2, "int64"))
 REQUEST, RESPONSE, DATA = 1, 2, 3

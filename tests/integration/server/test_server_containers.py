@@ -177,15 +177,6 @@ def test_inspect_shows_env_and_workdir(server: Server) -> None:
     assert config["User"] == ""
 
 
-def test_user_is_refused_on_the_mock_naming_field_and_runtime(server: Server) -> None:
-    # the mock runs host processes as ocimux's own user: it cannot honour Config.User
-    reply = server.client.post(
-        "/containers/create", {"Image": "img", "Cmd": ["/bin/true"], "User": "0"}
-    )
-    assert_error(reply, 400, "Config.User", "mock", "isolation")
-    assert server.dispatcher.list() == []
-
-
 def test_pause_unpause(server: Server, tmp_path: Path) -> None:
     api = server.client
     gate = tmp_path / "go"

@@ -1,4 +1,5 @@
-"""The warm path stays light: `import ocimux.config` and `Config.from_dict` import no pydantic."""
+"""The warm path stays light (fresh interpreters): `import ocimux.config` and `Config.from_dict`
+import no pydantic; `load_config` does."""
 
 from __future__ import annotations
 
@@ -48,15 +49,3 @@ def test_load_config_is_the_cold_path() -> None:
         """
     )
     assert proc.returncode == 0, proc.stderr
-
-
-def test_public_names() -> None:
-    import ocimux.config as config
-
-    assert set(config.__all__) == {
-        "ENV_PREFIX",
-        "Config",
-        "config_sources",
-        "load_config",
-        "relevant_environ",
-    }
