@@ -4,7 +4,7 @@ The monitor listens on an AF_UNIX SOCK_SEQPACKET socket (`ProcessIO.attach_socke
 Each packet it sends is one byte of stream id (2 stdout, 3 stderr) and up to 8192 bytes of
 data; what the client sends is raw stdin, and `shutdown(SHUT_WR)` closes the container's
 stdin. The monitor closes the connection when the container exits (conmon `src/conn_sock.c`).
-Resizing writes `"1 <height> <width>\\n"` to the control FIFO (`ctl`).
+Resizing goes through the control FIFO (`monitorfiles.write_resize`).
 
 Docker's HTTP attach wraps each chunk in an 8-byte header: stream id, three zero bytes and a
 big-endian length; with a terminal the stream is raw (`MultiplexWriter`).
@@ -19,11 +19,12 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .errors import RuntimeCommandError
+from .monitorfiles import read_exit_file
+from .monitorfiles import write_resize as write_resize  # until the mock imports it from there
 from .options import StdStreams
 
 if TYPE_CHECKING:
@@ -35,10 +36,7 @@ __all__ = [
     "attach_container",
     "connect_attach_socket",
     "parse_detach_keys",
-    "read_exit_file",
     "relay",
-    "wait_exit_file",
-    "write_resize",
 ]
 
 STDOUT, STDERR = 2, 3
@@ -180,32 +178,6 @@ def _wait_exit_code(runtime: Runtime, cid: str) -> int | None:
         time.sleep(0.005)
 
 
-def wait_exit_file(path: Path, timeout: float, alive: Callable[[], bool]) -> int | None:
-    """Wait for a monitor to write the exit code to `path`; None if it died without writing one.
-
-    `alive()` says whether the monitor still runs; it is asked only while the file is missing.
-    """
-    deadline = time.monotonic() + timeout
-    delay = 0.001
-    while True:
-        code = read_exit_file(path)
-        if code is not None:
-            return code
-        if time.monotonic() >= deadline or not alive():
-            return read_exit_file(path)
-        time.sleep(delay)
-        delay = min(delay * 2, 0.02)
-
-
-def read_exit_file(path: Path) -> int | None:
-    """The decimal exit code a monitor wrote to `path`, or None if it is absent or partial."""
-    try:
-        text = path.read_text().strip()
-    except OSError:
-        return None
-    return int(text) if text.lstrip("-").isdigit() else None
-
-
 def relay(sock: socket.socket, streams: StdStreams, options: AttachOptions) -> bool:
     """Copy packets to streams and stdin to the socket; return True if the user detached."""
     matcher = _DetachMatcher(options.detach_keys)
@@ -286,28 +258,6 @@ def _feed_stdin_in_thread(sock: socket.socket, stdin: BinaryIO) -> None:
         _shutdown_write(sock)
 
     threading.Thread(target=feed, daemon=True, name="ocimux-attach-stdin").start()
-
-
-def write_resize(ctl_path: Path, height: int, width: int, *, timeout: float = 5.0) -> None:
-    """Ask the monitor to resize the terminal through its control FIFO (conmon message type 1)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            fd = os.open(ctl_path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-            break
-        except OSError as exc:
-            if (
-                exc.errno not in (errno.ENXIO, errno.EINTR, errno.EAGAIN)
-                or time.monotonic() >= deadline
-            ):
-                raise RuntimeCommandError(
-                    f"cannot open control FIFO {ctl_path}: {exc.strerror}", verb="resize"
-                ) from exc
-            time.sleep(0.1)
-    try:
-        os.write(fd, f"1 {height} {width}\n".encode())
-    finally:
-        os.close(fd)
 
 
 class MultiplexWriter:

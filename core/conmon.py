@@ -32,6 +32,7 @@ from pathlib import Path
 from . import process
 from .errors import RuntimeCommandError
 from .exitcommand import exit_command_argv
+from .monitorfiles import named_process_alive, read_pidfile
 
 __all__ = [
     "ConmonLaunch",
@@ -40,9 +41,6 @@ __all__ = [
     "launch",
     "prepare_exec",
     "release_exec",
-    "named_process_alive",
-    "process_alive",
-    "read_pidfile",
 ]
 
 
@@ -366,39 +364,6 @@ def _read_sync(fd: int, timeout: float, argv: list[str]) -> SyncMessage:
         raise RuntimeCommandError(
             f"conmon sent an unreadable message: {buf[:200]!r}", argv=argv
         ) from exc
-
-
-def read_pidfile(path: Path) -> int | None:
-    """The pid in `path`, or None if it is missing or not a number."""
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def process_alive(pid: int | None) -> bool:
-    """Whether `pid` exists and is not a zombie (a zombie's exit is only waiting to be reaped)."""
-    if not pid:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat", encoding="utf-8") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
-def named_process_alive(pid: int | None, comm: str, *, prefix: bool = False) -> bool:
-    """Whether `pid` is alive and is `comm` (or starts with it): guards against pid reuse."""
-    if not pid:
-        return False
-    try:
-        with open(f"/proc/{pid}/comm", encoding="utf-8") as fh:
-            name = fh.read().strip()
-    except OSError:
-        return False
-    if not (name.startswith(comm) if prefix else name == comm):
-        return False
-    return process_alive(pid)
 
 
 def conmon_alive(pid: int | None) -> bool:

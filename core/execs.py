@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from . import stopping
 from ._faults import crash_point
-from .attach import connect_attach_socket, relay, wait_exit_file
+from .attach import connect_attach_socket, relay
 from .errors import (
     CommandNotFoundError,
     ExecSessionNotFoundError,
@@ -27,6 +27,7 @@ from .errors import (
     StoreError,
 )
 from .ids import new_id
+from .monitorfiles import wait_exit_file
 from .options import AttachOptions
 from .store import ExecRecord
 

@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
+from .monitorfiles import process_alive, read_exit_file
+
 if TYPE_CHECKING:
     from .runtime import Runtime
 
@@ -118,9 +120,6 @@ def container_ended(runtime: Runtime, cid: str, monitor_pid: int | None) -> Call
     binary, so an idle follower costs next to nothing however long it waits. Without a
     monitor pid (a runtime that reports none) the runtime's `state` is asked.
     """
-    from .attach import read_exit_file
-    from .conmon import process_alive
-
     exit_file = runtime.layout.exit_file(cid)
 
     def ended() -> bool:

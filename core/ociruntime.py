@@ -19,14 +19,16 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from . import conmon
-from .attach import read_exit_file
+from . import conmon, process
 from .errors import OcimuxError, RuntimeCommandError
 from .files import private_dir
+from .monitorfiles import process_alive, read_exit_file, read_pidfile, write_resize
 from .ocicli import (
     CheckpointOpts,
     DeleteOpts,
@@ -190,8 +192,8 @@ class OciCliRuntime(Runtime):
         self, cid: str, signal: int, *, all_procs: bool = False, exec_id: str | None = None
     ) -> None:
         if exec_id:  # the runtime has no verb for it: the process is the host's
-            pid = conmon.read_pidfile(self.layout.exec_dir(cid, exec_id) / "exec_pid")
-            if pid and conmon.process_alive(pid):
+            pid = read_pidfile(self.layout.exec_dir(cid, exec_id) / "exec_pid")
+            if pid and process_alive(pid):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal)
             return
@@ -209,13 +211,11 @@ class OciCliRuntime(Runtime):
                 raise
         self._reap_conmon(cid)
         (self.exit_dir() / cid).unlink(missing_ok=True)
-        import shutil  # not on the hot path of run
-
         shutil.rmtree(self.layout.persist_dir(cid), ignore_errors=True)
 
     def _reap_conmon(self, cid: str) -> None:
         """conmon ends once its container is gone; wait briefly so no monitor outlives delete."""
-        pid = conmon.read_pidfile(self.container_dir(cid) / "conmon.pid")
+        pid = read_pidfile(self.container_dir(cid) / "conmon.pid")
         if self._exit_code(cid) is not None:
             return  # it wrote the exit files; it only waits for its exit command now, then ends
         deadline = time.monotonic() + 2.0
@@ -274,7 +274,7 @@ class OciCliRuntime(Runtime):
                 return RuntimeState("stopped", 0, None, reason="conmon recorded no exit code")
             return RuntimeState("stopped", 0, code)
         if status != "unknown" and not self._conmon_running(cid):
-            monitor = conmon.read_pidfile(self.container_dir(cid) / "conmon.pid")
+            monitor = read_pidfile(self.container_dir(cid) / "conmon.pid")
             return RuntimeState(
                 "unknown", pid,
                 reason=f"its conmon (pid {monitor}) died: output and exit code are lost; "
@@ -301,8 +301,6 @@ class OciCliRuntime(Runtime):
 
     def update(self, cid: str, resources: Resources) -> None:
         """Write the limits as `linux.resources` JSON and run `update --resources FILE`."""
-        import tempfile  # not on the hot path of run
-
         with tempfile.NamedTemporaryFile(
             "w", dir=self.container_dir(cid), prefix="resources-", suffix=".json", delete=True
         ) as fh:
@@ -318,7 +316,7 @@ class OciCliRuntime(Runtime):
         conmon waits at its start gate with the attach socket ready; `start(cid, exec_id)`
         releases it. The terminal gets `io.size` before the process runs.
         """
-        from .attach import write_resize
+        # lazy: the spec modules cost ~12 ms, and only exec needs them (not ps, stop, rm, logs)
         from .bundle import write_json
         from .spec import exec_process
 
@@ -372,11 +370,11 @@ class OciCliRuntime(Runtime):
         """From the session's files: exit file, `exec_pid`, its conmon's pid."""
         directory = self.layout.exec_dir(cid, exec_id)
         code = read_exit_file(self.layout.exit_file(cid, exec_id))
-        pid = conmon.read_pidfile(directory / "exec_pid") or 0
+        pid = read_pidfile(directory / "exec_pid") or 0
         if code is not None:
             return RuntimeState("stopped", pid, code)
-        monitor = conmon.read_pidfile(directory / "conmon.pid")
-        if conmon.process_alive(pid):
+        monitor = read_pidfile(directory / "conmon.pid")
+        if process_alive(pid):
             return RuntimeState("running", pid)
         if conmon.conmon_alive(monitor):
             # at its start gate, or draining the output of a process that just ended
@@ -388,14 +386,12 @@ class OciCliRuntime(Runtime):
 
     def _delete_exec(self, cid: str, exec_id: str) -> None:
         """Kill what is left of the session (process, conmon at its gate); drop its run-dir files."""
-        import shutil  # not on the hot path of run
-
         directory = self.layout.exec_dir(cid, exec_id)
-        pid = conmon.read_pidfile(directory / "exec_pid")
-        if pid and conmon.process_alive(pid):
+        pid = read_pidfile(directory / "exec_pid")
+        if pid and process_alive(pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, 9)
-        monitor = conmon.read_pidfile(directory / "conmon.pid")
+        monitor = read_pidfile(directory / "conmon.pid")
         deadline = time.monotonic() + 2.0
         while conmon.conmon_alive(monitor) and time.monotonic() < deadline:
             if not pid:  # never released: nothing to wait for
@@ -409,15 +405,13 @@ class OciCliRuntime(Runtime):
     # --- monitor and info ---------------------------------------------------------------------
 
     def _conmon_running(self, cid: str) -> bool:
-        return conmon.conmon_alive(conmon.read_pidfile(self.container_dir(cid) / "conmon.pid"))
+        return conmon.conmon_alive(read_pidfile(self.container_dir(cid) / "conmon.pid"))
 
     def info(self) -> RuntimeInfo:
         text = self.cli().version()
         monitor = None
         if self.context.conmon_path:
             try:
-                from . import process
-
                 out = process.run(
                     [self.context.conmon_path, "--version"], timeout=self.context.command_timeout
                 )

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from .capabilities import Capabilities, Capability
 from .errors import CapabilityError
+from .monitorfiles import write_resize
 from .options import ProcessIO
 
 if TYPE_CHECKING:
@@ -318,8 +319,6 @@ class Runtime(ABC):
 
         Needs capability `terminal`. A runtime whose monitor resizes another way overrides.
         """
-        from .attach import write_resize
-
         if not self.effective_capabilities().terminal:
             raise self._unsupported("terminal", "resize", cid)
         write_resize(self.layout.io_dir(cid, exec_id) / "ctl", height, width)

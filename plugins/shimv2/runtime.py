@@ -27,10 +27,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ocimux import Capabilities, Capability, process
-from ocimux.attach import read_exit_file
-from ocimux.conmon import named_process_alive, process_alive, read_pidfile
 from ocimux.errors import OcimuxError, RuntimeCommandError
 from ocimux.files import private_dir
+from ocimux.monitorfiles import (
+    named_process_alive,
+    process_alive,
+    read_exit_file,
+    read_pidfile,
+)
 from ocimux.ocicli import classify
 from ocimux.options import CreateResult, RuntimeInfo, RuntimeState
 from ocimux.runtime import Runtime
