@@ -5,8 +5,8 @@ established: pause, resume, ps, update, features, checkpoint), not any one runti
 method per verb builds `[path, *global flags, verb, *options, id, *positional]` and runs it.
 Per-verb choices are frozen option types with `argv()`, each ending in `extra_args`, so a
 plugin adds a flag without rewriting the verb. A plugin for a runtime that differs overrides
-an option type or one method; `OciCliRuntime` (in `ocimux.ociruntime`, re-exported here)
-turns the verbs into a `Runtime` monitored by conmon.
+an option type or one method; `OciCliRuntime` (`ocimux.ociruntime`) turns the verbs into a
+`Runtime` monitored by conmon, and `ocimux.ociprobes` holds the probes they share.
 
 Errors: with JSON errors (`--log FILE --log-format=json`), the message is the `msg` of the
 last record the command appended to FILE; otherwise the command's stderr, with runc's
@@ -335,11 +335,3 @@ def parse_version(text: str) -> str:
     first = text.strip().splitlines()[0] if text.strip() else ""
     match = re.search(r"\bversion\s+(\S+)", first)
     return match.group(1) if match else first
-
-
-def __getattr__(name: str) -> Any:
-    if name == "OciCliRuntime":
-        from .ociruntime import OciCliRuntime
-
-        return OciCliRuntime
-    raise AttributeError(f"module 'ocimux.ocicli' has no attribute {name!r}")

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 import pytest
 from ocimux.capabilities import Capability
+from ocimux.ociprobes import probe_checkpoint
 from ocimux.probes import (
     ProbeInputs,
     euid,
@@ -20,7 +21,6 @@ from ocimux.probes import (
     on_path,
     probe,
     probe_cached,
-    probe_checkpoint,
 )
 
 
