@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from .errors import InvalidArgumentError
+from .logsize import check_log_size
 
 __all__ = ["PODMAN_CAPABILITIES", "ContainerDefaults", "check_umask", "defaults_from_table"]
 
@@ -84,7 +85,5 @@ def defaults_from_table(table: Mapping[str, Any], files: Sequence[str] = ()) -> 
         except InvalidArgumentError as exc:
             raise InvalidArgumentError(f"{source}: {exc.detail}") from None
     if "log_size_max" in kwargs:
-        from .logsize import check_log_size
-
         check_log_size(kwargs["log_size_max"], f"{source}: log_size_max")
     return ContainerDefaults(**kwargs)

@@ -40,6 +40,7 @@ __all__ = [
     "default_spec",
     "merge_env",
     "parse_user",
+    "read_db",
     "resolve_env",
     "stop_signal",
     "with_overrides",
@@ -363,7 +364,7 @@ def parse_user(value: str, rootfs: Path | None) -> User:
                     f"cannot look up {what} name {part!r} of user {value!r} without a rootfs",
                     hint="use a numeric uid[:gid]",
                 )
-    passwd = _read_db(rootfs, "/etc/passwd") if rootfs is not None else []
+    passwd = read_db(rootfs, "/etc/passwd") if rootfs is not None else []
     if _is_number(user_part):
         uid = _id(user_part, "uid", value)
         entry = next((e for e in passwd if len(e) > 3 and e[2] == user_part), None)
@@ -376,7 +377,7 @@ def parse_user(value: str, rootfs: Path | None) -> User:
             )
         uid = _id(entry[2], "uid", value)
     gid = _id(entry[3], "gid", value) if entry is not None and _is_number(entry[3]) else 0
-    groups = _read_db(rootfs, "/etc/group") if rootfs is not None else []
+    groups = read_db(rootfs, "/etc/group") if rootfs is not None else []
     if _is_number(group_part):
         gid = _id(group_part, "gid", value)
     elif group_part:
@@ -396,7 +397,7 @@ def parse_user(value: str, rootfs: Path | None) -> User:
     return uid, gid, tuple(sorted(extra))
 
 
-def _read_db(rootfs: Path, path: str) -> list[list[str]]:
+def read_db(rootfs: Path, path: str) -> list[list[str]]:
     """Return the colon-separated records of `path` inside `rootfs` ([] if it does not exist)."""
     host_path = resolve_in_rootfs(rootfs, path)
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC

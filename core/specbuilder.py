@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from . import devices, seccomp
 from .containerconfig import ContainerConfig, Mount, Ulimit
 from .containerdefaults import (
     PODMAN_CAPABILITIES,
@@ -36,6 +37,7 @@ from .containerdefaults import (
 from .errors import InvalidArgumentError
 from .flagvalues import parse_sysctl, parse_ulimit
 from .linuxcaps import ALL_CAPABILITIES, bounding_set, effective_has, normalize_capability
+from .spec import merge_env, read_db
 from .specmounts import mounts_of, spec_mount
 
 __all__ = [
@@ -153,8 +155,6 @@ def apply_config(
         # runc before 1.2 ignores `domainname` (opencontainers/runc#3600); the UTS-namespaced
         # sysctl sets the same thing on every runtime
         linux.setdefault("sysctl", {})["kernel.domainname"] = cfg.domainname
-    from .spec import merge_env
-
     proc["env"] = merge_env([*defaults.env, f"HOSTNAME={hostname}"], proc.get("env") or [])
     umask = cfg.umask if cfg.umask is not None else defaults.umask
     proc.setdefault("user", {"uid": 0, "gid": 0})["umask"] = check_umask(umask)
@@ -173,7 +173,7 @@ def apply_config(
         del linux["sysctl"]
     _paths(linux, cfg)
     spec["mounts"] = mounts_of(
-        spec.get("mounts") or [], cfg, defaults, applied, bundle_dir, name,
+        spec.get("mounts") or [], cfg, defaults, hostname, applied.files, bundle_dir, name,
         generate=can("isolation"),
     )  # fmt: skip
     _resources(linux, cfg, defaults, can)
@@ -192,9 +192,7 @@ def apply_config(
 
 
 def _add_groups(user: dict[str, Any], groups: Sequence[str], rootfs: Path) -> None:
-    from .spec import _read_db
-
-    table = _read_db(rootfs, "/etc/group")
+    table = read_db(rootfs, "/etc/group")
     extra = list(user.get("additionalGids") or [])
     for group in groups:
         if re.fullmatch(r"\d{1,10}", group) and int(group) < 2**32 - 1:
@@ -401,14 +399,12 @@ def _cpuset(value: str, option: str, kind: str) -> None:
 
 
 def _devices(linux: dict[str, Any], cfg: ContainerConfig) -> None:
-    from .devices import device_entries, host_devices
-
-    devices = list(cfg.devices)
+    wanted = list(cfg.devices)
     if cfg.privileged:
-        devices = host_devices() + devices
-    if not devices:
+        wanted = devices.host_devices() + wanted
+    if not wanted:
         return
-    entries, rules = device_entries(devices)
+    entries, rules = devices.device_entries(wanted)
     res = linux.setdefault("resources", {})
     if cfg.privileged:
         rules = [{"allow": True, "access": "rwm"}]
@@ -426,8 +422,6 @@ def _seccomp(
     linux.pop("seccomp", None)
     if cfg.privileged or cfg.seccomp == "unconfined":
         return "unconfined"
-    from . import seccomp
-
     if cfg.seccomp is not None:
         path = cfg.seccomp
     else:

@@ -19,7 +19,6 @@ from .errors import InvalidArgumentError
 
 if TYPE_CHECKING:
     from .containerdefaults import ContainerDefaults
-    from .specbuilder import Applied
 
 __all__ = ["mounts_of", "spec_mount"]
 
@@ -30,14 +29,18 @@ def mounts_of(
     base: list[dict[str, Any]],
     cfg: ContainerConfig,
     defaults: ContainerDefaults,
-    applied: Applied,
+    hostname: str,
+    files: dict[str, str],
     bundle_dir: Path,
     name: str,
     *,
     generate: bool = True,
 ) -> list[dict[str, Any]]:
     """The spec's mount list (see the module docstring); `generate` False leaves out the
-    generated /etc files (a runtime without a mount namespace could not bind them)."""
+    generated /etc files (a runtime without a mount namespace could not bind them).
+
+    Each generated file bound from the bundle is added to `files` (bundle-relative name ->
+    content): the create writes them there."""
     for m in cfg.mounts:  # the parsers check these; the Python API may build Mounts directly
         if m.type not in ("bind", "tmpfs") or not m.destination.startswith("/"):
             raise InvalidArgumentError(
@@ -72,10 +75,10 @@ def mounts_of(
                 out.append(
                     spec_mount(Mount("tmpfs", dest, "tmpfs", ("rw", "nosuid", "nodev", "rprivate")))
                 )
-    generated = {"/etc/hostname": ("hostname", f"{applied.hostname}\n")}
+    generated = {"/etc/hostname": ("hostname", f"{hostname}\n")}
     no_hosts = cfg.no_hosts if cfg.no_hosts is not None else defaults.no_hosts
     if not no_hosts:
-        generated["/etc/hosts"] = ("hosts", _hosts(cfg, applied.hostname, name))
+        generated["/etc/hosts"] = ("hosts", _hosts(cfg, hostname, name))
     if cfg.network == "host":
         generated["/etc/resolv.conf"] = ("resolv.conf", _read_host("/etc/resolv.conf"))
     # podman (libpod generateSpec): with a read-only root its generated files are read-only too
@@ -83,7 +86,7 @@ def mounts_of(
     for dest, (filename, content) in generated.items() if generate else ():
         if dest in taken:
             continue
-        applied.files[filename] = content
+        files[filename] = content
         out.append(spec_mount(Mount("bind", dest, str(bundle_dir / filename), gen_opts)))
     tz = cfg.tz if cfg.tz is not None else (defaults.tz or None)
     if tz and "/etc/localtime" not in taken:
