@@ -304,7 +304,8 @@ _NOT_FOUND = re.compile(
 )
 _NOT_INVOCABLE = re.compile(
     r"exec: \"[^\"]*\": permission denied|open executable: permission denied|exec format error"
-    r"|executable .* permission denied",
+    r"|executable .* permission denied"
+    r"|failed to load [^:]*: (?:permission denied|is a directory)",  # runsc
     re.IGNORECASE,
 )
 
