@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # the names below load on first use (module __getattr__), keeping import cheap
     from .capabilities import Capabilities, Capability
     from .containerconfig import ContainerConfig, Device, Limits, Mount, Ulimit
-    from .dispatcher import Dispatcher, NewContainer
+    from .dispatcher import Dispatcher
     from .errors import (
         CapabilityError,
         CommandNotFoundError,
@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # the names below load on first use (module __getattr__), kee
         StateError,
         StoreError,
     )
+    from .newcontainer import NewContainer
     from .options import (
         AttachOptions,
         CheckpointOptions,
@@ -106,7 +107,8 @@ _LAZY = {
     **dict.fromkeys(
         ("ContainerConfig", "Device", "Limits", "Mount", "Ulimit"), "ocimux.containerconfig"
     ),
-    **dict.fromkeys(("Dispatcher", "NewContainer"), "ocimux.dispatcher"),
+    "Dispatcher": "ocimux.dispatcher",
+    "NewContainer": "ocimux.newcontainer",
     **dict.fromkeys(
         (
             "CapabilityError",

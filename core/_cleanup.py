@@ -1,4 +1,4 @@
-"""The container's end, carried out by its monitor: `python -I -m ocimux._cleanup DIR`.
+"""The container's end, carried out by its monitor's exit command: `ocimux container cleanup DIR`.
 
 podman hands `--rm` to conmon: `--exit-command podman --exit-command-arg ... container cleanup
 --rm ID` runs when the container exits, whoever is still alive. ocimux does the same for a
@@ -6,7 +6,8 @@ container created with `auto_remove` (`run --rm`, the Docker API's AutoRemove): 
 writes `DIR/cleanup.json` (the container id and the configuration the creating process used:
 its config file and the environment variables that shape the configuration), and each
 monitor (conmon, the shim v2 I/O monitor, the mock's shim) runs `exit_command(DIR)` when the
-container has exited. The command (also `ocimux container cleanup DIR`, not in `--help`):
+container has exited: `ocimux container cleanup --detach DIR` (not in `--help`; the command
+itself is `_cli_cleanup.py`, this module is what it and the Dispatcher share). It:
 
 1. detaches at once: conmon waits for its exit command, and a client's `rm` waits for conmon;
 2. waits while a client that removes the container itself holds the removal claim
@@ -27,10 +28,12 @@ import fcntl
 import json
 import os
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+
+from ocimux.config import relevant_environ
 
 if TYPE_CHECKING:
     from .store import ContainerRecord
@@ -42,7 +45,7 @@ __all__ = [
     "cleanup_environ",
     "decide",
     "exit_command",
-    "main",
+    "read_origin",
     "removal_claim",
     "write_origin",
 ]
@@ -66,7 +69,10 @@ def exit_command(directory: Path) -> tuple[str, ...]:
     `-I`: the interpreter ignores PYTHON* variables and the current directory (the monitor's
     working directory is the container's).
     """
-    return (sys.executable, "-I", "-m", "ocimux._cleanup", "--detach", str(directory))
+    return (
+        sys.executable, "-I", "-m", "ocimux.cli", "container", "cleanup", "--detach",
+        str(directory),
+    )  # fmt: skip
 
 
 def cleanup_environ(environ: Mapping[str, str]) -> dict[str, str]:
@@ -75,8 +81,6 @@ def cleanup_environ(environ: Mapping[str, str]) -> dict[str, str]:
     Those that shape the configuration (`relevant_environ`), the cache's and PATH (runtimes
     are found on it); never fault injection (`OCIMUX_CRASH_AT`) or anything else.
     """
-    from ocimux.config import relevant_environ
-
     kept = relevant_environ(environ)
     for name in _KEPT:
         if name in environ:
@@ -96,7 +100,7 @@ def write_origin(
         json.dump(data, fh)
 
 
-def _read_origin(directory: Path) -> dict[str, Any] | None:
+def read_origin(directory: Path) -> dict[str, Any] | None:
     """`DIR/cleanup.json` if it is ours (owned by us, not writable by others), else None."""
     try:
         fd = os.open(directory / ORIGIN, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -183,65 +187,3 @@ def decide(rec: ContainerRecord | None) -> Action:
     if rec.status in ("stopped", "creating", "removing"):
         return "remove"
     return "leave"
-
-
-# --- the command ---------------------------------------------------------------------------
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`ocimux container cleanup [--detach] DIR`: wait for the claim, reconcile, remove if asked.
-
-    `--detach` (what monitors run) returns at once and goes on in a new session.
-    """
-    args = list(sys.argv[1:] if argv is None else argv)
-    detach = bool(args) and args[0] == "--detach"
-    if detach:
-        args = args[1:]
-    if len(args) != 1 or args[0].startswith("-"):
-        sys.stderr.write("Error: usage: ocimux container cleanup [--detach] DIR\n")
-        return 125
-    directory = Path(args[0])
-    if detach:
-        if os.fork() != 0:
-            os._exit(0)  # the monitor (conmon waits for its exit command) goes on at once
-        os.setsid()
-    origin = _read_origin(directory)
-    if origin is None:
-        return 0  # removed already, or not ours to act on
-    claimed(directory, wait=True)
-    if not directory.exists():
-        return 0  # the claim's holder removed it
-    environ = {str(k): str(v) for k, v in dict(origin.get("environ") or {}).items()}
-    os.environ.clear()  # the creator's configuration, nothing inherited from the monitor
-    os.environ.update(environ)
-    from .errors import OcimuxError
-    from .session import open_dispatcher
-
-    try:
-        d = open_dispatcher(origin.get("config_file"), environ)
-        try:
-            d.cleanup(origin["id"])
-        finally:
-            d.store.close()
-    except OcimuxError as exc:
-        _log(f"cleanup of container {origin['id'][:12]} failed: {exc}")
-        return 125
-    return 0
-
-
-def _log(message: str) -> None:
-    sys.stderr.write(f"ocimux: {message}\n")
-    try:
-        import syslog
-
-        syslog.openlog("ocimux", syslog.LOG_PID, syslog.LOG_USER)
-        syslog.syslog(syslog.LOG_ERR, message)
-    except OSError:
-        pass
-
-
-if __name__ == "__main__":
-    code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)

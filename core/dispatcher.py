@@ -21,39 +21,55 @@ hook plugins what happened.
 
 from __future__ import annotations
 
-import math
 import os
 import shutil
 import signal as _signal
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager, suppress
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from contextlib import ExitStack, suppress
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, final
 
 from . import states, stopping
+from ._cleanup import cleanup_environ, decide, exit_command, removal_claim, write_origin
 from ._faults import crash_point
+from ._reserve import StateDiskFullError, free_container_logs
 from .attach import attach_container
+from .cgroups import kill_container_cgroups
 from .errors import (
+    ContainerNotFoundError,
     InvalidArgumentError,
     OcimuxError,
     PluginError,
+    RuntimeCommandError,
     RuntimeNotFoundError,
     StateError,
 )
 from .execs import ExecSessions
 from .ids import is_full_id, new_id, validate_name
-from .options import AttachOptions, CreateRequest, ExecOptions, Resources, StdStreams
+from .newcontainer import NewContainer
+from .options import (
+    AttachOptions,
+    CreateRequest,
+    ExecOptions,
+    Resources,
+    RestoreOptions,
+    StdStreams,
+)
+from .overlay import LAYER, MERGED, mount_layer, remove_with_layer
+from .pidfile import remove_pidfile, write_pidfile
+from .reconcile import INTERRUPTED, Reconciler, remove_without_runtime
+from .runtime import KILL_WAIT_SECONDS
+from .signals import STOP_SIGNAL_ANNOTATION
+from .stopping import check_timeout
 from .store import ContainerRecord, ExecRecord
 
 if TYPE_CHECKING:
     from ocimux.config import Config
 
-    from .capabilities import Capabilities
-    from .containerconfig import ContainerConfig
     from .hooks import Hooks
-    from .options import CheckpointOptions, RestoreOptions
+    from .options import CheckpointOptions
     from .registry import Registry
     from .runtime import Runtime
     from .store import Store
@@ -61,18 +77,8 @@ if TYPE_CHECKING:
 __all__ = ["Dispatcher", "NewContainer", "check_timeout"]
 
 
-def check_timeout(value: float | None, what: str = "timeout") -> None:
-    """Reject a negative, infinite or NaN timeout (None means "the default")."""
-    if value is not None and not (math.isfinite(value) and value >= 0):
-        raise InvalidArgumentError(
-            f"{what} must be a non-negative number of seconds (got {value!r})"
-        )
-
-
 def _resumes_paused(rec: ContainerRecord, sig: int) -> bool:
     """Whether `kill` resumes a paused container after `sig` (moby's daemon/kill.go rule)."""
-    from .spec import STOP_SIGNAL_ANNOTATION
-
     configured = (  # --stop-signal, or the annotation in a user's bundle
         (rec.config.get("container") or {}).get("stop_signal") is not None
         or STOP_SIGNAL_ANNOTATION in (rec.config.get("annotations") or {})
@@ -84,9 +90,6 @@ def _resumes_paused(rec: ContainerRecord, sig: int) -> bool:
 
 def _await_stopped(rec: ContainerRecord, runtime: Runtime) -> None:
     """Wait (bounded) until the runtime reports the container stopped after SIGKILL."""
-    from .errors import RuntimeCommandError
-    from .runtime import KILL_WAIT_SECONDS
-
     deadline = time.monotonic() + KILL_WAIT_SECONDS
     delay = 0.005
     while runtime.state(rec.id).status not in ("stopped", "unknown"):
@@ -102,184 +105,22 @@ def _await_stopped(rec: ContainerRecord, runtime: Runtime) -> None:
         delay = min(delay * 2, 0.05)
 
 
-@dataclass(frozen=True, slots=True)
-class NewContainer:
-    """What `create` and `run` need: a rootfs plus command, or a bundle (plus overrides)."""
-
-    args: tuple[str, ...] = ()
-    rootfs: Path | None = None
-    bundle: Path | None = None
-    name: str | None = None
-    runtime: str | None = None
-    env: tuple[str, ...] = ()
-    cwd: str | None = None
-    user: str | None = None
-    stdin: bool = False
-    terminal: bool = False
-    annotations: dict[str, str] = field(default_factory=dict)
-    auto_remove: bool = False
-    stop_timeout: int | None = None
-    no_cgroups: bool = False
-    #: restore this checkpoint image (e.g. an imported archive) instead of creating afresh
-    restore_image: Path | None = None
-    #: reuse this id (a container re-created by `restart`); None: a fresh one
-    id: str | None = None
-    #: mounts, limits, security and the rest (see `containerconfig.py`)
-    #: None means every default; imported only by `create`, off the other verbs' path
-    config: ContainerConfig | None = None
-
-
 @final
-class Dispatcher:
-    """Route container operations to the owning runtime, with locks, states and hooks."""
+class Dispatcher(Reconciler):
+    """Route container operations to the owning runtime, with locks, states and hooks.
+
+    The steps every verb starts with (the owning runtime, the lock, the runtime's truth, the
+    state machine, the capability check) are the `Reconciler`'s; exec sessions are `execs`.
+    """
 
     #: (config file, environment) this Dispatcher was opened with (`open_dispatcher`), for the
     #: exit command of an auto-removed container; None: this process's environment
     origin: tuple[str | None, Mapping[str, str]] | None = None
 
     def __init__(self, config: Config, registry: Registry, store: Store, hooks: Hooks) -> None:
-        self.config = config
-        self.registry = registry
-        self.store = store
-        self.hooks = hooks
+        super().__init__(config, registry, store, hooks)
         #: the exec sessions of this Dispatcher's containers (`ocimux.execs`)
         self.execs = ExecSessions(self)
-
-    # --- lookup and routing ---------------------------------------------------------------
-
-    def runtime_of(self, rec: ContainerRecord) -> Runtime:
-        """The runtime that owns `rec` (never the current default). Raises if it is missing."""
-        try:
-            return self.registry.get(rec.runtime)
-        except (RuntimeNotFoundError, PluginError) as exc:
-            raise RuntimeNotFoundError(
-                f"its runtime is missing ({exc.detail})",
-                container=rec.name,
-                runtime=rec.runtime,
-                hint="reinstall the runtime's plugin, or remove the container with `ocimux rm -f`",
-            ) from exc
-
-    def capabilities(self, runtime: Runtime) -> Capabilities:
-        return self.registry.capabilities(runtime)
-
-    def require(self, runtime: Runtime, capability: str, rec_name: str | None, verb: str) -> None:
-        cap = self.capabilities(runtime).get(capability)
-        if not cap:
-            from .errors import CapabilityError
-
-            raise CapabilityError(
-                capability,
-                cap.reason or "not supported",
-                source=cap.source,
-                container=rec_name,
-                runtime=runtime.name,
-                verb=verb,
-            )
-
-    @contextmanager
-    def locked(self, ref: str, verb: str) -> Iterator[tuple[ContainerRecord, Runtime]]:
-        """Look `ref` up, lock it, refresh its state, check `verb` is allowed; yield record and runtime."""
-        rec = self.store.lookup(ref)
-        with self.store.lock(rec.id, self.config.lock_timeout):
-            rec = self._get_unless_interrupted(rec)
-            runtime = self.runtime_of(rec)
-            try:
-                rec = self.refresh_locked(rec, runtime)
-            except PluginError as exc:  # a plugin's fault in `state`: say which call met it
-                exc.add_context(
-                    container=rec.name, runtime=rec.runtime, verb=verb, container_id=rec.id
-                )
-                raise
-            states.check(verb, rec.status, rec.name, rec.runtime)
-            try:
-                yield rec, runtime
-            except OcimuxError as exc:
-                exc.add_context(
-                    container=rec.name, runtime=rec.runtime, verb=verb, container_id=rec.id
-                )
-                raise
-
-    def _get_unless_interrupted(self, rec: ContainerRecord) -> ContainerRecord:
-        """Re-read a record under its lock; finish it if a dead process left it half-done."""
-        from .errors import ContainerNotFoundError
-        from .reconcile import INTERRUPTED, finish_interrupted
-
-        rec = self.store.get_container(rec.id)
-        if rec.status in INTERRUPTED:
-            finish_interrupted(self, rec)
-            raise ContainerNotFoundError(
-                f"container {rec.name} was left half-done by an ocimux process that died; it is removed now",
-                hint="create it again",
-            )
-        return rec
-
-    # --- state ----------------------------------------------------------------------------
-
-    def refresh_locked(self, rec: ContainerRecord, runtime: Runtime | None) -> ContainerRecord:
-        """Ask the owning runtime for the truth and store it (the caller holds the lock)."""
-        if rec.status not in states.ACTIVE and rec.status != "unknown":
-            return rec
-        if runtime is None:
-            return self.store.update_container(
-                rec.id, status="unknown", status_reason=f"runtime {rec.runtime} is missing"
-            )
-        st = runtime.state(rec.id)
-        changes: dict[str, object] = {}
-        if st.status != rec.status:
-            changes["status"] = st.status
-        if st.status == "stopped":
-            if rec.exit_code != st.exit_code:
-                changes["exit_code"] = st.exit_code
-            if rec.finished_at is None:
-                changes["finished_at"] = time.time()
-        elif st.pid and st.pid != rec.pid:
-            changes["pid"] = st.pid
-        if st.reason != rec.status_reason:
-            changes["status_reason"] = st.reason
-        if not changes:
-            return rec
-        rec = self.store.update_container(rec.id, **changes)
-        if changes.get("status") == "stopped":
-            self.hooks.event(
-                "died",
-                container=rec.id,
-                name=rec.name,
-                runtime=rec.runtime,
-                exit_code=rec.exit_code,
-            )
-        return rec
-
-    def runtime_or_none(self, rec: ContainerRecord) -> Runtime | None:
-        try:
-            return self.registry.get(rec.runtime)
-        except (RuntimeNotFoundError, PluginError):
-            return None
-
-    def refresh(self, rec: ContainerRecord) -> ContainerRecord:
-        """Reconcile one record with its runtime (see `reconcile.py`).
-
-        Raises ContainerNotFoundError if it was a leftover of a dead process, now removed.
-        """
-        from .errors import ContainerNotFoundError
-        from .reconcile import refresh
-
-        fresh = refresh(self, rec)
-        if fresh is None:
-            raise ContainerNotFoundError(
-                f"container {rec.name} was left half-done by an ocimux process that died; it is removed now",
-                hint="create it again",
-            )
-        return fresh
-
-    def inspect(self, ref: str) -> ContainerRecord:
-        """The container's record, reconciled with its runtime."""
-        return self.refresh(self.store.lookup(ref))
-
-    def list(self) -> list[ContainerRecord]:
-        """Every container, reconciled (one state query per runtime), oldest first."""
-        from .reconcile import refresh_all
-
-        return refresh_all(self)
 
     # --- create ---------------------------------------------------------------------------
 
@@ -293,15 +134,14 @@ class Dispatcher:
 
     def create(self, new: NewContainer) -> ContainerRecord:
         """Create a container (not started); see the module docstring for the steps."""
-        if new.config is None:
-            from dataclasses import replace
-
-            from .containerconfig import ContainerConfig
-
-            new = replace(new, config=ContainerConfig())
+        # lazy: the spec builders cost ~25 ms of imports that no other verb (ps, stop, rm) needs
         from . import bundle as bundles
+        from . import configure
         from . import spec as specs
+        from .containerconfig import ContainerConfig
 
+        if new.config is None:
+            new = replace(new, config=ContainerConfig())
         if new.id is not None and not is_full_id(new.id):
             raise InvalidArgumentError(f"invalid container id {new.id!r}")
         cid = new.id or new_id()
@@ -314,7 +154,7 @@ class Dispatcher:
             raise InvalidArgumentError(
                 f"stop timeout must not be negative (got {new.stop_timeout})"
             )
-        spec, rootfs = self._build_spec(new, specs, bundles)
+        spec, rootfs = configure.build_spec(new)
         annotations = dict(spec.get("annotations") or {})
         runtime = self.registry.get(self.choose_runtime(new, name, annotations))
         reason = runtime.unavailable_reason()
@@ -332,16 +172,15 @@ class Dispatcher:
             self.require(runtime, "terminal", name, "create")
         if new.restore_image is not None:
             self.require(runtime, "checkpoint", name, "restore")
-        from .configure import configure_spec, write_generated, write_pidfile
-
         command = list(spec["process"]["args"])  # as given: --init wraps it in the spec
-        applied = configure_spec(self, new, spec, rootfs, runtime, cid, name)
+        applied = configure.configure_spec(
+            self.capabilities(runtime), self.config.containers_table,
+            new, spec, rootfs, runtime, cid, name,
+        )  # fmt: skip
         self.hooks.adjust_spec(spec=spec, runtime=runtime.name, name=name)
         stop_signal = specs.stop_signal(spec)
         layer = None  # a copy-on-write layer over rootfs (overlay.py), mounted before create
         if new.config.rootfs_overlay:
-            from .overlay import LAYER, MERGED
-
             layer = runtime.container_dir(cid) / LAYER
         rec = ContainerRecord(
             id=cid,
@@ -381,18 +220,16 @@ class Dispatcher:
                 if layer is not None:  # the record keeps rootfs (the lower dir)
                     spec["root"]["path"] = str(layer / MERGED)
                 bundle_dir = bundles.write_bundle(runtime.container_dir(cid), spec)
-                write_generated(bundle_dir, applied)
+                configure.write_generated(bundle_dir, applied)
                 crash_point("create:bundle")
                 if layer is not None:
-                    from .overlay import mount_layer
-
                     mount_layer(rootfs, layer, upper_from=self._kept_upper(runtime, cid))
                     crash_point("create:layer")
                 io = runtime.layout.io(
                     cid,
                     stdin=new.stdin,
                     terminal=new.terminal,
-                    log_size_max=self._log_size_max(new.config),
+                    log_size_max=configure.log_size_max(new.config, self.config.containers_table),
                     exit_command=self._exit_command(bundle_dir, cid) if new.auto_remove else (),
                 )
                 request = CreateRequest(
@@ -404,8 +241,6 @@ class Dispatcher:
                     no_cgroups=new.no_cgroups,
                 )
                 if new.restore_image is not None:
-                    from .options import RestoreOptions
-
                     restored = RestoreOptions(image_path=new.restore_image)
                     result = runtime.restore(request, restored)
                 else:
@@ -430,54 +265,12 @@ class Dispatcher:
         )
         return rec
 
-    def _log_size_max(self, config: ContainerConfig) -> int:
-        """The container's own cap on its log, else containers.conf `log_size_max` (-1: none)."""
-        if config.log_size_max is not None:
-            return config.log_size_max
-        from .containerdefaults import defaults_from_table
-
-        return defaults_from_table(self.config.containers_table).log_size_max
-
-    def _build_spec(self, new: NewContainer, specs, bundles) -> tuple[dict, Path]:  # noqa: ANN001
-        if (new.bundle is None) == (new.rootfs is None):
-            raise InvalidArgumentError("give exactly one of --bundle DIR or --rootfs DIR")
-        if new.rootfs is not None:
-            rootfs = Path(new.rootfs).resolve()
-            if not rootfs.is_dir():
-                raise InvalidArgumentError(f"rootfs {new.rootfs} is not a directory")
-            user = specs.parse_user(new.user, rootfs) if new.user else (0, 0, ())
-            spec = specs.default_spec(
-                rootfs=rootfs,
-                args=new.args,
-                env=specs.resolve_env(new.env, os.environ),
-                cwd=new.cwd or "/",
-                user=user,
-                terminal=new.terminal,
-                annotations=new.annotations,
-            )
-            return spec, rootfs
-        spec, rootfs = bundles.load_bundle(Path(new.bundle))  # type: ignore[arg-type]
-        user = specs.parse_user(new.user, rootfs) if new.user else None
-        spec = specs.with_overrides(
-            spec,
-            args=new.args or None,
-            env=specs.resolve_env(new.env, os.environ),
-            cwd=new.cwd,
-            user=user,
-            terminal=new.terminal or None,
-            annotations=new.annotations or None,
-        )
-        spec.setdefault("root", {})["path"] = str(rootfs)
-        return spec, rootfs
-
     def _undo_create(self, runtime: Runtime, cid: str) -> None:
         """Remove every trace of a failed create: runtime state, layer, directory, record.
 
         A layer that cannot be unmounted keeps the record ("creating"): the next call finishes
-        the removal (`reconcile.finish_interrupted`), never deleting through a live mount.
+        the removal (`Reconciler.finish_interrupted`), never deleting through a live mount.
         """
-        from .overlay import remove_with_layer
-
         with suppress(Exception):
             runtime.delete(cid)
         try:
@@ -563,8 +356,6 @@ class Dispatcher:
             on_create(rec)
         with ExitStack() as claim:
             if new.auto_remove and not detach and streams is not None:
-                from ._cleanup import removal_claim
-
                 # the monitor's exit command waits while we live: we read the code and remove
                 claim.enter_context(removal_claim(Path(rec.bundle)))
             return self._run_created(new, rec, streams, detach, detach_keys, size)
@@ -600,8 +391,6 @@ class Dispatcher:
 
     def _exit_command(self, directory: Path, cid: str) -> tuple[str, ...]:
         """Write what the monitor's exit command needs into `directory`; return its argv."""
-        from ._cleanup import cleanup_environ, exit_command, write_origin
-
         config_file, environ = self.origin or (None, os.environ)
         write_origin(directory, cid, config_file, cleanup_environ(environ))
         return exit_command(directory)
@@ -613,10 +402,6 @@ class Dispatcher:
         container if it asked to be (`auto_remove`) and has stopped. A container removed
         meanwhile is no error. Returns what was done (`_cleanup.decide`).
         """
-        from ._cleanup import decide
-        from .errors import ContainerNotFoundError
-        from .reconcile import INTERRUPTED
-
         try:
             self.store.get_container(cid)
         except ContainerNotFoundError:
@@ -648,8 +433,6 @@ class Dispatcher:
             runtime.kill(rec.id, sig, all_procs=all_procs)
             resume = rec.status == "paused" and _resumes_paused(rec, sig)
             if resume:
-                from .errors import RuntimeCommandError
-
                 with suppress(RuntimeCommandError):  # runc thaws a container itself on SIGKILL
                     runtime.resume(rec.id)
             if sig == _signal.SIGKILL:
@@ -727,7 +510,7 @@ class Dispatcher:
         (default: the recorded one). The copy-on-write layer is kept; the old log is put back
         in front of the new one before anything runs.
         """
-        from .containerconfig import ContainerConfig
+        from .containerconfig import ContainerConfig  # lazy: create's path only (~6 ms)
 
         rec = self.store.lookup(ref)
         c = rec.config
@@ -772,7 +555,7 @@ class Dispatcher:
                 )
             self.require(runtime, "checkpoint", rec.name, "restore")
             runtime.delete(rec.id)
-            result = runtime.restore(self._restore_request(rec), options)
+            result = runtime.restore(self._restore_request(rec, runtime), options)
             rec = self.store.update_container(
                 rec.id,
                 status="running",
@@ -785,24 +568,30 @@ class Dispatcher:
         self.hooks.event("restore", container=rec.id, name=rec.name, runtime=rec.runtime)
         return rec
 
-    def _restore_request(self, rec: ContainerRecord) -> CreateRequest:
+    def _restore_request(self, rec: ContainerRecord, runtime: Runtime) -> CreateRequest:
         """What `restore` asks of the runtime: its new monitor gets what `create` gave the first.
 
         With `auto_remove` the exit command too: the restored container's end is its monitor's.
         """
+        # lazy: the log cap's default comes with the spec builders (create's path, ~25 ms)
+        from .configure import log_size_max
         from .containerconfig import ContainerConfig
 
         bundle = Path(rec.bundle)
         auto_remove = bool(rec.config.get("auto_remove"))
         config = ContainerConfig.from_dict(rec.config.get("container") or {})
+        io = runtime.layout.io(
+            rec.id,
+            stdin=bool(rec.config.get("stdin")),
+            log_size_max=log_size_max(config, self.config.containers_table),
+            exit_command=self._exit_command(bundle, rec.id) if auto_remove else (),
+        )
         return CreateRequest(
             cid=rec.id,
             name=rec.name,
             bundle=bundle,
-            stdin=bool(rec.config.get("stdin")),
+            io=io,
             annotations=rec.config.get("annotations", {}),
-            exit_command=self._exit_command(bundle, rec.id) if auto_remove else (),
-            log_size_max=self._log_size_max(config),
         )
 
     def _kept_upper(self, runtime: Runtime, cid: str) -> Path:
@@ -831,8 +620,6 @@ class Dispatcher:
         needed), then the removal is tried once more; "the state disk is full" only if it
         still finds no room.
         """
-        from ._reserve import StateDiskFullError
-
         check_timeout(timeout)
         rec = self.store.lookup(ref)
         with self.store.lock(rec.id, self.config.lock_timeout):
@@ -854,13 +641,10 @@ class Dispatcher:
 
     def _delete_without_runtime(self, cid: str, exc: PluginError) -> ContainerRecord:
         """`rm -f` of a container whose runtime's plugin failed: one last `delete` by the
-        runtime, a warning, then ocimux's own files and record go (`reconcile`)."""
-        from .configure import remove_pidfile
-        from .reconcile import remove_container_dir, remove_without_runtime
-
+        runtime, a warning, then ocimux's own files and record go (`reconcile.py`)."""
         rec = self.store.get_container(cid)
         remove_without_runtime(rec, self.runtime_or_none(rec), exc.detail)
-        remove_container_dir(self, rec.bundle)
+        self.remove_container_dir(rec.bundle)
         remove_pidfile(rec.config)
         self.store.remove_container(rec.id)
         return rec
@@ -869,9 +653,6 @@ class Dispatcher:
         """For `rm -f` on a full disk: SIGKILL the container and empty its logs (it is being
         removed with them anyway), neither of which needs a write to the state disk. Only in
         ocimux's own container directory (`Runtime.container_dir`), never one a record names."""
-        from ._reserve import free_container_logs
-        from .cgroups import kill_container_cgroups
-
         runtime = self.runtime_or_none(rec)
         if runtime is None:
             return
@@ -888,12 +669,9 @@ class Dispatcher:
     ) -> tuple[ContainerRecord, bool]:
         """`delete` under the container's lock; the record, and whether it was removed now
         (False: it was a leftover of a dead process, finished instead)."""
-        from .cgroups import kill_container_cgroups
-        from .reconcile import INTERRUPTED, finish_interrupted, remove_container_dir
-
         rec = self.store.get_container(cid)
         if rec.status in INTERRUPTED:  # left by a dead process: finishing it is the removal
-            finish_interrupted(self, rec)
+            self.finish_interrupted(rec)
             return rec, False
         runtime = self.runtime_or_none(rec)
         rec = self.refresh_locked(rec, runtime)
@@ -907,8 +685,6 @@ class Dispatcher:
                     verb="rm",
                     hint="use `ocimux rm -f` to remove the record anyway",
                 )
-            from .reconcile import remove_without_runtime
-
             remove_without_runtime(rec, None, rec.status_reason or "its runtime is missing")
         elif rec.status not in states.ALLOWED["delete"] or live_execs:
             if not force:
@@ -969,13 +745,11 @@ class Dispatcher:
             kill_container_cgroups(rec.id, runtime.container_dir(rec.id) / "config.json")
             # raises, keeping the record, while the layer is mounted: rmtree never goes through it
             kept = self._kept_upper(runtime, rec.id) if keep_layer else None
-            remove_container_dir(self, runtime.container_dir(rec.id), keep_upper=kept)
+            self.remove_container_dir(runtime.container_dir(rec.id), keep_upper=kept)
             if not keep_layer:  # writes kept by an earlier re-create that never came
                 shutil.rmtree(self._kept_upper(runtime, rec.id), ignore_errors=True)
         else:  # only if the directory the record names is ocimux's own (trust.py)
-            remove_container_dir(self, rec.bundle)
-        from .configure import remove_pidfile
-
+            self.remove_container_dir(rec.bundle)
         remove_pidfile(rec.config)
         self.store.remove_container(rec.id)
         return rec, True

@@ -32,8 +32,8 @@ from .options import AttachOptions
 from .store import ExecRecord
 
 if TYPE_CHECKING:
-    from .dispatcher import Dispatcher
     from .options import ExecOptions, StdStreams
+    from .reconcile import Reconciler
     from .runtime import Runtime
     from .store import ContainerRecord
 
@@ -42,7 +42,7 @@ __all__ = ["ExecSessions"]
 
 def _check_options(options: ExecOptions, ref: str) -> None:
     """The same rules every runtime applies, checked before anything is recorded."""
-    from . import spec as specs
+    from . import spec as specs  # lazy: ~12 ms of imports that ps, stop and rm never need
 
     if options.cwd is not None and not options.cwd.startswith("/"):
         raise InvalidArgumentError(
@@ -124,12 +124,14 @@ def _start_detached(runtime: Runtime, cid: str, sid: str, options: ExecOptions) 
 class ExecSessions:
     """The exec sessions of a Dispatcher's containers: its `exec*` verbs (`Dispatcher.execs`).
 
+    Built on the Dispatcher's `Reconciler` steps (lookup, lock, state, capabilities).
+
     Each session gets a record in the store (id, process, pid, status, exit code) and a
     directory inside the container's. An attached exec removes both when it ends; a
     detached one keeps them until the container is deleted.
     """
 
-    def __init__(self, d: Dispatcher) -> None:
+    def __init__(self, d: Reconciler) -> None:
         self.d = d
 
     def _begin(self, ref: str, options: ExecOptions, sid: str) -> tuple[ContainerRecord, Runtime]:
@@ -316,9 +318,7 @@ class ExecSessions:
 
     def stop(self, ref: str, timeout: float) -> ExecRecord:
         """Stop a session (SIGTERM, `timeout`, SIGKILL); the container keeps running."""
-        from .dispatcher import check_timeout
-
-        check_timeout(timeout)
+        stopping.check_timeout(timeout)
         session = self.find(ref)
         rec = self.d.store.get_container(session.container_id)
         if session.status == "running":

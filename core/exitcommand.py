@@ -3,7 +3,7 @@
 conmon runs `--exit-command PATH --exit-command-arg ARG...` after writing the exit file
 (podman passes `podman container cleanup [--rm] ID` there), so the container's end is carried
 out even when no client is left. The shim v2 I/O monitor and the mock's shim do the same with
-`run_exit_command`. ocimux's command is `python -I -m ocimux._cleanup DIR` (see `_cleanup.py`).
+`run_exit_command`. ocimux's command is `ocimux container cleanup DIR` (see `_cleanup.py`).
 
 A public building block: a plugin's monitor receives the argv in `CreateRequest.exit_command`
 and calls `run_exit_command` when its container has exited (never for an exec session).

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Final
 from .cgroups import container_cgroups, kill_container_cgroups
 from .errors import OcimuxError, StoreError
 from .ids import is_full_id
+from .overlay import parse_mount_points
 
 if TYPE_CHECKING:
     from .dispatcher import Dispatcher
@@ -258,8 +259,6 @@ def _persist_dirs(places: _Places) -> Iterator[tuple[Path, str]]:
 
 
 def _mounts(places: _Places) -> Iterator[tuple[str, str]]:
-    from .overlay import parse_mount_points
-
     try:
         with open("/proc/self/mountinfo", "rb") as fh:
             points = parse_mount_points(fh.read())
@@ -339,8 +338,6 @@ def _runtimes(d: Dispatcher) -> Iterator[object]:
 
 def _remove_orphan(d: Dispatcher, cid: str, items: list[Finding]) -> None:
     """Runtime state, monitors, processes, cgroups, mount, directory and files of one orphan id."""
-    from .reconcile import remove_container_dir
-
     places = _Places.of(d)
     directory = places.containers / cid
     for runtime in _runtimes(d):  # a runtime that does not know the id answers "no such"
@@ -350,8 +347,8 @@ def _remove_orphan(d: Dispatcher, cid: str, items: list[Finding]) -> None:
             pass
     _kill_monitors(places, cid)
     kill_container_cgroups(cid, directory / "config.json")
-    remove_container_dir(d, directory)
-    remove_container_dir(d, places.containers / f".{cid}.upper")
+    d.remove_container_dir(directory)
+    d.remove_container_dir(places.containers / f".{cid}.upper")
     for entry, owner in _state_entries(places):
         if owner == cid:
             shutil.rmtree(entry, ignore_errors=True)  # what the runtime itself could not delete

@@ -12,12 +12,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ocimux.config import Config, config_sources, load_config, relevant_environ
+
 from . import _cache
 from ._entries import entries_from_lists
 from .dispatcher import Dispatcher
 from .hooks import Hooks
 from .registry import RUNTIMES_GROUP, Registry
 from .store import Store
+from .trust import check_owned
 
 __all__ = ["load_environment", "open_dispatcher"]
 
@@ -25,9 +28,7 @@ HOOKS_GROUP = "ocimux.hooks"
 
 
 def _cold(config_file: str | None, environ: Mapping[str, str]) -> dict[str, Any]:
-    from ocimux.config import load_config
-
-    from ._discovery import discover
+    from ._discovery import discover  # lazy: stevedore and importlib.metadata, cold path only
 
     config = load_config(config_file, environ)
     return {
@@ -41,8 +42,6 @@ def load_environment(
     config_file: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
 ) -> tuple[Any, list[Any], list[Any]]:
     """Return (Config, runtime entry points, hook entry points), from the cache when warm."""
-    from ocimux.config import Config, config_sources, relevant_environ
-
     environ = os.environ if environ is None else environ
     path = os.fspath(config_file) if config_file is not None else None
     relevant = relevant_environ(environ)
@@ -61,8 +60,6 @@ def open_dispatcher(
     config_file: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
 ) -> Dispatcher:
     """Build a Dispatcher for this process from the configuration and installed plugins."""
-    from .trust import check_owned
-
     config, runtimes, hooks = load_environment(config_file, environ)
     # the state directory and database are checked by the Store as it opens them
     check_owned(Path(config.run_dir), "run directory", "[ocimux] run_dir")

@@ -13,7 +13,17 @@ from typing import Final
 
 from .errors import InvalidArgumentError
 
-__all__ = ["MAX_SIGNAL", "SIGKILL", "SIGTERM", "parse_signal", "signal_name"]
+__all__ = [
+    "MAX_SIGNAL",
+    "SIGKILL",
+    "SIGTERM",
+    "STOP_SIGNAL_ANNOTATION",
+    "parse_signal",
+    "signal_name",
+]
+
+#: the annotation that names a container's stop signal (OCI image spec), a name or a number
+STOP_SIGNAL_ANNOTATION: Final = "org.opencontainers.image.stopSignal"
 
 SIGKILL: Final = 9
 SIGTERM: Final = 15

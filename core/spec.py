@@ -28,7 +28,7 @@ from typing import Any, Final, TypeAlias
 
 from .errors import InvalidArgumentError
 from .rootfs import resolve_in_rootfs
-from .signals import SIGTERM, parse_signal
+from .signals import SIGTERM, STOP_SIGNAL_ANNOTATION, parse_signal
 
 __all__ = [
     "exec_process",
@@ -56,7 +56,6 @@ DEFAULT_ENV: Final = (
     "TERM=xterm",
 )
 DEFAULT_CAPABILITIES: Final = ("CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE")
-STOP_SIGNAL_ANNOTATION: Final = "org.opencontainers.image.stopSignal"
 _MAX_ID: Final = 2**32 - 2  # (uid_t)-1 means "no change" to the kernel
 _ENV_KEY: Final = re.compile(r"[^=\x00-\x20\x7f]+")
 _HOSTNAME: Final = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")

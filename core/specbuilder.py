@@ -37,6 +37,7 @@ from .containerdefaults import (
 from .errors import InvalidArgumentError
 from .flagvalues import parse_sysctl, parse_ulimit
 from .linuxcaps import ALL_CAPABILITIES, bounding_set, effective_has, normalize_capability
+from .signals import STOP_SIGNAL_ANNOTATION
 from .spec import merge_env, read_db
 from .specmounts import mounts_of, spec_mount
 
@@ -182,9 +183,7 @@ def apply_config(
     if cfg.init:
         _init(spec, cfg, defaults)
     if cfg.stop_signal is not None:
-        spec.setdefault("annotations", {})["org.opencontainers.image.stopSignal"] = str(
-            cfg.stop_signal
-        )
+        spec.setdefault("annotations", {})[STOP_SIGNAL_ANNOTATION] = str(cfg.stop_signal)
     return applied
 
 

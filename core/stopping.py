@@ -8,18 +8,27 @@ crun does not). A kill that fails because the process exited meanwhile is no err
 
 from __future__ import annotations
 
+import math
 import signal as _signal
 import time
 from typing import TYPE_CHECKING
 
 from ._faults import crash_point
-from .errors import OcimuxError, RuntimeCommandError
+from .errors import InvalidArgumentError, OcimuxError, RuntimeCommandError
 from .runtime import KILL_WAIT_SECONDS
 
 if TYPE_CHECKING:
     from .runtime import Runtime
 
-__all__ = ["stop", "stop_exec", "wait_stopped"]
+__all__ = ["check_timeout", "stop", "stop_exec", "wait_stopped"]
+
+
+def check_timeout(value: float | None, what: str = "timeout") -> None:
+    """Reject a negative, infinite or NaN timeout (None means "the default")."""
+    if value is not None and not (math.isfinite(value) and value >= 0):
+        raise InvalidArgumentError(
+            f"{what} must be a non-negative number of seconds (got {value!r})"
+        )
 
 
 def stop(

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from ocimux import _cleanup
+from ocimux import _cleanup, _cli_cleanup
 from ocimux.conmon import ConmonLaunch
 from ocimux.exitcommand import exit_command_argv
 from ocimux.sigproxy import PROXIED, Hangup, SignalProxy
@@ -46,7 +46,10 @@ def test_an_exec_session_gets_no_exit_command(tmp_path: Path) -> None:
 
 def test_exit_command_runs_this_interpreter_isolated_and_detached(tmp_path: Path) -> None:
     argv = _cleanup.exit_command(tmp_path / "c1")
-    assert argv == (sys.executable, "-I", "-m", "ocimux._cleanup", "--detach", str(tmp_path / "c1"))
+    assert argv == (
+        sys.executable, "-I", "-m", "ocimux.cli", "container", "cleanup", "--detach",
+        str(tmp_path / "c1"),
+    )  # fmt: skip
     assert os.path.isabs(argv[0])  # conmon execv()s it: no PATH search
 
 
@@ -92,12 +95,12 @@ def test_cleanup_environment_keeps_configuration_and_drops_the_rest() -> None:
 def test_origin_is_private_and_read_back(tmp_path: Path) -> None:
     _cleanup.write_origin(tmp_path, "c1", "/etc/x.conf", {"A": "1"})
     assert (tmp_path / _cleanup.ORIGIN).stat().st_mode & 0o777 == 0o600
-    assert _cleanup._read_origin(tmp_path) == {
+    assert _cleanup.read_origin(tmp_path) == {
         "id": "c1", "config_file": "/etc/x.conf", "environ": {"A": "1"}
     }  # fmt: skip
     (tmp_path / _cleanup.ORIGIN).chmod(0o666)  # writable by others: not trusted
-    assert _cleanup._read_origin(tmp_path) is None
-    assert _cleanup._read_origin(tmp_path / "gone") is None
+    assert _cleanup.read_origin(tmp_path) is None
+    assert _cleanup.read_origin(tmp_path / "gone") is None
 
 
 def test_the_claim_is_seen_while_held_and_released_after(tmp_path: Path) -> None:
@@ -109,13 +112,13 @@ def test_the_claim_is_seen_while_held_and_released_after(tmp_path: Path) -> None
 
 
 def test_main_refuses_bad_usage(capsys: pytest.CaptureFixture[str]) -> None:
-    assert _cleanup.main([]) == 125
-    assert _cleanup.main(["--rm", "x"]) == 125
+    assert _cli_cleanup.main([]) == 125
+    assert _cli_cleanup.main(["--rm", "x"]) == 125
     assert "usage" in capsys.readouterr().err
 
 
 def test_main_does_nothing_for_a_directory_already_removed(tmp_path: Path) -> None:
-    assert _cleanup.main([str(tmp_path / "gone")]) == 0
+    assert _cli_cleanup.main([str(tmp_path / "gone")]) == 0
 
 
 def _wait(predicate, timeout: float = 5.0) -> None:  # noqa: ANN001

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 from ocimux import _cleanup
 from ocimux.containerconfig import ContainerConfig
 from ocimux.dispatcher import Dispatcher
+from ocimux.runtime import Layout
 from ocimux.store import ContainerRecord
 
 
@@ -21,6 +22,11 @@ def _dispatcher() -> Dispatcher:
     d = Dispatcher(config, None, None, None)  # type: ignore[arg-type]
     d.origin = ("/etc/x.conf", {"OCIMUX_STATE_DIR": "/s", "PATH": "/bin", "SECRET_TOKEN": "t"})
     return d
+
+
+def _runtime(tmp_path: Path) -> SimpleNamespace:
+    """What `_restore_request` uses of a runtime: its layout."""
+    return SimpleNamespace(layout=Layout(tmp_path.parent, run_dir=tmp_path.parent / "run"))
 
 
 def _rec(
@@ -38,9 +44,10 @@ def _rec(
 def test_restore_of_an_auto_remove_container_gives_its_monitor_the_exit_command(
     tmp_path: Path,
 ) -> None:
-    request = _dispatcher()._restore_request(_rec(tmp_path, auto_remove=True))
-    assert request.exit_command == _cleanup.exit_command(tmp_path)
-    assert _cleanup._read_origin(tmp_path) == {  # what the exit command runs with
+    rec = _rec(tmp_path, auto_remove=True)
+    request = _dispatcher()._restore_request(rec, _runtime(tmp_path))  # type: ignore[arg-type]
+    assert request.io.exit_command == _cleanup.exit_command(tmp_path)
+    assert _cleanup.read_origin(tmp_path) == {  # what the exit command runs with
         "id": "c" * 64, "config_file": "/etc/x.conf", "environ": {"OCIMUX_STATE_DIR": "/s", "PATH": "/bin"},
     }  # fmt: skip
     assert (request.cid, request.name, request.bundle) == ("c" * 64, "n", tmp_path)
@@ -48,13 +55,16 @@ def test_restore_of_an_auto_remove_container_gives_its_monitor_the_exit_command(
 
 
 def test_restore_without_auto_remove_has_no_exit_command(tmp_path: Path) -> None:
-    request = _dispatcher()._restore_request(_rec(tmp_path, auto_remove=False))
-    assert request.exit_command == ()
+    rec = _rec(tmp_path, auto_remove=False)
+    request = _dispatcher()._restore_request(rec, _runtime(tmp_path))  # type: ignore[arg-type]
+    assert request.io.exit_command == ()
     assert not (tmp_path / _cleanup.ORIGIN).exists()
 
 
 def test_restore_keeps_the_log_cap(tmp_path: Path) -> None:
-    d = _dispatcher()
-    assert d._restore_request(_rec(tmp_path, auto_remove=False)).log_size_max == 50_000
+    d, runtime = _dispatcher(), _runtime(tmp_path)
+    request = d._restore_request(_rec(tmp_path, auto_remove=False), runtime)  # type: ignore[arg-type]
+    assert request.io.log_size_max == 50_000
     own = ContainerConfig(log_size_max=100_000)
-    assert d._restore_request(_rec(tmp_path, auto_remove=False, config=own)).log_size_max == 100_000
+    rec = _rec(tmp_path, auto_remove=False, config=own)
+    assert d._restore_request(rec, runtime).io.log_size_max == 100_000  # type: ignore[arg-type]
