@@ -1,8 +1,8 @@
 """The mock runtime: containers as host processes without isolation, with fault injection.
 
 The entry point `mock = "ocimux.plugins.mock:MockRuntime"` (group `ocimux.runtimes`) names
-`MockRuntime`. It is imported on first access, so the shim (`python -m
-ocimux.plugins.mock.shim`, started for every container) does not pay for the runtime's imports.
+`MockRuntime`, a `ocimux.processruntime.ProcessRuntime`. It is imported on first access, so
+listing runtimes does not pay for the runtime's imports.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
-"""Fixtures for the mock runtime's tests: real processes, a real shim, no patching.
+"""Fixtures for the mock runtime's tests: real processes, a real monitor, no patching.
 
 The runtime is driven through the v1 verbs as the engine drives it: `create` with the
 `ProcessIO` from the layout, `start`, `kill`, `state`; exec sessions through the engine's own
 sequences (`ocimux.execs`: exec, connect, start, relay; or exec and start with no client).
 
 Every test runs with this pytest process as a child subreaper (prctl), so the daemonized
-shims and any orphaned container processes become our children and are reaped at teardown;
+monitors and any orphaned container processes become our children and are reaped at teardown;
 teardown also kills whatever a test left running and asserts that none of the processes the
 test created still exists, not even as a zombie.
 """
@@ -23,12 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ocimux._monitorctl import terminate
+from ocimux._procfs import STATE_FILE, MonitorState, load_state, proc_stat
 from ocimux.execs import _run_attached, _start_detached
 from ocimux.options import CreateRequest, CreateResult, ExecOptions, RuntimeState, StdStreams
 from ocimux.plugins.mock import MockRuntime
-from ocimux.plugins.mock._proc import STATE_FILE, ShimState, pids_in_groups, proc_stat
-from ocimux.plugins.mock._shimctl import terminate
-from ocimux.plugins.mock._state import container_state, load_state, process_groups
 from ocimux.runtime import RuntimeContext
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -206,10 +205,10 @@ class Harness:
             self.remember_session(cid, sid)
 
     def remember_session(self, cid: str, sid: str) -> None:
-        """Remember an exec session's shim and process (if it got that far)."""
+        """Remember an exec session's monitor and process (if it got that far)."""
         st = load_state(self.runtime.layout.exec_dir(cid, sid))
         if st is not None:
-            self.remember(st.shim_pid, st.pid)
+            self.remember(st.monitor_pid, st.pid)
 
     def exec_state(self, cid: str, sid: str, timeout: float = 10.0) -> RuntimeState:
         """Wait until the exec process has ended; its state (stopped, or unknown)."""
@@ -221,18 +220,14 @@ class Harness:
 
     def processes(self, cid: str) -> list[int]:
         """The live pids of the container's process groups (init's and each live exec
-        session's), as the mock's kill(all_procs), pause and delete find them; empty unless
-        the container is live. Read from the mock's files and /proc (no fault injection)."""
-        directory = self.containers / cid
-        state = container_state(directory, cid, self.runtime.layout.exit_file(cid))
-        if state.status not in ("created", "running", "paused"):
-            return []
-        return pids_in_groups(process_groups(directory, state.pid))
+        session's), as kill(all_procs), pause and delete find them, sorted; empty unless the
+        container is live. From the monitor's files and /proc (no fault injection)."""
+        return sorted(self.runtime.processes(cid))
 
-    def shim_live(self, cid: str) -> bool:
-        """Whether the container's shim runs (its pid checked against its start time)."""
+    def monitor_live(self, cid: str) -> bool:
+        """Whether the container's monitor runs (its pid checked against its start time)."""
         st = load_state(self.containers / cid)
-        return st is not None and st.shim_live()
+        return st is not None and st.monitor_live()
 
     def remember(self, *pids: int) -> None:
         for pid in pids:
@@ -267,9 +262,9 @@ class Harness:
     def cleanup(self) -> list[int]:
         """Kill what is left, reap everything we made; return the pids that still exist."""
         for state_file in self.containers.rglob(STATE_FILE):
-            st = ShimState.load(state_file.parent)
+            st = MonitorState.load(state_file.parent)
             if st is not None:
-                self.remember(st.shim_pid, st.pid)
+                self.remember(st.monitor_pid, st.pid)
             terminate(state_file.parent, 5.0)
         deadline = time.monotonic() + 5.0
         left = []
@@ -288,7 +283,7 @@ class Harness:
                     left.append(pid)
                     break
                 time.sleep(0.005)
-        for pid, state in _children().items():  # e.g. shims of exec sessions deleted in the test
+        for pid, state in _children().items():  # e.g. monitors of exec sessions deleted
             if state == "Z":
                 try:
                     os.waitpid(pid, os.WNOHANG)

@@ -1,4 +1,4 @@
-"""The mock shim's attach socket (conmon's SEQPACKET protocol) and its k8s-file log."""
+"""The mock's monitor: its attach socket (conmon's SEQPACKET protocol) and its k8s-file log."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def test_stdin_is_forwarded_and_eof_closes_it(mock: Harness) -> None:
 
 
 def test_without_stdin_the_process_reads_dev_null(mock: Harness) -> None:
-    # `cat` ends at once, unfed; the process then waits for `go`, so that its shim is still
+    # `cat` ends at once, unfed; the process then waits for `go`, so that its monitor is still
     # there to take (and drop) the client's input rather than the send failing with EPIPE.
     script = "cat; echo cat-ended; while [ ! -e go ]; do sleep 0.01; done; echo done"
     mock.create("c1", ["sh", "-c", script])

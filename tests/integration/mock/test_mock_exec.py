@@ -1,5 +1,5 @@
-"""Exec in the mock runtime: every session runs under an exec shim; attached ones are relayed
-through its attach socket (conmon's `--exec-attach`), detached ones write only their log.
+"""Exec in the mock runtime: every session runs under a monitor of its own; attached ones are
+relayed through its attach socket (conmon's `--exec-attach`), detached ones write only their log.
 
 Sessions are run as the engine runs them (`Harness.exec`: exec, connect, start, relay;
 `Harness.exec_detached`: exec, start) and stopped with the engine's `stopping.stop_exec`."""
@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 from ocimux import stopping
+from ocimux._procfs import MonitorState, is_live, pids_in_groups, proc_stat
 from ocimux.errors import CommandNotFoundError, CommandNotInvocableError, RuntimeCommandError
 from ocimux.options import ExecOptions, StdStreams
-from ocimux.plugins.mock._proc import ShimState, is_live, pids_in_groups, proc_stat
 
 if TYPE_CHECKING:
     from conftest import Harness
@@ -78,17 +78,17 @@ def test_exec_env_is_exactly_the_containers_plus_the_execs(
     ]
 
 
-def test_exec_attached_leaves_its_session_files_and_no_shim(running: Harness) -> None:
+def test_exec_attached_leaves_its_session_files_and_no_monitor(running: Harness) -> None:
     rt = running.runtime
     assert running.exec("c1", "e1", ExecOptions(args=("sh", "-c", "echo hi")), streams()) == 0
     session = rt.layout.exec_dir("c1", "e1")
-    shim = ShimState.load(session)
-    assert shim is not None
-    running.wait_for(lambda: not shim.shim_live(), timeout=5)  # it leaves by itself
+    monitor = MonitorState.load(session)
+    assert monitor is not None and monitor.pid > 0
+    running.wait_for(lambda: not monitor.monitor_live(), timeout=5)  # it leaves by itself
     assert rt.layout.exit_file("c1", "e1").read_text() == "0"
-    assert (session / "exec_pid").read_text() == str(shim.pid)
+    assert rt.state("c1", "e1").pid == monitor.pid
     assert b"stdout F hi" in (session / "exec.log").read_bytes()
-    for name in ("attach", "ctl", "start"):  # the shim removed its socket and FIFOs
+    for name in ("attach", "ctl", "start"):  # the monitor removed its socket and FIFOs
         assert not (session / name).exists(), name
 
 
@@ -117,7 +117,7 @@ def test_exec_command_not_found_starts_nothing(running: Harness) -> None:
     with pytest.raises(CommandNotFoundError, match="no such file or directory"):
         running.exec("c1", "e1", ExecOptions(args=("/no/such/binary",)), streams())
     session = running.runtime.layout.exec_dir("c1", "e1")
-    assert sorted(p.name for p in session.iterdir()) == ["process.json"]
+    assert sorted(p.name for p in session.iterdir()) == ["config.json"]  # its spec, no monitor
 
 
 def test_exec_command_resolves_through_the_execs_path(running: Harness) -> None:
@@ -195,17 +195,18 @@ def test_an_interrupted_attached_exec_is_killed_by_delete(running: Harness) -> N
     assert rt.state("c1").status == "running"
 
 
-def test_a_hundred_attached_execs_leave_no_shim_behind(running: Harness) -> None:
+def test_a_hundred_attached_execs_leave_no_monitor_behind(running: Harness) -> None:
     rt = running.runtime
-    shims: list[ShimState] = []
+    monitors: list[MonitorState] = []
     for i in range(100):
         assert running.exec("c1", f"e{i}", ExecOptions(args=("true",)), streams()) == 0
-        shim = ShimState.load(rt.layout.exec_dir("c1", f"e{i}"))
-        assert shim is not None
-        shims.append(shim)
-    # each shim leaves by itself once it has written the exit code (the last may still be)
-    running.wait_for(lambda: not [s for s in shims if is_live(s.shim_pid, s.shim_start)], 5)
-    assert not pids_in_groups(s.pid for s in shims)
+        monitor = MonitorState.load(rt.layout.exec_dir("c1", f"e{i}"))
+        assert monitor is not None
+        monitors.append(monitor)
+    # each monitor leaves by itself once it has written the exit code (the last may still be)
+    live = lambda: [m for m in monitors if is_live(m.monitor_pid, m.monitor_start)]  # noqa: E731
+    running.wait_for(lambda: not live(), 5)
+    assert not pids_in_groups(m.pid for m in monitors)
     init = rt.state("c1").pid
     assert running.processes("c1") == [init]
 
@@ -241,7 +242,7 @@ def test_exec_detached_records_exit_code_and_output(running: Harness) -> None:
     assert stat.S_IMODE(session.stat().st_mode) == 0o700
     for path in (
         exit_file,
-        *(session / n for n in ("exec.log", "process.json", "mock-state.json")),
+        *(session / n for n in ("exec.log", "config.json", "monitor.json")),
     ):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     assert b"stdout F detached-out" in rt.layout.log("c1", "e1").read_bytes()
@@ -284,7 +285,7 @@ def test_exec_detached_command_not_found(running: Harness) -> None:
         running.exec_detached("c1", "e1", ExecOptions(args=("no-such-command-xyz",)))
     assert (info.value.container, info.value.runtime, info.value.verb) == ("c1", "mock", "exec")
     session = running.runtime.layout.exec_dir("c1", "e1")
-    assert sorted(p.name for p in session.iterdir()) == ["process.json"]
+    assert sorted(p.name for p in session.iterdir()) == ["config.json"]  # its spec, no monitor
 
 
 def test_exec_session_unknown(running: Harness) -> None:
@@ -297,8 +298,8 @@ def test_exec_session_unknown(running: Harness) -> None:
 def test_pause_and_delete_reach_detached_execs(running: Harness) -> None:
     rt = running.runtime
     pid = running.exec_detached("c1", "e1", ExecOptions(args=("sleep", "30")))
-    shim = ShimState.load(rt.layout.exec_dir("c1", "e1"))
-    assert shim is not None
+    monitor = MonitorState.load(rt.layout.exec_dir("c1", "e1"))
+    assert monitor is not None
     rt.pause("c1")
     running.wait_for(lambda: proc_stat(pid).state == "T")
     rt.resume("c1")
@@ -307,8 +308,8 @@ def test_pause_and_delete_reach_detached_execs(running: Harness) -> None:
     assert running.wait_state("c1", "stopped").exit_code == 137
     assert wait_exec_done(running, "e1") == 137
     rt.delete("c1")
-    assert not running.alive(pid) and not running.alive(shim.shim_pid)
-    assert not (rt.layout.exec_dir("c1", "e1") / "mock-state.json").exists()
+    assert not running.alive(pid) and not running.alive(monitor.monitor_pid)
+    assert not (rt.layout.exec_dir("c1", "e1") / "monitor.json").exists()
 
 
 def test_exec_session_id_reuse(running: Harness) -> None:

@@ -45,7 +45,7 @@ def _create(mock: Harness, cid: str, annotations: dict[str, str]) -> Path:
     return bundle
 
 
-def test_fail_on_create_leaves_no_shim_and_no_files(mock: Harness) -> None:
+def test_fail_on_create_leaves_no_monitor_and_no_files(mock: Harness) -> None:
     with pytest.raises(RuntimeCommandError) as info:
         _create(mock, "c1", {FAIL_ON: "create"})
     err = info.value

@@ -1,4 +1,4 @@
-"""The mock runtime's container lifecycle, with real host processes under the real shim."""
+"""The mock runtime's container lifecycle, with real host processes under the real monitor."""
 
 from __future__ import annotations
 
@@ -15,26 +15,33 @@ from typing import TYPE_CHECKING
 
 import pytest
 from ocimux import stopping
-from ocimux.errors import CapabilityError, RuntimeCommandError, RuntimeTimeoutError
+from ocimux._launch import Command, Launch
+from ocimux._monitorctl import MONITOR_MODULE, launch
+from ocimux._procfs import MonitorState, pids_in_groups, proc_stat
+from ocimux.errors import (
+    CapabilityError,
+    InvalidArgumentError,
+    RuntimeCommandError,
+    RuntimeTimeoutError,
+)
 from ocimux.options import Resources
 from ocimux.plugins.mock import MockRuntime
-from ocimux.plugins.mock._proc import ShimState, pids_in_groups, proc_stat
-from ocimux.plugins.mock._shimctl import launch
 
 if TYPE_CHECKING:
     from conftest import Harness
 
 
-def _shims_for(directory: Path) -> list[int]:
-    """Live shim processes whose command line names `directory`."""
+def _monitors_for(directory: Path) -> list[int]:
+    """Live monitor processes serving `directory` (their working directory)."""
     found = []
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
             try:
                 cmdline = Path(f"/proc/{entry.name}/cmdline").read_bytes().split(b"\0")
+                cwd = os.readlink(f"/proc/{entry.name}/cwd")
             except OSError:
                 continue
-            if b"ocimux.plugins.mock.shim" in cmdline and str(directory).encode() in cmdline:
+            if MONITOR_MODULE.encode() in cmdline and cwd == str(directory):
                 st = proc_stat(int(entry.name))
                 if st is not None and st.state != "Z":
                     found.append(int(entry.name))
@@ -52,7 +59,7 @@ def test_entry_point_and_capabilities() -> None:
     )
     assert not caps.checkpoint and not caps.update_resources
     assert caps.terminal and caps.terminal.reason == (
-        "pseudo-terminals from the shim, resized through the ctl FIFO"
+        "pseudo-terminals from its monitor, resized through the ctl FIFO"
     )
     assert MockRuntime.binary is None
 
@@ -64,8 +71,8 @@ def test_create_start_exit_code(mock: Harness) -> None:
     state = rt.state("c1")
     assert (state.status, state.pid) == ("created", result.pid)
     assert result.monitor_pid and result.monitor_pid != result.pid
-    assert mock.shim_live("c1")
-    for name in ("mock-state.json", "ctr.log", "attach", "start"):
+    assert mock.monitor_live("c1")
+    for name in ("monitor.json", "ctr.log", "attach", "start"):
         assert stat.S_IMODE((directory / name).stat().st_mode) == 0o600, name
     assert stat.S_ISFIFO((directory / "start").stat().st_mode)
     assert stat.S_ISSOCK((directory / "attach").stat().st_mode)
@@ -78,7 +85,7 @@ def test_create_start_exit_code(mock: Harness) -> None:
     exit_file = rt.layout.exit_file("c1")
     assert exit_file.read_text() == "3"
     assert stat.S_IMODE(exit_file.stat().st_mode) == 0o600
-    mock.wait_for(lambda: not mock.shim_live("c1"))
+    mock.wait_for(lambda: not mock.monitor_live("c1"))
     assert not (directory / "attach").exists()
 
 
@@ -199,7 +206,7 @@ def test_delete_running_container(mock: Harness) -> None:
     directory = mock.containers / "c1"
     assert sorted(os.listdir(directory)) == ["config.json", "ctr.log", "exit"]
     assert rt.state("c1").exit_code == 137
-    assert not mock.shim_live("c1")
+    assert not mock.monitor_live("c1")
 
 
 def test_delete_created_container(mock: Harness) -> None:
@@ -207,7 +214,7 @@ def test_delete_created_container(mock: Harness) -> None:
     mock.runtime.delete("c1")
     assert not mock.alive(result.pid) and not mock.alive(result.monitor_pid or 0)
     assert not (mock.containers / "c1" / "start").exists()
-    assert not (mock.containers / "c1" / "mock-state.json").exists()
+    assert not (mock.containers / "c1" / "monitor.json").exists()
 
 
 def test_delete_unknown_container_is_not_an_error(mock: Harness) -> None:
@@ -215,7 +222,7 @@ def test_delete_unknown_container_is_not_an_error(mock: Harness) -> None:
     assert mock.runtime.state("ghost").status == "unknown"
 
 
-def test_shim_death_makes_state_unknown(mock: Harness) -> None:
+def test_monitor_death_makes_state_unknown(mock: Harness) -> None:
     """A dead monitor shows as state "unknown" with the reason (v1: no check_conmon_running)."""
     rt = mock.runtime
     result = mock.run("c1", ["sleep", "30"])
@@ -224,24 +231,24 @@ def test_shim_death_makes_state_unknown(mock: Harness) -> None:
     mock.wait_for(lambda: rt.state("c1").status == "unknown")
     state = rt.state("c1")
     assert state.reason == (
-        f"mock shim (pid {result.monitor_pid}) died without recording an exit code"
+        f"its monitor (pid {result.monitor_pid}) died without recording an exit code"
     )
     assert mock.alive(result.pid)  # the container outlives its monitor, as with conmon
     rt.delete("c1")
     assert not mock.alive(result.pid)
 
 
-def test_state_guards_against_shim_pid_reuse(mock: Harness) -> None:
+def test_state_guards_against_monitor_pid_reuse(mock: Harness) -> None:
     directory = mock.bundle("c1", ["true"])
     me = proc_stat(os.getpid())
     assert me is not None
-    ShimState(os.getpid(), me.starttime + 1).save(directory)  # our pid, another start time
+    MonitorState(os.getpid(), me.starttime + 1).save(directory)  # our pid, another start time
     state = mock.runtime.state("c1")
     assert state.status == "unknown"
-    assert state.reason == f"mock shim (pid {os.getpid()}) died without recording an exit code"
-    ShimState(os.getpid(), me.starttime).save(directory)  # a live shim, no process yet
+    assert state.reason == (f"its monitor (pid {os.getpid()}) died without recording an exit code")
+    MonitorState(os.getpid(), me.starttime).save(directory)  # a live monitor, no process yet
     assert mock.runtime.state("c1").status == "creating"
-    (directory / "mock-state.json").unlink()
+    (directory / "monitor.json").unlink()
 
 
 def test_container_survives_the_creating_process(mock: Harness) -> None:
@@ -268,7 +275,7 @@ def test_container_survives_the_creating_process(mock: Harness) -> None:
     pid, monitor = json.loads(done.stdout)
     mock.remember(pid, monitor)
     assert mock.runtime.state("c1").status == "created"
-    assert mock.shim_live("c1")
+    assert mock.monitor_live("c1")
     mock.runtime.start("c1")
     assert mock.wait_state("c1", "stopped").exit_code == 7
     assert b"stdout F survived" in (mock.containers / "c1" / "ctr.log").read_bytes()
@@ -280,28 +287,27 @@ def test_missing_rootfs_fails_create_and_leaves_nothing(mock: Harness) -> None:
         mock.runtime.create(mock.request("c1", bundle))
     assert (info.value.verb, info.value.container, info.value.runtime) == ("create", "c1", "mock")
     assert os.listdir(bundle) == ["config.json"]
-    assert _shims_for(bundle) == []
+    assert _monitors_for(bundle) == []
 
 
-def test_a_shim_that_never_reports_is_killed(mock: Harness) -> None:
-    runtime = mock.make_runtime(timeout=0.5)
+def test_a_monitor_that_never_reports_is_killed(mock: Harness) -> None:
     directory = mock.bundle("c1", ["true"])
-    os.mkfifo(directory / "stuck.json")  # the shim blocks reading its spec: it never reports
+    os.mkfifo(directory / "stuck.log")  # the monitor blocks opening its log: it never reports
+    job = Launch(Command(("true",)), log="stuck.log", exit_file=str(directory / "exit"))
+    context = {"container": "c1", "runtime": "mock", "verb": "create"}
     started = time.monotonic()
     with pytest.raises(RuntimeTimeoutError, match="hung for 0.5s") as info:
-        launch(
-            runtime, "c1", directory, "stuck.json", "ctr.log", gate=True, stdin=False, verb="create"
-        )
+        launch(directory, job, context=context, timeout=0.5)
     assert time.monotonic() - started < 0.5 + 3.0
-    assert info.value.argv is not None and "ocimux.plugins.mock.shim" in info.value.argv
+    assert info.value.argv is not None and MONITOR_MODULE in info.value.argv
     assert (info.value.container, info.value.verb) == ("c1", "create")
-    assert sorted(os.listdir(directory)) == ["config.json", "stuck.json"]
-    assert _shims_for(directory) == []
+    assert os.listdir(directory) == ["config.json"]  # its (empty) log goes with the rest
+    assert _monitors_for(directory) == []
 
 
 def test_invalid_spec_fails_create(mock: Harness) -> None:
     bundle = mock.bundle("c1", [])
-    with pytest.raises(RuntimeCommandError, match=r"process\.args"):
+    with pytest.raises(InvalidArgumentError, match=r"process\.args"):
         mock.runtime.create(mock.request("c1", bundle))
     assert os.listdir(bundle) == ["config.json"]
 
@@ -310,10 +316,7 @@ def test_command_not_found_exits_127(mock: Harness) -> None:
     mock.run("c1", ["no-such-command-xyz"])
     assert mock.wait_state("c1", "stopped").exit_code == 127
     log = (mock.containers / "c1" / "ctr.log").read_text()
-    assert (
-        'stderr F ocimux mock: exec: "no-such-command-xyz": executable file not found in $PATH'
-        in log
-    )
+    assert 'stderr F ocimux: exec: "no-such-command-xyz": executable file not found in $PATH' in log
 
 
 def test_command_not_executable_exits_126(mock: Harness) -> None:
@@ -344,7 +347,7 @@ def test_env_is_exact_and_cwd_resolves_in_rootfs(mock: Harness) -> None:
 
 def test_runtime_info(mock: Harness) -> None:
     info = mock.runtime.info()
-    assert (info.name, info.path, info.monitor) == ("mock", None, "ocimux mock shim")
+    assert (info.name, info.path, info.monitor) == ("mock", None, "ocimux process monitor (mock)")
     assert info.version
 
 

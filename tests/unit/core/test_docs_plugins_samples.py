@@ -802,8 +802,8 @@ def readme_runtime_sample() -> Block:
         ),
         pytest.param(
             readme_runtime_sample(), "# by capabilities.",
-            "# by capabilities; see ocimux.processruntime.ProcessRuntime.",
-            "ocimux.processruntime.ProcessRuntime", id="a-name-ocimux-lacks",
+            "# by capabilities; see ocimux.vmruntime.VmRuntime.",
+            "ocimux.vmruntime.VmRuntime", id="a-name-ocimux-lacks",
         ),
         pytest.param(
             sample_named("ocimux_sandbox_policy"), "def ocimux_adjust_spec(spec, runtime, name)",
