@@ -513,7 +513,7 @@ def footprint(world: World, count: int, mem_before: int | None) -> dict[str, Any
 def ps_breakdown(world: World, runs: int) -> dict[str, Any]:
     """Time the parts of `ps -a` in this process and count the runtime commands it runs."""
     import ocimux
-    from ocimux import _commands, process
+    from ocimux import _cli_containers, process
 
     spawned: Counter[str] = Counter()
     real_run, real_spawn = process.run, process.spawn
@@ -553,8 +553,8 @@ def ps_breakdown(world: World, runs: int) -> dict[str, Any]:
                 timed("store.list_containers", d.store.list_containers)
                 timed("Dispatcher.list (reconcile)", d.list)
                 with contextlib.redirect_stdout(io.StringIO()):
-                    timed("cmd_ps table", lambda d=d: _commands.cmd_ps(d, table))
-                    timed("cmd_ps json", lambda d=d: _commands.cmd_ps(d, as_json))
+                    timed("cmd_ps table", lambda d=d: _cli_containers.cmd_ps(d, table))
+                    timed("cmd_ps json", lambda d=d: _cli_containers.cmd_ps(d, as_json))
             finally:
                 d.store.close()
     finally:

@@ -10,6 +10,8 @@ import os
 import sys
 from collections.abc import Mapping
 
+from .errors import OcimuxError
+
 __all__ = ["DEBUG_VARIABLE", "debug_requested", "internal_error", "report_error", "set_debug"]
 
 #: the variable that turns `--debug` on for every call (any value but "", "0", "false", "no")
@@ -37,7 +39,7 @@ def report_error(exc: BaseException, line: str | None = None) -> None:
     PluginFaultError that names it, and Python prints causes first.
     """
     if _debug:
-        import traceback
+        import traceback  # lazy: ~1.5 ms, only with --debug
 
         traceback.print_exception(exc, file=sys.stderr)
     sys.stderr.write(f"{line if line is not None else f'Error: {exc}'}\n")
@@ -45,8 +47,6 @@ def report_error(exc: BaseException, line: str | None = None) -> None:
 
 def internal_error(exc: BaseException) -> str:
     """The one line for an exception nothing expected (a bug in ocimux or a hook plugin)."""
-    from .errors import OcimuxError
-
     where = ""
     tb = exc.__traceback__
     while tb is not None:

@@ -26,6 +26,7 @@ from .flagvalues import (
     parse_volume,
 )
 from .logsize import parse_log_opts
+from .seccomp import load_profile
 from .signals import parse_signal
 
 __all__ = ["container_config", "entrypoint", "env_files", "split_rootfs"]
@@ -104,8 +105,6 @@ def _seccomp_file(path: str | None) -> str | None:
             f"invalid --security-opt seccomp={path}: no such file",
             hint="give a Docker-format seccomp profile (JSON), or seccomp=unconfined",
         )
-    from .seccomp import load_profile
-
     try:
         load_profile(path)  # a bad profile is a bad flag value, on every runtime
     except InvalidArgumentError as exc:

@@ -1,7 +1,8 @@
 """The `ocimux` command line: argparse at module level, everything else imported by commands.
 
-Only `sys`, `os` and `argparse` load at start-up, so `ocimux --version` and `--help` never
-touch pydantic, stevedore or pluggy. Every error becomes one line on stderr and podman's
+Only argparse and three small modules (errors, the error report, the version) load at
+start-up, so `ocimux --version` and `--help` never touch the engine, pydantic, stevedore or
+pluggy; `_commands` loads the one group of commands a verb needs. Every error becomes one line on stderr and podman's
 exit codes: 125 when ocimux failed, 126 when the container's command cannot be invoked,
 127 when it was not found, else the container's own exit code. A bug (in a runtime plugin: the
 Registry's guard names it; anywhere else: caught here) is one line and 125 too. `--debug`, or
@@ -14,6 +15,10 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+
+from ._report import debug_requested, internal_error, report_error, set_debug
+from ._version import VERSION
+from .errors import OcimuxError
 
 __all__ = ["build_parser", "entry", "main"]
 
@@ -337,24 +342,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the process exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:2] == ["container", "cleanup"]:  # hidden: what a container's monitor runs
-        from ._cli_cleanup import main as cleanup
+        from ._cli_cleanup import main as cleanup  # lazy: it opens a Dispatcher
 
         return cleanup(argv[2:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version or args.cmd == "version":
-        from ._version import VERSION
-
         print(f"ocimux version {VERSION}")
         return 0
     if args.cmd is None:
         parser.print_help(sys.stderr)
         return EXIT_FAILED
-    from ._report import debug_requested, report_error, set_debug
-    from .errors import OcimuxError
-
     set_debug(debug_requested(args.debug))
     try:
+        # lazy: the commands import the engine; --version and --help stay at argparse
         from . import _commands
 
         return _commands.dispatch(args)
@@ -375,8 +376,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 os.dup2(devnull, stream.fileno())
         return 0
     except Exception as exc:  # noqa: BLE001 - a bug must still end as one line and 125
-        from ._report import internal_error
-
         report_error(exc, internal_error(exc))
         return EXIT_FAILED
 

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ocimux._commands import _exec_sessions, cmd_image, cmd_ps
+from ocimux._cli_containers import cmd_ps
+from ocimux._cli_images import cmd_image
+from ocimux._cli_run import _exec_sessions
 from ocimux._output import escape_cell, print_table
 from ocimux.store import ContainerRecord, ExecRecord
 
