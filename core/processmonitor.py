@@ -82,6 +82,9 @@ class Setup:
             exit_command=launch.exit_command,
         )
         self._spawn(self.monitor)
+        child_start = _starttime(self.child)
+        if self.command.gate_fd is not None:  # recorded at once: a runtime that gives up kills it
+            MonitorState(me, state.monitor_start, 0, 0, self.child, child_start).save(Path("."))
         self.pid = self._wait_for_sandbox() if self.command.gate_fd is not None else self.child
         MonitorState(
             me,

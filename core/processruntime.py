@@ -3,10 +3,10 @@
 You give it an argv (`command`: the container's process, from its spec) and, if exec should
 work differently from the default, `exec_command`; it gives you every verb of interface v1:
 
-- `create`: checks the command (126/127, `check_command`), starts a monitor
-  (`python -m ocimux.processmonitor`, detached like conmon) that serves `request.io` and
-  holds the process at a start gate (before its exec, or, with `Command.gate_fd`, inside
-  your sandbox), then `prepare` (default: nothing) before it returns;
+- `create`: starts a monitor (`python -m ocimux.processmonitor`, detached like conmon) that
+  serves `request.io` and holds the process at a start gate (before its exec, or, with
+  `Command.gate_fd`, inside your sandbox once it is set up), checks the command in the
+  process's root as it is then (126/127, `check_command`), then `prepare` (default: nothing);
 - `start` opens the gate; `kill` signals the process (with `all_procs` every process of the
   container); `pause`/`resume` stop and continue them all (SIGSTOP/SIGCONT); `delete` kills
   whatever is left and removes the monitor's files; `state` reads them and /proc (pids
@@ -119,7 +119,8 @@ class ProcessRuntime(Runtime):
 
     def check_command(self, spec: SpecView, root: Path, exec_id: str | None = None) -> None:
         """Raise CommandNotFoundError (127) / CommandNotInvocableError (126) if `spec.args[0]`
-        cannot run. `root` is the rootfs at create, `/proc/<pid>/root` for an exec."""
+        cannot run from `root`: `/proc/<pid>/root` of the held process at create (a sandbox's
+        root, mounts made), of the container's process for an exec (`exec_id`)."""
         resolve_command(root, spec.args, spec.env, spec.cwd)
 
     def prepare(self, cid: str, pid: int, spec: SpecView) -> None:
@@ -218,15 +219,18 @@ class ProcessRuntime(Runtime):
             raise self._error(
                 cid, "create", f"rootfs {spec.root_path} does not exist or is not a directory"
             )
-        self._check(cid, "create", spec, spec.root_path)
         command = self.command(spec)
         private_dir(io.exit_file.parent)
         remove_quietly(io.exit_file)  # a previous run's
         pid, monitor = self._launch(cid, "create", io.directory, _job(command, io))
         try:
+            self._check(cid, "create", spec, Path(f"/proc/{pid}/root"))
             self.prepare(cid, pid, spec)
         except BaseException:
             self.delete(cid)
+            remove_quietly(io.exit_file)  # the held process's, killed: it never ran
+            if io.log.exists() and io.log.stat().st_size == 0:
+                remove_quietly(io.log)
             raise
         return CreateResult(pid=pid, monitor_pid=monitor)
 
