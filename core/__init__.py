@@ -13,7 +13,10 @@ subclass `Runtime` and declare `Capabilities`; hook plugins use `hookimpl`.
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
+
+from ._version import VERSION
 
 if TYPE_CHECKING:  # the names below load on first use (module __getattr__), keeping import cheap
     from .capabilities import Capabilities, Capability
@@ -155,12 +158,8 @@ _LAZY = {
 
 def __getattr__(name: str) -> Any:
     if name == "__version__":
-        from ._version import VERSION
-
         return VERSION
     if name in _LAZY:
-        import importlib
-
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
         return value

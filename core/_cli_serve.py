@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ocimux.server import default_socket, serve
 from ocimux.server.httpd import Limits
+from ocimux.server.listener import default_socket, serve
 from ocimux.server.openapi import openapi
 from ocimux.server.tls import TlsFiles
 

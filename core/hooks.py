@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, final
+from typing import Any, final
 
-if TYPE_CHECKING:
-    from ._entries import BrokenPlugin, PluginEntry
+from ._entries import BrokenPlugin, PluginEntry, import_target
 
 __all__ = ["Hooks"]
 
@@ -34,10 +33,10 @@ class Hooks:
         return cls(())
 
     def _load(self) -> Any:
+        # lazy: pluggy (~30 ms with the hook specifications) only when a hook plugin is installed
         import pluggy
 
         from . import hookspec
-        from ._entries import BrokenPlugin, import_target
 
         pm = pluggy.PluginManager(hookspec.PROJECT)
         pm.add_hookspecs(hookspec)

@@ -227,7 +227,7 @@ def _overlaps(a: str, b: str) -> bool:
 
 
 def _libc() -> Any:
-    import ctypes
+    import ctypes  # lazy: ~2 ms, only mounting and unmounting a layer need it
 
     libc = ctypes.CDLL(None, use_errno=True)
     libc.mount.argtypes = (
@@ -242,7 +242,7 @@ def _libc() -> Any:
 
 
 def _errno() -> int:
-    import ctypes
+    import ctypes  # lazy: as in _libc
 
     return ctypes.get_errno()
 

@@ -179,7 +179,7 @@ class Registry:
 
         For reports such as `ocimux runtimes`; commands on one container never need it.
         """
-        from ._discovery import load_all
+        from ._discovery import load_all  # lazy: stevedore, only to load every plugin
 
         single = {
             name: es[0]
@@ -289,7 +289,7 @@ class Registry:
     def _probed(self, runtime: Runtime) -> list[tuple[str, Capability]]:
         if runtime.path is None or not type(runtime).probes:
             return []
-        from .probes import probe_cached
+        from .probes import probe_cached  # lazy: only a capability gate or `runtimes` probes
 
         return probe_cached(runtime)
 

@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, TypeAlias
 
-from .errors import InvalidArgumentError
+from .errors import InvalidArgumentError, RuntimeCommandError
 from .rootfs import resolve_in_rootfs
 from .signals import SIGTERM, STOP_SIGNAL_ANNOTATION, parse_signal
 
@@ -190,8 +190,6 @@ def _container_spec(path: Path) -> dict[str, Any]:
     Raises RuntimeCommandError (one line, what to do) when it was removed or damaged behind
     ocimux's back: without it no runtime can build the session's process.
     """
-    from .errors import RuntimeCommandError
-
     try:
         doc = json.loads(path.read_bytes())
         if not isinstance(doc, dict) or not isinstance(doc["root"]["path"], str):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import sqlite3
 import threading
 from contextlib import contextmanager, suppress
@@ -35,6 +36,7 @@ from .errors import (
     StoreError,
 )
 from .files import private_dir
+from .trust import check_owned
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -397,8 +399,6 @@ class Store:
             except OSError:
                 continue
             try:
-                import pwd
-
                 owner = f"user {pwd.getpwuid(uid).pw_name} (uid {uid})"
             except KeyError:
                 owner = f"uid {uid}"
@@ -418,8 +418,6 @@ class Store:
         linked into place, never replacing one: so `path` names either nothing or a finished
         ocimux database, and an empty or schemaless file there is an error, not a fresh store.
         """
-        from .trust import check_owned
-
         setting = "[ocimux] state_dir"
         check_owned(self.path.parent, "state directory", setting)
         try:

@@ -17,6 +17,7 @@ and root's next `ocimux ps` would delete it. So:
 from __future__ import annotations
 
 import os
+import pwd
 import stat
 from pathlib import Path
 from typing import Final
@@ -78,8 +79,6 @@ def inside_containers_dir(path: Path | str, containers_dir: Path) -> bool:
 
 def _user(uid: int) -> str:
     try:
-        import pwd
-
         return f"user {pwd.getpwuid(uid).pw_name} (uid {uid})"
-    except (KeyError, ImportError):
+    except KeyError:
         return f"uid {uid}"

@@ -15,7 +15,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ocimux._cleanup import claimed, removal_claim
+from ocimux.attach import MultiplexWriter
 from ocimux.errors import CapabilityError, InvalidArgumentError, NotFoundError, OcimuxError
+from ocimux.logs import container_ended, follow_log
+from ocimux.newcontainer import NewContainer
+from ocimux.signals import parse_signal
 
 from .configshapes import config_fields, host_config, mount_points, network_mode, user_command
 from .dockercommand import command, docker_annotations
@@ -67,8 +72,6 @@ class ContainerEndpoints:
         Fields ocimux cannot honour (unsupported.py), malformed values and options the
         runtime lacks a capability for are refused before anything is created.
         """
-        from ocimux.dispatcher import NewContainer
-
         body = r.json()
         host = body.get("HostConfig") or {}
         if not isinstance(host, dict):
@@ -205,8 +208,6 @@ class ContainerEndpoints:
         per container: an exit caused by `restart` is not the end (Docker keeps a restarted
         AutoRemove container), so the watcher waits for the restart and watches the new run.
         """
-        from ocimux._cleanup import removal_claim
-
         with self._lock:
             if cid in self.auto_removing:
                 return  # its watcher lives on across a restart
@@ -261,8 +262,6 @@ class ContainerEndpoints:
         (it died, or the container predates exit commands). A container whose removal another
         client claims (a foreground `ocimux run --rm`) is that client's.
         """
-        from ocimux._cleanup import claimed
-
         try:
             records = self.d.list()
         except OcimuxError:
@@ -329,8 +328,6 @@ class ContainerEndpoints:
         self.d.recreate(rec.id, (*(entrypoint or ()), *cmd))
 
     def kill(self, r: Request) -> Response:
-        from ocimux.signals import parse_signal
-
         rec = self._record(r.params["id"])
         spec = r.query.get("signal") or "SIGKILL"
         try:
@@ -371,8 +368,6 @@ class ContainerEndpoints:
         Costs two small file reads per poll, never a runtime command: an abandoned `wait`
         ends with its connection instead of polling `<runtime> state` forever.
         """
-        from ocimux.logs import container_ended
-
         try:
             ended = container_ended(self.d.runtime_of(rec), rec.id, rec.monitor_pid)
         except OcimuxError:
@@ -409,8 +404,6 @@ class ContainerEndpoints:
         return Response(200, b"", content_type="text/plain")
 
     def attach(self, r: Request) -> None:
-        from ocimux.attach import MultiplexWriter
-
         rec = self._record(r.params["id"])
         tty = bool(rec.config.get("terminal"))
         stream, logs = r.flag("stream"), r.flag("logs")
@@ -437,8 +430,6 @@ class ContainerEndpoints:
         return None
 
     def logs(self, r: Request) -> None:
-        from ocimux.attach import MultiplexWriter
-
         rec = self._record(r.params["id"])
         if not (r.flag("stdout") or r.flag("stderr")):
             raise ApiError(400, "you must choose at least one stream")
@@ -476,8 +467,6 @@ class ContainerEndpoints:
         the runtime binary, and the follower polls its connection between reads: an
         abandoned follower ends within a fraction of a second, holding no thread.
         """
-        from ocimux.logs import container_ended, follow_log
-
         want = {"stdout": r.flag("stdout"), "stderr": r.flag("stderr")}
         tail = tail_of(r)
         ended = container_ended(runtime, cid, monitor_pid) if follow else None

@@ -19,6 +19,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ocimux._version import VERSION
 from ocimux.errors import OcimuxError
 
 from .container_api import ContainerEndpoints
@@ -125,8 +126,6 @@ class DockerApi(ContainerEndpoints, ExecEndpoints):
         return Response(200, b"OK", headers, content_type="text/plain; charset=utf-8")
 
     def _version(self) -> str:
-        from ocimux._version import VERSION
-
         return VERSION
 
     def version(self, r: Request) -> Response:

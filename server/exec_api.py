@@ -21,7 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ocimux.attach import MultiplexWriter
 from ocimux.errors import NotFoundError, OcimuxError
+from ocimux.options import ExecOptions
 
 from .httpd import ApiError, Request, Response
 from .shapes import MUX, RAW, str_or_none, strings, valid_size
@@ -62,8 +64,6 @@ class ExecEndpoints:
     _record: Callable[[str], ContainerRecord]  # ContainerEndpoints': a container by reference
 
     def exec_create(self, r: Request) -> Response:
-        from ocimux.options import ExecOptions
-
         rec = self._record(r.params["id"])
         body = r.json()
         cmd = strings(body.get("Cmd"), "Cmd")
@@ -97,8 +97,6 @@ class ExecEndpoints:
         return entry
 
     def exec_start(self, r: Request) -> Response | None:
-
-        from ocimux.attach import MultiplexWriter
 
         entry = self._exec(r.params["id"])
         body = r.json()

@@ -19,6 +19,7 @@ from typing import Any, Final
 
 from ocimux.containerconfig import NETWORK_MODES, ContainerConfig, Device, Limits, Mount, Ulimit
 from ocimux.errors import CapabilityError
+from ocimux.files import private_dir
 from ocimux.flagvalues import (
     SecurityOpts,
     parse_capabilities,
@@ -33,6 +34,7 @@ from ocimux.flagvalues import (
     parse_ulimit,
     parse_volume,
 )
+from ocimux.logsize import parse_log_size
 from ocimux.signals import parse_signal
 
 from .jsonfields import (
@@ -47,6 +49,7 @@ from .jsonfields import (
     prefixed,
     refuse,
 )
+from .unsupported import is_empty
 
 __all__ = ["DEFAULT_NETWORKS", "container_config", "docker_option"]
 
@@ -181,8 +184,6 @@ def _network(body: dict[str, Any], host: dict[str, Any]) -> str:
         raise bad("Config.NetworkDisabled", "it contradicts HostConfig.NetworkMode host")
     net = as_object(body.get("NetworkingConfig"), "NetworkingConfig")
     endpoints = as_object(net.get("EndpointsConfig"), "NetworkingConfig.EndpointsConfig")
-    from .unsupported import is_empty
-
     for name, endpoint in endpoints.items():
         where = f"NetworkingConfig.EndpointsConfig.{name}"
         if name not in (*DEFAULT_NETWORKS, *NETWORK_MODES, mode):
@@ -216,8 +217,6 @@ def _log_config(host: dict[str, Any]) -> int | None:
             )
     if "max-size" not in options:
         return None
-    from ocimux.logsize import parse_log_size
-
     with prefixed("HostConfig.LogConfig.Config"):
         return parse_log_size(options["max-size"], "max-size")
 
@@ -367,8 +366,6 @@ def _seccomp_file(profile: str, seccomp_dir: Path) -> str:
     data = profile.encode()
     path = seccomp_dir / f"{hashlib.sha256(data).hexdigest()}.json"
     if not path.exists():
-        from ocimux.files import private_dir
-
         private_dir(seccomp_dir)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         fd = os.open(

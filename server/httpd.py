@@ -16,21 +16,20 @@ import json
 import os
 import re
 import select
+import signal
 import socket
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ocimux.sockets import remove_if_stale
 
 from .connections import ConnectionServer, Limits
 from .requestlog import log_line, request_line
-
-if TYPE_CHECKING:
-    import ssl
 
 __all__ = ["ApiError", "Limits", "Request", "Response", "Route", "make_server"]
 
@@ -139,8 +138,6 @@ class Request:
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:  # reset, or a TLS error: gone either way
-            import ssl
-
             if isinstance(exc, ssl.SSLWantReadError | ssl.SSLWantWriteError):
                 return  # a TLS record is incomplete: nothing to decide yet
             self.handler.gone = type(exc).__name__
@@ -383,8 +380,6 @@ def make_server(
 
 def serve_until_signalled(server: ConnectionServer) -> None:
     """Serve until SIGINT/SIGTERM; then stop accepting and return (the caller cleans up)."""
-    import signal
-
     stop = threading.Event()
 
     def on_signal(*_: object) -> None:

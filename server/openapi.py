@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from .docker_api import API_VERSION, ENDPOINTS, MUX, RAW
+from .unsupported import CLIENT_SIDE, MAPPED, UNSUPPORTED
 
 __all__ = ["openapi"]
 
@@ -61,8 +62,6 @@ def _success(handler: str, status: int) -> dict[str, Any]:
 
 def _create_body() -> str:
     """Which fields of a create body ocimux maps, and which it refuses unless at their default."""
-    from .unsupported import CLIENT_SIDE, MAPPED, UNSUPPORTED
-
     refused = "; ".join(f"{path} ({why})" for path, _, why in UNSUPPORTED)
     return (
         "Docker's container config. Mapped into the container's configuration: "

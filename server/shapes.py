@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import platform
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ocimux.containerconfig import ContainerConfig
@@ -123,8 +124,6 @@ def str_or_none(value: Any, what: str) -> str | None:
 
 
 def rootfs_of(image: dict[str, Any]) -> Any:
-    from pathlib import Path
-
     return Path(image["rootfs"]) if image.get("rootfs") else None
 
 

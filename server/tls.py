@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from ocimux.errors import InvalidArgumentError
-
-if TYPE_CHECKING:
-    import ssl
 
 __all__ = ["TlsFiles", "check_exposure", "is_loopback", "server_context"]
 
@@ -74,8 +71,6 @@ def server_context(files: TlsFiles) -> ssl.SSLContext:
 
     Raises InvalidArgumentError naming the file that cannot be loaded.
     """
-    import ssl
-
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.verify_mode = ssl.CERT_REQUIRED

@@ -13,6 +13,7 @@ from functools import partial
 from pathlib import Path
 
 import pytest
+from ocimux.containerconfig import ContainerConfig, Device, Limits
 from ocimux.errors import CapabilityError, ContainerNotFoundError, OcimuxError, StateError
 from ocimux.options import CheckpointOptions, ExecOptions, Resources, RestoreOptions, StdStreams
 from ocimux.testing.calls import record_calls
@@ -145,8 +146,6 @@ def test_checkpoint_matches_declared_capability(ocimux_kit: Kit, tmp_path: Path)
 
 def _create_options(tmp_path: Path) -> dict[str, dict[str, object]]:
     """For each capability a create option needs: the NewContainer fields that ask for it."""
-    from ocimux.containerconfig import ContainerConfig, Device, Limits
-
     profile = tmp_path / "seccomp.json"
     profile.write_text('{"defaultAction": "SCMP_ACT_ALLOW"}\n')
     config = {

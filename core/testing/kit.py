@@ -22,10 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ocimux import process
 from ocimux.capabilities import Capabilities, Capability
 from ocimux.dispatcher import Dispatcher, NewContainer
 from ocimux.errors import ContainerNotFoundError, OcimuxError
 from ocimux.options import ExecOptions, StdStreams
+from ocimux.session import open_dispatcher
 from ocimux.store import ContainerRecord, ExecRecord
 
 __all__ = ["WAIT_TIMEOUT", "Attached", "Captured", "Kit", "run_container"]
@@ -119,8 +121,6 @@ class Kit:
         It is what another `ocimux` process builds, minus what a class or module of the
         plugin keeps in this process (`cli` catches that).
         """
-        from ocimux.session import open_dispatcher
-
         if self.dispatcher.origin is None:
             raise pytest.UsageError("the kit's dispatcher must come from open_dispatcher()")
         config_file, environ = self.dispatcher.origin
@@ -137,8 +137,6 @@ class Kit:
         self, *args: str, input: bytes | None = None, timeout: float = CLI_TIMEOUT
     ) -> CliResult:
         """Run `python -m ocimux.cli ARGS` in a new process with the kit's configuration."""
-        from ocimux import process
-
         environ = dict(self.dispatcher.origin[1]) if self.dispatcher.origin else dict(os.environ)
         config_file = self.dispatcher.origin[0] if self.dispatcher.origin else None
         if config_file is not None:

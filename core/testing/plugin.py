@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from ocimux.dispatcher import Dispatcher
 from ocimux.errors import OcimuxError
+from ocimux.rootfs import build_busybox_rootfs
+from ocimux.session import open_dispatcher
 
 from .kit import WAIT_TIMEOUT, Captured, Kit, run_container
 
@@ -74,8 +76,6 @@ def ocimux_rootfs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
         if not path.is_dir():
             raise pytest.UsageError(f"--ocimux-rootfs {given}: not a directory")
         return path
-    from ocimux.rootfs import build_busybox_rootfs
-
     dest = tmp_path_factory.mktemp("ocimux-rootfs") / "rootfs"
     try:
         return build_busybox_rootfs(dest)
@@ -103,8 +103,6 @@ def dispatcher(
     Dispatcher or `ocimux` process finds the same state. Containers left behind are removed at
     teardown (through this Dispatcher, whose runtime instance knows most about them).
     """
-    from ocimux.session import open_dispatcher
-
     base = tmp_path_factory.mktemp("ocimux")
     conf = write_conf(base / "containers.conf", base / "state", ocimux_runtime)
     env = {"CONTAINERS_CONF": str(conf), "OCIMUX_CACHE_DIR": str(base / "cache")}

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ocimux.errors import RuntimeCommandError
 from ocimux.sockets import listening
 
 from . import messages as m
@@ -47,14 +48,12 @@ def ensure_sink(socket_path: Path, timeout: float) -> None:
     """Make sure a sink serves `socket_path`; start one if nobody answers there."""
     if listening(socket_path):
         return
-    from ocimux import process
+    from ocimux import process  # lazy: the sink process (this module) never starts one
 
     argv = [sys.executable, "-I", "-m", __name__, "--dir", str(socket_path.parent)]
     argv += ["--socket", socket_path.name]
     done = process.run(argv, timeout=timeout)
     if done.returncode != 0:
-        from ocimux.errors import RuntimeCommandError
-
         raise RuntimeCommandError(
             f"cannot start the shim event sink: {done.stderr_text or f'exit {done.returncode}'}",
             argv=argv, exit_status=done.returncode, verb="create",
