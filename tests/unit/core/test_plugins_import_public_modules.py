@@ -18,13 +18,13 @@ SKIPPED_PARTS = {"build", "__pycache__", ".venv", "dist"}
 
 
 def _is_private(dotted: str) -> bool:
-    """Whether `ocimux.<x>...` names a private core module (`x` starts with one underscore)."""
+    """Whether `ocimux.<x>...` names a private core module: a part after `ocimux` starts with one
+    underscore (`ocimux._x`, `ocimux.engine._x`); a plugin's own modules are its business."""
     parts = dotted.split(".")
     return (
-        len(parts) > 1
-        and parts[0] == "ocimux"
-        and parts[1].startswith("_")
-        and not parts[1].startswith("__")
+        parts[0] == "ocimux"
+        and parts[1:2] != ["plugins"]
+        and any(part.startswith("_") and not part.startswith("__") for part in parts[1:])
     )
 
 
@@ -99,6 +99,8 @@ def test_a_plugin_module_imports_no_private_ocimux_module(path: Path):
         ("from ._x import y", "", []),  # an example's own package
         ("from ocimux import __version__, process", "", []),
         ("from ocimux.process import run\nimport ocimux.files", "", []),
+        ("from ocimux.engine._cache import cached", "", ["from ocimux.engine._cache import ..."]),
+        ("import ocimux.io._launch", "", ["ocimux.io._launch"]),
     ],
 )
 def test_the_scan_tells_private_from_public(source: str, package: str, expected: list[str]):
