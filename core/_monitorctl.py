@@ -119,7 +119,7 @@ class GateError(Exception):
     """A held process could not be released; the message says why."""
 
 
-def open_gate(directory: Path, timeout: float, waiting: Callable[[], None]) -> None:
+def open_gate(directory: Path, timeout: float, waiting: Callable[[], object]) -> None:
     """Release the process held in `directory`: it runs its command now.
 
     Like runc's exec.fifo: the process blocks reading the `start` FIFO; this opens it for

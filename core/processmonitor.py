@@ -37,7 +37,7 @@ from pathlib import Path
 
 from ._launch import Launch
 from ._processchild import enter_pid_namespace, exec_child, restore_pid_namespace, write_all
-from ._procfs import START_FIFO, MonitorState, proc_stat, remove_quietly
+from ._procfs import START_FIFO, MonitorState, pids_in_session, proc_stat, remove_quietly
 from .monitor import STDERR, STDOUT, Monitor, exit_code_of
 
 __all__ = ["main"]
@@ -212,8 +212,6 @@ class Setup:
         if self.launch.terminal:
             # A terminal's jobs may run in groups of their own (a shell's job control), and
             # they hold the slave: the whole session goes, as with the end of a pid namespace.
-            from ._procfs import pids_in_session
-
             for pid in pids_in_session(self.child):
                 try:
                     os.kill(pid, signal.SIGKILL)

@@ -34,6 +34,7 @@ import signal as _signal
 import sys
 import time
 from abc import abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -252,11 +253,11 @@ class ProcessRuntime(Runtime):
             cid, "start", self.container_dir(cid), lambda: self._require(cid, "start", "created")
         )
 
-    def _open(self, cid: str, verb: str, directory: Path, waiting: object) -> None:
+    def _open(self, cid: str, verb: str, directory: Path, waiting: Callable[[], object]) -> None:
         timeout = self.context.command_timeout
         drain_control(directory, min(timeout, 1.0))  # resizes first
         try:
-            open_gate(directory, timeout, waiting)  # type: ignore[arg-type]
+            open_gate(directory, timeout, waiting)
         except GateError as exc:
             raise self._error(cid, verb, str(exc)) from None
 
