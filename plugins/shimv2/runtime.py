@@ -58,6 +58,10 @@ SHIM_PIDFILE = "shim.pid"
 NOT_FOUND = 5
 #: how long a stopped container's I/O monitor may take to log its last output (at most)
 DRAIN_GRACE = 10.0
+#: an exec's drain: an orphan the exec'd shell left in the container may hold its output
+#: open for as long as it lives, and the process is stopped all the same (conmon too writes an
+#: exec's exit without waiting for the pipes' EOF)
+EXEC_DRAIN_GRACE = 0.5
 #: an exec session's terminal size, for `start` to apply after `Start`
 _SIZE_FILE = "size"
 
@@ -379,7 +383,9 @@ class ShimV2Runtime(Runtime):
             return RuntimeState("stopped", 0, answer["exit_status"] if code is None else code)
         return RuntimeState(status, answer["pid"])  # type: ignore[arg-type]
 
-    def _await_drained(self, exit_file: Path, directory: Path) -> int | None:
+    def _await_drained(
+        self, exit_file: Path, directory: Path, grace: float = DRAIN_GRACE
+    ) -> int | None:
         """Wait until the I/O monitor has logged the last output and written `exit`; its code.
 
         The shim reports the task stopped as soon as the process is reaped, while the monitor
@@ -388,7 +394,7 @@ class ShimV2Runtime(Runtime):
         died or hangs ends the wait (None without an exit file).
         """
         pidfile = directory / mon.PIDFILE
-        deadline = time.monotonic() + min(self.context.command_timeout, DRAIN_GRACE)
+        deadline = time.monotonic() + min(self.context.command_timeout, grace)
         delay = 0.001
         while True:
             code = read_exit_file(exit_file)
@@ -481,7 +487,7 @@ class ShimV2Runtime(Runtime):
         if status == "stopped":
             # the monitor lives on while an orphan still holds the output: the process is
             # stopped all the same (bounded wait for the drain, then the shim's exit status)
-            code = self._await_drained(exit_file, directory)
+            code = self._await_drained(exit_file, directory, EXEC_DRAIN_GRACE)
             return RuntimeState("stopped", pid, answer["exit_status"] if code is None else code)
         return RuntimeState(status, answer["pid"] or pid)  # type: ignore[arg-type]
 
