@@ -36,6 +36,7 @@ def load_config(
     ConfigError naming the file, line and key (or the variable) of the first problem found.
     See `ocimux.config.load.load_config` for the steps.
     """
-    from .load import load_config as _load_config  # lazy: tomli and pydantic, the cold path
+    # lazy: tomli and pydantic, the cold path
+    from .load import load_config as _load_config
 
     return _load_config(config_file, environ)

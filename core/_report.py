@@ -39,7 +39,8 @@ def report_error(exc: BaseException, line: str | None = None) -> None:
     PluginFaultError that names it, and Python prints causes first.
     """
     if _debug:
-        import traceback  # lazy: ~1.5 ms, only with --debug
+        # lazy: ~1.5 ms, only with --debug
+        import traceback
 
         traceback.print_exception(exc, file=sys.stderr)
     sys.stderr.write(f"{line if line is not None else f'Error: {exc}'}\n")

@@ -342,7 +342,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the process exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:2] == ["container", "cleanup"]:  # hidden: what a container's monitor runs
-        from ._cli_cleanup import main as cleanup  # lazy: it opens a Dispatcher
+        # lazy: it opens a Dispatcher
+        from ._cli_cleanup import main as cleanup
 
         return cleanup(argv[2:])
     parser = build_parser()

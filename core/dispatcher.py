@@ -510,7 +510,8 @@ class Dispatcher(Reconciler):
         (default: the recorded one). The copy-on-write layer is kept; the old log is put back
         in front of the new one before anything runs.
         """
-        from .containerconfig import ContainerConfig  # lazy: create's path only (~6 ms)
+        # lazy: create's path only (~6 ms)
+        from .containerconfig import ContainerConfig
 
         rec = self.store.lookup(ref)
         c = rec.config

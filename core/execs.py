@@ -42,7 +42,8 @@ __all__ = ["ExecSessions"]
 
 def _check_options(options: ExecOptions, ref: str) -> None:
     """The same rules every runtime applies, checked before anything is recorded."""
-    from . import spec as specs  # lazy: ~12 ms of imports that ps, stop and rm never need
+    # lazy: ~12 ms of imports that ps, stop and rm never need
+    from . import spec as specs
 
     if options.cwd is not None and not options.cwd.startswith("/"):
         raise InvalidArgumentError(

@@ -227,7 +227,8 @@ def _overlaps(a: str, b: str) -> bool:
 
 
 def _libc() -> Any:
-    import ctypes  # lazy: ~2 ms, only mounting and unmounting a layer need it
+    # lazy: ~2 ms, only mounting and unmounting a layer need it
+    import ctypes
 
     libc = ctypes.CDLL(None, use_errno=True)
     libc.mount.argtypes = (
@@ -242,7 +243,8 @@ def _libc() -> Any:
 
 
 def _errno() -> int:
-    import ctypes  # lazy: as in _libc
+    # lazy: as in _libc
+    import ctypes
 
     return ctypes.get_errno()
 

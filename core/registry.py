@@ -179,7 +179,8 @@ class Registry:
 
         For reports such as `ocimux runtimes`; commands on one container never need it.
         """
-        from ._discovery import load_all  # lazy: stevedore, only to load every plugin
+        # lazy: stevedore, only to load every plugin
+        from ._discovery import load_all
 
         single = {
             name: es[0]
@@ -289,7 +290,8 @@ class Registry:
     def _probed(self, runtime: Runtime) -> list[tuple[str, Capability]]:
         if runtime.path is None or not type(runtime).probes:
             return []
-        from .probes import probe_cached  # lazy: only a capability gate or `runtimes` probes
+        # lazy: only a capability gate or `runtimes` probes
+        from .probes import probe_cached
 
         return probe_cached(runtime)
 

@@ -28,7 +28,8 @@ HOOKS_GROUP = "ocimux.hooks"
 
 
 def _cold(config_file: str | None, environ: Mapping[str, str]) -> dict[str, Any]:
-    from ._discovery import discover  # lazy: stevedore and importlib.metadata, cold path only
+    # lazy: stevedore and importlib.metadata, cold path only
+    from ._discovery import discover
 
     config = load_config(config_file, environ)
     return {

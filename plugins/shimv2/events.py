@@ -48,7 +48,8 @@ def ensure_sink(socket_path: Path, timeout: float) -> None:
     """Make sure a sink serves `socket_path`; start one if nobody answers there."""
     if listening(socket_path):
         return
-    from ocimux import process  # lazy: the sink process (this module) never starts one
+    # lazy: the sink process (this module) never starts one
+    from ocimux import process
 
     argv = [sys.executable, "-I", "-m", __name__, "--dir", str(socket_path.parent)]
     argv += ["--socket", socket_path.name]

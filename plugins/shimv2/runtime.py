@@ -430,7 +430,8 @@ class ShimV2Runtime(Runtime):
 
     def exec(self, cid: str, exec_id: str, process: ExecOptions, io: ProcessIO) -> None:
         """Start the session's I/O monitor and `Exec` the process; `start` `Start`s it."""
-        from ocimux.spec import exec_process  # lazy: the spec modules (~12 ms) only for exec
+        # lazy: the spec modules (~12 ms) only for exec
+        from ocimux.spec import exec_process
 
         directory = private_dir(io.directory)
         spec = exec_process(self.container_dir(cid), process)
