@@ -24,12 +24,14 @@ meant for people.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import selectors
 import signal
 import struct
 import sys
+import termios
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -229,9 +231,6 @@ def _starttime(pid: int) -> int:
 
 
 def _set_size(fd: int, height: int, width: int) -> None:
-    import fcntl
-    import termios
-
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
 
 

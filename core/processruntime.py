@@ -38,6 +38,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
+from . import process
 from ._launch import Command, Launch
 from ._monitorctl import (
     KILL_WAIT,
@@ -67,6 +68,7 @@ from .errors import (
     RuntimeCommandError,
 )
 from .files import private_dir, write_atomic
+from .ids import validate_name
 from .options import CreateResult, RuntimeInfo, RuntimeState
 from .runtime import Runtime
 from .specview import SpecView
@@ -349,7 +351,7 @@ class ProcessRuntime(Runtime):
         already, CommandNotFoundError (127) / CommandNotInvocableError (126) before anything
         runs when the command does not resolve, InvalidArgumentError for a bad session id.
         """
-        from .ids import validate_name
+        # lazy: the spec module's imports are paid only by exec
         from .spec import exec_process
 
         validate_name(exec_id, "exec session id")
@@ -375,12 +377,11 @@ class ProcessRuntime(Runtime):
         """Name, path, version (`<binary> --version`'s first line, else ocimux's), monitor."""
         version = ""
         if self.path:
-            from . import process
-
             with contextlib.suppress(OSError, RuntimeCommandError):
                 done = process.run([self.path, "--version"], timeout=self.context.command_timeout)
                 version = done.stdout.decode(errors="replace").strip().partition("\n")[0]
         if not version:
+            # lazy: importlib.metadata costs ~20 ms, and only a runtime without a version needs it
             from importlib import metadata
 
             try:

@@ -18,6 +18,7 @@ __all__ = ["MockRuntime"]
 def __getattr__(name: str) -> Any:
     if name == "MockRuntime":
         try:
+            # lazy: listing runtimes must not pay for the runtime's imports
             from .runtime import MockRuntime
         except AttributeError as exc:  # would read as "no attribute MockRuntime" and hide the bug
             raise ImportError(f"cannot import ocimux.plugins.mock.runtime: {exc}") from exc
