@@ -21,7 +21,7 @@ def main() -> int:
     import ocimux.cli
 
     stamps["cli_imported"] = time.monotonic()
-    from ocimux import dispatcher, session
+    from ocimux.engine import dispatcher, session
 
     stamps["session_imported"] = time.monotonic()
     open_dispatcher, run = session.open_dispatcher, dispatcher.Dispatcher.run

@@ -130,8 +130,8 @@ def prepare(
     # sys.path differs from the CLI's, so the API gets a cache directory of its own or each
     # open_dispatcher() here would make the next CLI call cold.
     bench.api_environ = {**os.environ, "OCIMUX_CACHE_DIR": str(work / "cache-api")}
-    from ocimux import spec
-    from ocimux.rootfs import build_busybox_rootfs
+    from ocimux.oci import spec
+    from ocimux.oci.rootfs import build_busybox_rootfs
 
     build_busybox_rootfs(bench.rootfs)
     doc = spec.default_spec(rootfs=bench.rootfs, args=("/bin/true",))

@@ -81,7 +81,9 @@ def _patched(targets: list[tuple[Any, str, Callable[..., Any]]]) -> Iterator[Non
 
 def api_phases(dispatcher: Any, runtime: str, run: Callable[[], None], n: int) -> str:
     """Run `run` (one `Dispatcher.run`) `n` times with the waits timed; return a table (ms/run)."""
-    from ocimux import attach, conmon, process
+    from ocimux.base import process
+    from ocimux.io import attach
+    from ocimux.oci import conmon
 
     b = _Buckets()
     rt = dispatcher.registry.get(runtime)
@@ -201,7 +203,7 @@ def cli_cprofile(python: str, target: list[str], rest: list[str], runtime: str, 
 _SEGMENTS = (
     ("ready", "exec python, interpreter start-up, site and .pth files"),
     ("cli_imported", "import ocimux.cli (argparse, ocimux package)"),
-    ("session_imported", "import ocimux.session (dispatcher, store, registry, ...)"),
+    ("session_imported", "import ocimux.engine.session (dispatcher, store, registry, ...)"),
     ("open_start", "argparse, until open_dispatcher"),
     ("open_end", "open_dispatcher (warm cache: stat sys.path, read JSON, Store)"),
     ("run_start", "build NewContainer, until Dispatcher.run"),

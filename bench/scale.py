@@ -263,7 +263,7 @@ def remover(world: World, timeout: float = 0) -> Callable[[], Callable[[str], No
 
 def records(world: World) -> list[Any]:
     """Every container record in the world's store, read directly (no runtime is asked)."""
-    from ocimux.store import Store
+    from ocimux.engine.store import Store
 
     with Store(world.state_dir / "ocimux.db") as store:
         return store.list_containers()
@@ -513,7 +513,8 @@ def footprint(world: World, count: int, mem_before: int | None) -> dict[str, Any
 def ps_breakdown(world: World, runs: int) -> dict[str, Any]:
     """Time the parts of `ps -a` in this process and count the runtime commands it runs."""
     import ocimux
-    from ocimux import _cli_containers, process
+    from ocimux.base import process
+    from ocimux.cli import containers as _cli_containers
 
     spawned: Counter[str] = Counter()
     real_run, real_spawn = process.run, process.spawn
@@ -875,7 +876,7 @@ def main(argv: list[str] | None = None) -> int:
     status = 0
     try:
         env = base_env(work, args.inherit_bytecode)
-        from ocimux.rootfs import build_busybox_rootfs
+        from ocimux.oci.rootfs import build_busybox_rootfs
 
         rootfs = work / "rootfs"
         build_busybox_rootfs(rootfs)

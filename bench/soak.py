@@ -85,7 +85,7 @@ class World:
         )  # fmt: skip
 
     def prepare(self) -> None:
-        from ocimux.rootfs import build_busybox_rootfs
+        from ocimux.oci.rootfs import build_busybox_rootfs
 
         build_busybox_rootfs(self.rootfs)
         done = self.ocimux("image", "add", "busybox", str(self.rootfs), "--cmd", "sh")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import tomli
-from ocimux.errors import ConfigError
+from ocimux.base.errors import ConfigError
 
 __all__ = ["MAX_BYTES", "ParsedFile", "parse_text", "read_config_file"]
 

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ocimux.errors import ConfigError
+from ocimux.base.errors import ConfigError
 
 __all__ = [
     "CONFIG_NAME",
@@ -43,7 +43,7 @@ __all__ = [
 ENV_PREFIX = "OCIMUX_"
 
 #: `OCIMUX_*` variables that are not configuration (other parts of ocimux read them: the warm
-#: cache's switch and location, `core/_cache.py`; the CLI's tracebacks, `core/_report.py`).
+#: cache's switch and location, `core/base/_cache.py`; the CLI's tracebacks, `core/cli/_report.py`).
 #: Every other `OCIMUX_*` variable must name a setting, or loading fails with "did you mean".
 #: Add a new non-config variable here.
 NON_CONFIG_VARIABLES: frozenset[str] = frozenset(

@@ -17,7 +17,7 @@ import types
 from collections.abc import Collection, Mapping, Sequence
 from typing import Annotated, Any, Union, get_args, get_origin
 
-from ocimux.errors import ConfigError
+from ocimux.base.errors import ConfigError
 from pydantic import BaseModel, ValidationError
 from pydantic_settings import SettingsError
 

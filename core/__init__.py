@@ -19,10 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ._version import VERSION
 
 if TYPE_CHECKING:  # the names below load on first use (module __getattr__), keeping import cheap
-    from .capabilities import Capabilities, Capability
-    from .containerconfig import ContainerConfig, Device, Limits, Mount, Ulimit
-    from .dispatcher import Dispatcher
-    from .errors import (
+    from ocimux.base.errors import (
         CapabilityError,
         CommandNotFoundError,
         CommandNotInvocableError,
@@ -41,8 +38,11 @@ if TYPE_CHECKING:  # the names below load on first use (module __getattr__), kee
         StateError,
         StoreError,
     )
-    from .newcontainer import NewContainer
-    from .options import (
+    from ocimux.engine.dispatcher import Dispatcher
+    from ocimux.engine.newcontainer import NewContainer
+    from ocimux.engine.session import open_dispatcher
+    from ocimux.interface.capabilities import Capabilities, Capability
+    from ocimux.interface.options import (
         AttachOptions,
         CheckpointOptions,
         CreateRequest,
@@ -55,8 +55,8 @@ if TYPE_CHECKING:  # the names below load on first use (module __getattr__), kee
         RuntimeState,
         StdStreams,
     )
-    from .runtime import Layout, Runtime, RuntimeContext
-    from .session import open_dispatcher
+    from ocimux.interface.runtime import Layout, Runtime, RuntimeContext
+    from ocimux.oci.containerconfig import ContainerConfig, Device, Limits, Mount, Ulimit
 
 __all__ = [
     "AttachOptions",
@@ -106,12 +106,12 @@ __all__ = [
 
 #: public name -> module that defines it
 _LAZY = {
-    **dict.fromkeys(("Capabilities", "Capability"), "ocimux.capabilities"),
+    **dict.fromkeys(("Capabilities", "Capability"), "ocimux.interface.capabilities"),
     **dict.fromkeys(
-        ("ContainerConfig", "Device", "Limits", "Mount", "Ulimit"), "ocimux.containerconfig"
+        ("ContainerConfig", "Device", "Limits", "Mount", "Ulimit"), "ocimux.oci.containerconfig"
     ),
-    "Dispatcher": "ocimux.dispatcher",
-    "NewContainer": "ocimux.newcontainer",
+    "Dispatcher": "ocimux.engine.dispatcher",
+    "NewContainer": "ocimux.engine.newcontainer",
     **dict.fromkeys(
         (
             "CapabilityError",
@@ -132,7 +132,7 @@ _LAZY = {
             "StateError",
             "StoreError",
         ),
-        "ocimux.errors",
+        "ocimux.base.errors",
     ),  # fmt: skip
     **dict.fromkeys(
         (
@@ -148,11 +148,11 @@ _LAZY = {
             "RuntimeState",
             "StdStreams",
         ),
-        "ocimux.options",
+        "ocimux.interface.options",
     ),  # fmt: skip
-    **dict.fromkeys(("Layout", "Runtime", "RuntimeContext"), "ocimux.runtime"),
-    "open_dispatcher": "ocimux.session",
-    "hookimpl": "ocimux.hookspec",
+    **dict.fromkeys(("Layout", "Runtime", "RuntimeContext"), "ocimux.interface.runtime"),
+    "open_dispatcher": "ocimux.engine.session",
+    "hookimpl": "ocimux.interface.hookspec",
 }
 
 

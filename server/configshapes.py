@@ -11,22 +11,22 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, Final
 
-from ocimux.containerconfig import ContainerConfig, Mount
-from ocimux.signals import signal_name
-from ocimux.specbuilder import INIT_PATH_IN_CONTAINER
+from ocimux.base.signals import signal_name
+from ocimux.oci.containerconfig import ContainerConfig, Mount
+from ocimux.oci.specbuilder import INIT_PATH_IN_CONTAINER
 
 from .dockercommand import notes_of
 from .shapes import labels_of
 
 if TYPE_CHECKING:
-    from ocimux.store import ContainerRecord
+    from ocimux.engine.store import ContainerRecord
 
 __all__ = ["config_fields", "host_config", "mount_points", "network_mode", "user_command"]
 
 _PROPAGATIONS: Final = (
     "shared", "rshared", "slave", "rslave", "private", "rprivate", "unbindable", "runbindable",
 )  # fmt: skip
-#: the size of /dev/shm when ShmSize is not given (core/spec.py's 65536k)
+#: the size of /dev/shm when ShmSize is not given (core/oci/spec.py's 65536k)
 _DEFAULT_SHM: Final = 64 << 20
 
 

@@ -15,18 +15,18 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ocimux._cleanup import claimed, removal_claim
-from ocimux.attach import MultiplexWriter
-from ocimux.errors import CapabilityError, InvalidArgumentError, NotFoundError, OcimuxError
-from ocimux.logs import container_ended, follow_log
-from ocimux.newcontainer import NewContainer
-from ocimux.signals import parse_signal
+from ocimux.base.errors import CapabilityError, InvalidArgumentError, NotFoundError, OcimuxError
+from ocimux.base.signals import parse_signal
+from ocimux.engine._cleanup import claimed, removal_claim
+from ocimux.engine.images import ImageStore, image_id
+from ocimux.engine.newcontainer import NewContainer
+from ocimux.io.attach import MultiplexWriter
+from ocimux.io.logs import container_ended, follow_log
 
 from .configshapes import config_fields, host_config, mount_points, network_mode, user_command
 from .dockercommand import command, docker_annotations
 from .hostconfig import container_config, docker_option
 from .httpd import ApiError, Request, Response
-from .images import ImageStore, image_id
 from .shapes import (
     DOCKER_STATE,
     IMAGE_ANNOTATION,
@@ -49,9 +49,9 @@ from .unsupported import refuse_unsupported
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from ocimux.dispatcher import Dispatcher
-    from ocimux.runtime import Runtime
-    from ocimux.store import ContainerRecord
+    from ocimux.engine.dispatcher import Dispatcher
+    from ocimux.engine.store import ContainerRecord
+    from ocimux.interface.runtime import Runtime
 
 
 class ContainerEndpoints:
@@ -204,7 +204,7 @@ class ContainerEndpoints:
         The server holds the container's removal claim meanwhile, so it keeps the exit code
         for `wait` before the container goes. If the server is gone by then (stopped, killed,
         restarted), the claim goes with it and the monitor's exit command removes the
-        container (`ocimux._cleanup`); `sweep_auto_removed` catches any left over. One watcher
+        container (`ocimux.engine._cleanup`); `sweep_auto_removed` catches any left over. One watcher
         per container: an exit caused by `restart` is not the end (Docker keeps a restarted
         AutoRemove container), so the watcher waits for the restart and watches the new run.
         """

@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ocimux._version import VERSION
-from ocimux.errors import OcimuxError
+from ocimux.base.errors import OcimuxError
+from ocimux.engine.images import ImageStore
 
 from .container_api import ContainerEndpoints
 from .exec_api import ExecEndpoints, ExecInstance
 from .httpd import ApiError, Request, Response, Route, compile_route
-from .images import ImageStore
 from .shapes import (
     DOCKER_STATE,
     MUX,
@@ -39,7 +39,7 @@ from .shapes import (
 )
 
 if TYPE_CHECKING:
-    from ocimux.dispatcher import Dispatcher
+    from ocimux.engine.dispatcher import Dispatcher
 
 __all__ = ["API_VERSION", "ENDPOINTS", "MUX", "RAW", "DockerApi"]
 

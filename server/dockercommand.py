@@ -15,7 +15,7 @@ from .jsonfields import as_str_map, as_strings, bad
 from .shapes import IMAGE_ANNOTATION
 
 if TYPE_CHECKING:
-    from ocimux.containerconfig import ContainerConfig
+    from ocimux.oci.containerconfig import ContainerConfig
 
 __all__ = ["DOCKER_ANNOTATION", "command", "docker_annotations", "docker_notes", "notes_of"]
 

@@ -21,16 +21,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ocimux.attach import MultiplexWriter
-from ocimux.errors import NotFoundError, OcimuxError
-from ocimux.options import ExecOptions
+from ocimux.base.errors import NotFoundError, OcimuxError
+from ocimux.interface.options import ExecOptions
+from ocimux.io.attach import MultiplexWriter
 
 from .httpd import ApiError, Request, Response
 from .shapes import MUX, RAW, str_or_none, strings, valid_size
 
 if TYPE_CHECKING:
-    from ocimux.dispatcher import Dispatcher
-    from ocimux.store import ContainerRecord
+    from ocimux.engine.dispatcher import Dispatcher
+    from ocimux.engine.store import ContainerRecord
 
 #: seconds an ended exec instance stays inspectable (Docker: 5 to 10 minutes)
 EXEC_TTL = 300.0

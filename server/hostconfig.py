@@ -17,10 +17,11 @@ import os
 from pathlib import Path
 from typing import Any, Final
 
-from ocimux.containerconfig import NETWORK_MODES, ContainerConfig, Device, Limits, Mount, Ulimit
-from ocimux.errors import CapabilityError
-from ocimux.files import private_dir
-from ocimux.flagvalues import (
+from ocimux.base.errors import CapabilityError
+from ocimux.base.files import private_dir
+from ocimux.base.signals import parse_signal
+from ocimux.oci.containerconfig import NETWORK_MODES, ContainerConfig, Device, Limits, Mount, Ulimit
+from ocimux.oci.flagvalues import (
     SecurityOpts,
     parse_capabilities,
     parse_cpus,
@@ -34,8 +35,7 @@ from ocimux.flagvalues import (
     parse_ulimit,
     parse_volume,
 )
-from ocimux.logsize import parse_log_size
-from ocimux.signals import parse_signal
+from ocimux.oci.logsize import parse_log_size
 
 from .jsonfields import (
     as_object,

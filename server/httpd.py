@@ -26,7 +26,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from ocimux.sockets import remove_if_stale
+from ocimux.base.sockets import remove_if_stale
 
 from .connections import ConnectionServer, Limits
 from .requestlog import log_line, request_line

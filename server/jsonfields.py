@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from ocimux.errors import InvalidArgumentError
+from ocimux.base.errors import InvalidArgumentError
 
 __all__ = [
     "as_array",

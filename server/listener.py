@@ -12,8 +12,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ocimux.errors import InvalidArgumentError
-from ocimux.files import private_dir
+from ocimux.base.errors import InvalidArgumentError
+from ocimux.base.files import private_dir
 
 from .docker_api import DockerApi
 from .httpd import Limits, make_server, serve_until_signalled
@@ -21,7 +21,7 @@ from .requestlog import log_line
 from .tls import check_exposure, server_context
 
 if TYPE_CHECKING:
-    from ocimux.dispatcher import Dispatcher
+    from ocimux.engine.dispatcher import Dispatcher
 
     from .tls import TlsFiles
 

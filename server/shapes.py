@@ -12,8 +12,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ocimux.containerconfig import ContainerConfig
-from ocimux.errors import (
+from ocimux.base.errors import (
     CapabilityError,
     ConflictError,
     InvalidArgumentError,
@@ -22,12 +21,13 @@ from ocimux.errors import (
     RuntimeNotFoundError,
     StateError,
 )
+from ocimux.engine.images import image_id
+from ocimux.oci.containerconfig import ContainerConfig
 
 from .httpd import ApiError, Request
-from .images import image_id
 
 if TYPE_CHECKING:
-    from ocimux.store import ContainerRecord
+    from ocimux.engine.store import ContainerRecord
 
 RAW = "application/vnd.docker.raw-stream"
 MUX = "application/vnd.docker.multiplexed-stream"

@@ -13,7 +13,7 @@ import socket
 import ssl
 from dataclasses import dataclass
 
-from ocimux.errors import InvalidArgumentError
+from ocimux.base.errors import InvalidArgumentError
 
 __all__ = ["TlsFiles", "check_exposure", "is_loopback", "server_context"]
 

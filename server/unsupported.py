@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final
 
-from ocimux.errors import InvalidArgumentError
+from ocimux.base.errors import InvalidArgumentError
 
 __all__ = ["CLIENT_SIDE", "MAPPED", "UNSUPPORTED", "is_empty", "refuse_unsupported"]
 

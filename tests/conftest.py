@@ -110,8 +110,8 @@ def rootfs(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def busybox_rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real busybox root filesystem (skips when busybox-static is not installed)."""
-    from ocimux.errors import InvalidArgumentError
-    from ocimux.rootfs import build_busybox_rootfs
+    from ocimux.base.errors import InvalidArgumentError
+    from ocimux.oci.rootfs import build_busybox_rootfs
 
     dest = tmp_path_factory.mktemp("busybox") / "rootfs"
     try:

@@ -11,7 +11,7 @@ Options:
 - `--ocimux-runtime NAME` (repeatable or comma-separated; default `mock`): every test runs once
   per runtime.
 - `--ocimux-rootfs DIR`: the root filesystem containers run in. Default: a busybox rootfs built
-  with `ocimux.rootfs.build_busybox_rootfs` in a session temporary directory (needs a static
+  with `ocimux.oci.rootfs.build_busybox_rootfs` in a session temporary directory (needs a static
   busybox on the host). It must hold `sh`, `sleep`, `echo`, `true`, `cat` and `stty`, and a
   non-executable `/etc/passwd` (the 126 test is skipped without one).
 

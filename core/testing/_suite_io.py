@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 
 import pytest
-from ocimux.errors import StateError
-from ocimux.options import ExecOptions, StdStreams
+from ocimux.base.errors import StateError
+from ocimux.interface.options import ExecOptions, StdStreams
 from ocimux.testing.kit import Kit, run_container
 
 __all__ = [

@@ -13,9 +13,15 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from ocimux.containerconfig import ContainerConfig, Device, Limits
-from ocimux.errors import CapabilityError, ContainerNotFoundError, OcimuxError, StateError
-from ocimux.options import CheckpointOptions, ExecOptions, Resources, RestoreOptions, StdStreams
+from ocimux.base.errors import CapabilityError, ContainerNotFoundError, OcimuxError, StateError
+from ocimux.interface.options import (
+    CheckpointOptions,
+    ExecOptions,
+    Resources,
+    RestoreOptions,
+    StdStreams,
+)
+from ocimux.oci.containerconfig import ContainerConfig, Device, Limits
 from ocimux.testing.calls import record_calls
 from ocimux.testing.kit import Kit
 

@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ocimux import process
-from ocimux.capabilities import Capabilities, Capability
-from ocimux.dispatcher import Dispatcher, NewContainer
-from ocimux.errors import ContainerNotFoundError, OcimuxError
-from ocimux.options import ExecOptions, StdStreams
-from ocimux.session import open_dispatcher
-from ocimux.store import ContainerRecord, ExecRecord
+from ocimux.base import process
+from ocimux.base.errors import ContainerNotFoundError, OcimuxError
+from ocimux.engine.dispatcher import Dispatcher, NewContainer
+from ocimux.engine.session import open_dispatcher
+from ocimux.engine.store import ContainerRecord, ExecRecord
+from ocimux.interface.capabilities import Capabilities, Capability
+from ocimux.interface.options import ExecOptions, StdStreams
 
 __all__ = ["WAIT_TIMEOUT", "Attached", "Captured", "Kit", "run_container"]
 

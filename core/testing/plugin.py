@@ -13,10 +13,10 @@ from contextlib import suppress
 from pathlib import Path
 
 import pytest
-from ocimux.dispatcher import Dispatcher
-from ocimux.errors import OcimuxError
-from ocimux.rootfs import build_busybox_rootfs
-from ocimux.session import open_dispatcher
+from ocimux.base.errors import OcimuxError
+from ocimux.engine.dispatcher import Dispatcher
+from ocimux.engine.session import open_dispatcher
+from ocimux.oci.rootfs import build_busybox_rootfs
 
 from .kit import WAIT_TIMEOUT, Captured, Kit, run_container
 

@@ -20,13 +20,8 @@ import signal
 import time
 
 import pytest
-from ocimux.errors import (
-    ContainerNotFoundError,
-    InvalidArgumentError,
-    OcimuxError,
-    StateError,
-)
-from ocimux.store import ContainerRecord
+from ocimux.base.errors import ContainerNotFoundError, InvalidArgumentError, OcimuxError, StateError
+from ocimux.engine.store import ContainerRecord
 from ocimux.testing._suite_io import (
     test_exec_detached_reports_running_then_exit_code,
     test_exec_in_stopped_container_is_a_state_error,

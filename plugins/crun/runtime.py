@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 from ocimux import Capabilities, Capability
-from ocimux.ociprobes import probe_checkpoint
-from ocimux.ociruntime import OciCliRuntime
+from ocimux.oci.probes import probe_checkpoint
+from ocimux.oci.runtime import OciCliRuntime
 
 from .probe import probe_build_features
 

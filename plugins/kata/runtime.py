@@ -15,9 +15,10 @@ import os
 import shutil
 from typing import ClassVar
 
-from ocimux import Capabilities, Capability, process
-from ocimux.errors import OcimuxError
-from ocimux.options import RuntimeInfo
+from ocimux import Capabilities, Capability
+from ocimux.base import process
+from ocimux.base.errors import OcimuxError
+from ocimux.interface.options import RuntimeInfo
 from ocimux.plugins.shimv2 import ShimV2Runtime
 from ocimux.plugins.shimv2.launch import ShimCommand
 

@@ -1,7 +1,7 @@
 """The mock runtime: containers as host processes without isolation, with fault injection.
 
 The entry point `mock = "ocimux.plugins.mock:MockRuntime"` (group `ocimux.runtimes`) names
-`MockRuntime`, a `ocimux.processruntime.ProcessRuntime`. It is imported on first access, so
+`MockRuntime`, a `ocimux.oci.processruntime.ProcessRuntime`. It is imported on first access, so
 listing runtimes does not pay for the runtime's imports.
 """
 

@@ -24,8 +24,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ocimux import process
-from ocimux.errors import (
+from ocimux.base import process
+from ocimux.base.errors import (
     ConfigError,
     InvalidArgumentError,
     RuntimeCommandError,

@@ -1,4 +1,4 @@
-"""The mock runtime: containers as plain host processes, on `ocimux.processruntime`.
+"""The mock runtime: containers as plain host processes, on `ocimux.oci.processruntime`.
 
 It isolates nothing (no namespaces, no cgroups, no change of user), so it runs anywhere and
 as any user; and it is the fault injector for the Dispatcher's error paths (`faults.py`).
@@ -13,15 +13,15 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ocimux.capabilities import Capabilities, Capability
-from ocimux.command import resolve_command
-from ocimux.errors import CapabilityError
-from ocimux.processruntime import Command, ProcessRuntime
+from ocimux.base.command import resolve_command
+from ocimux.base.errors import CapabilityError
+from ocimux.interface.capabilities import Capabilities, Capability
+from ocimux.oci.processruntime import Command, ProcessRuntime
 
 from .faults import Faults
 
 if TYPE_CHECKING:
-    from ocimux.options import (
+    from ocimux.interface.options import (
         CreateRequest,
         CreateResult,
         ExecOptions,
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
         Resources,
         RuntimeState,
     )
-    from ocimux.specview import SpecView
+    from ocimux.interface.specview import SpecView
 
 __all__ = ["MockRuntime"]
 

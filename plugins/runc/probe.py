@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ocimux import Capability
-from ocimux.ocicli import OciCli
+from ocimux.oci.cli import OciCli
 
 if TYPE_CHECKING:
     from ocimux import Runtime

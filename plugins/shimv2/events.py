@@ -29,8 +29,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ocimux.errors import RuntimeCommandError
-from ocimux.sockets import listening
+from ocimux.base.errors import RuntimeCommandError
+from ocimux.base.sockets import listening
 
 from . import messages as m
 from .protowire import DecodeError
@@ -49,7 +49,7 @@ def ensure_sink(socket_path: Path, timeout: float) -> None:
     if listening(socket_path):
         return
     # lazy: the sink process (this module) never starts one
-    from ocimux import process
+    from ocimux.base import process
 
     argv = [sys.executable, "-I", "-m", __name__, "--dir", str(socket_path.parent)]
     argv += ["--socket", socket_path.name]

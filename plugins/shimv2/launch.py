@@ -20,8 +20,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ocimux import process
-from ocimux.errors import OcimuxError, RuntimeCommandError
+from ocimux.base import process
+from ocimux.base.errors import OcimuxError, RuntimeCommandError
 
 __all__ = ["SHIM_BINARY", "ShimCommand"]
 

@@ -8,7 +8,7 @@ monitor does, one per container and per exec session, started before `Create`/`E
   terminal) and opens their other ends before the shim opens them (the shim blocks until a
   reader exists);
 - it writes everything to the k8s-file log (capped by `--log-size-max` the way conmon caps
-  it: `ocimux.logwriter`) and relays it to clients of the `attach` socket,
+  it: `ocimux.io.logwriter`) and relays it to clients of the `attach` socket,
   speaking conmon's SEQPACKET protocol (so `ocimux attach`, `run` and exec use one client);
   client input goes to the stdin FIFO, a client's EOF closes stdin (never with a terminal:
   the shim would tear the console down);
@@ -16,7 +16,7 @@ monitor does, one per container and per exec session, started before `Create`/`E
 - once the output FIFOs reached EOF it asks the shim `Wait` for the exit status, writes it
   to `exit` (`--exit-file`: the container's is on the run dir), removes an exec session
   from the shim (`Delete`), starts the container's exit command (`--exit-command`,
-  conmon's; `ocimux.exitcommand`), and ends.
+  conmon's; `ocimux.io.exitcommand`), and ends.
 
 Started as `python -m ocimux.plugins.shimv2.monitor`; it forks, and the parent prints
 `<pid>` once the child is ready (or the error) and exits. SIGTERM ends it at once.
@@ -33,7 +33,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from ocimux.monitor import ATTACH, CTL, STDERR, STDOUT, Monitor, write_atomic
+from ocimux.io.monitor import ATTACH, CTL, STDERR, STDOUT, Monitor, write_atomic
 
 from .task import TaskClient
 from .ttrpc import TtrpcError
@@ -50,7 +50,7 @@ _FILES = (ATTACH, CTL, STDIN_FIFO, STDOUT_FIFO, STDERR_FIFO, PIDFILE)
 
 
 class ShimIOMonitor(Monitor):
-    """`ocimux.monitor.Monitor` over the shim's FIFOs, its hooks turned into shim calls.
+    """`ocimux.io.monitor.Monitor` over the shim's FIFOs, its hooks turned into shim calls.
 
     The working directory is the monitored directory. Resizes become `ResizePty`, the end
     of stdin `CloseIO`, and the end of every output a `Wait` for the exit status (in a

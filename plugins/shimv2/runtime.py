@@ -26,19 +26,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ocimux import Capabilities, Capability, process
-from ocimux.errors import OcimuxError, RuntimeCommandError
-from ocimux.files import private_dir
-from ocimux.monitorfiles import (
+from ocimux import Capabilities, Capability
+from ocimux.base import process
+from ocimux.base.errors import OcimuxError, RuntimeCommandError
+from ocimux.base.files import private_dir
+from ocimux.base.monitorfiles import (
     named_process_alive,
     process_alive,
     read_exit_file,
     read_pidfile,
 )
-from ocimux.ocicli import classify
-from ocimux.options import CreateResult, RuntimeInfo, RuntimeState
-from ocimux.runtime import Runtime
-from ocimux.sockets import remove_if_stale
+from ocimux.base.sockets import remove_if_stale
+from ocimux.interface.options import CreateResult, RuntimeInfo, RuntimeState
+from ocimux.interface.runtime import Runtime
+from ocimux.oci.cli import classify
 
 from . import messages as m
 from . import monitor as mon
@@ -48,7 +49,7 @@ from .task import TaskClient
 from .ttrpc import TtrpcConnectionError, TtrpcError, socket_path
 
 if TYPE_CHECKING:
-    from ocimux.options import CreateRequest, ExecOptions, ProcessIO, Resources
+    from ocimux.interface.options import CreateRequest, ExecOptions, ProcessIO, Resources
 
 __all__ = ["ShimV2Runtime"]
 
@@ -431,7 +432,7 @@ class ShimV2Runtime(Runtime):
     def exec(self, cid: str, exec_id: str, process: ExecOptions, io: ProcessIO) -> None:
         """Start the session's I/O monitor and `Exec` the process; `start` `Start`s it."""
         # lazy: the spec modules (~12 ms) only for exec
-        from ocimux.spec import exec_process
+        from ocimux.oci.spec import exec_process
 
         directory = private_dir(io.directory)
         spec = exec_process(self.container_dir(cid), process)

@@ -132,7 +132,7 @@ PLUGINS = {
             "noterm",
             "ocimux-noterm",
             "from dataclasses import replace\n\n"
-            "from ocimux.capabilities import Capability\n"
+            "from ocimux.interface.capabilities import Capability\n"
             + _mock_subclass(
                 "noterm",
                 "",

@@ -1,6 +1,6 @@
 """Crash safety: `ocimux` SIGKILLed at every fault point leaves nothing half-done.
 
-`OCIMUX_CRASH_AT=<point>` makes the process kill itself there (core/_faults.py). After
+`OCIMUX_CRASH_AT=<point>` makes the process kill itself there (core/base/_faults.py). After
 each crash the next call (`ps -a`) must show the container either fully there, with the
 right status, or fully gone: no record, no runtime state, no conmon, no directory.
 """

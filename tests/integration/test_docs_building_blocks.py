@@ -32,8 +32,8 @@ SAMPLES = building_block_samples()
 
 def test_the_section_has_a_sample_for_each_module():
     modules = (
-        "ocimux.process", "ocimux.command", "ocimux.specview", "ocimux.files",
-        "ocimux.sockets", "ocimux.logs", "ocimux.probes",
+        "ocimux.base.process", "ocimux.base.command", "ocimux.interface.specview", "ocimux.base.files",
+        "ocimux.base.sockets", "ocimux.io.logs", "ocimux.interface.probes",
     )  # fmt: skip
     for module in modules:
         package, _, name = module.rpartition(".")

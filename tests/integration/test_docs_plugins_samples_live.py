@@ -1,7 +1,7 @@
 """The checks of docs/plugins.md's samples that start a process (the rest start none:
 tests/unit/core/test_docs_plugins_samples.py, whose extraction and checks this module uses).
 
-- a sample whose top level runs a command (the `ocimux.process` building block) runs as it is;
+- a sample whose top level runs a command (the `ocimux.base.process` building block) runs as it is;
 - a probe that runs the runtime's binary runs against a fake binary printing what the real
   one would (`BINARY_PROBES`), and gives the answers expected of that output;
 - the kestrel sample's own verbs run its words (`freeze`, `thaw`) on a fake kestrel;

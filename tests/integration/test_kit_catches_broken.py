@@ -68,7 +68,7 @@ next `ocimux` command) cannot.
 
 import os
 
-from ocimux.errors import RuntimeCommandError
+from ocimux.base.errors import RuntimeCommandError
 from ocimux.plugins.mock import MockRuntime
 
 

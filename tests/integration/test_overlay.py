@@ -13,7 +13,7 @@ installed, is put on the children's PYTHONPATH as a throw-away distribution, so 
 virtualenv is not changed. State lives in a short directory under /tmp (runsc's exec drops
 flags once conmon's argv gets long).
 
-The last tests drive `ocimux.overlay` directly (root, no runtime): a busy mount is detached,
+The last tests drive `ocimux.oci.overlay` directly (root, no runtime): a busy mount is detached,
 and a layer with anything still mounted under it is never deleted.
 """
 
@@ -75,7 +75,7 @@ def _params() -> list[Any]:
 
 
 def mount_points() -> list[str]:
-    """Every mount point in this mount namespace (read independently of ocimux.overlay)."""
+    """Every mount point in this mount namespace (read independently of ocimux.oci.overlay)."""
     with open("/proc/self/mountinfo", "rb") as fh:
         lines = fh.read().splitlines()
     unescape = re.compile(rb"\\([0-7]{3})")
@@ -360,7 +360,7 @@ def test_rm_f_of_a_container_whose_runtime_vanished_unmounts_its_layer(box: Box)
     assert box.ps() == []
 
 
-# --- ocimux.overlay on its own (root, no runtime) ------------------------------------------
+# --- ocimux.oci.overlay on its own (root, no runtime) ------------------------------------------
 
 
 @pytest.fixture
@@ -375,7 +375,7 @@ def layer_env(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
 
 
 def test_writes_through_merged_land_in_upper_only(layer_env: tuple[Path, Path]) -> None:
-    from ocimux.overlay import mount_layer, unmount_layer
+    from ocimux.oci.overlay import mount_layer, unmount_layer
 
     lower, layer = layer_env
     before = tree_digest(lower)
@@ -395,7 +395,7 @@ def test_writes_through_merged_land_in_upper_only(layer_env: tuple[Path, Path]) 
 
 
 def test_a_busy_layer_is_detached_and_removed(layer_env: tuple[Path, Path]) -> None:
-    from ocimux.overlay import mount_layer, unmount_layer
+    from ocimux.oci.overlay import mount_layer, unmount_layer
 
     lower, layer = layer_env
     merged = mount_layer(lower, layer)
@@ -408,8 +408,8 @@ def test_a_busy_layer_is_detached_and_removed(layer_env: tuple[Path, Path]) -> N
 def test_a_layer_with_a_mount_under_it_is_never_deleted(
     layer_env: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    from ocimux.errors import OcimuxError
-    from ocimux.overlay import mount_layer, unmount_layer
+    from ocimux.base.errors import OcimuxError
+    from ocimux.oci.overlay import mount_layer, unmount_layer
 
     lower, layer = layer_env
     mount_layer(lower, layer)

@@ -24,14 +24,14 @@ from pathlib import Path
 
 import pytest
 from ocimux import Capabilities, Capability
-from ocimux._monitorctl import terminate
-from ocimux._procfs import STATE_FILE, MonitorState, load_state, proc_stat
-from ocimux.errors import RuntimeCommandError, RuntimeTimeoutError
-from ocimux.execs import _run_attached
-from ocimux.options import CreateRequest, ExecOptions, StdStreams
-from ocimux.processruntime import Command, ProcessRuntime
-from ocimux.runtime import RuntimeContext
-from ocimux.specview import SpecView
+from ocimux.base.errors import RuntimeCommandError, RuntimeTimeoutError
+from ocimux.engine.execs import _run_attached
+from ocimux.interface.options import CreateRequest, ExecOptions, StdStreams
+from ocimux.interface.runtime import RuntimeContext
+from ocimux.interface.specview import SpecView
+from ocimux.io._procfs import STATE_FILE, MonitorState, load_state, proc_stat
+from ocimux.oci._monitorctl import terminate
+from ocimux.oci.processruntime import Command, ProcessRuntime
 
 SANDBOX = """
 import os, sys

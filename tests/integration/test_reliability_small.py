@@ -149,7 +149,7 @@ def test_shim_container_is_stopped_only_after_its_monitor_logged_the_output(rt: 
 def test_wait_then_logs_never_misses_the_last_line_on_runc_shim(rt: Oci) -> None:
     """100 short containers through the Python API: wait (as the server's /wait does), logs."""
     import ocimux
-    from ocimux.logs import follow_log
+    from ocimux.io.logs import follow_log
 
     d = ocimux.open_dispatcher()
     missing = []

@@ -8,9 +8,9 @@ import stat
 from pathlib import Path
 
 import pytest
-from ocimux import process
-from ocimux.errors import InvalidArgumentError
-from ocimux.rootfs import MARKER, build_busybox_rootfs, find_busybox
+from ocimux.base import process
+from ocimux.base.errors import InvalidArgumentError
+from ocimux.oci.rootfs import MARKER, build_busybox_rootfs, find_busybox
 
 
 def _static_busybox() -> str | None:
@@ -118,7 +118,7 @@ def test_refuses_a_non_elf(tmp_path: Path) -> None:
 def test_missing_busybox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(InvalidArgumentError, match="busybox not found"):
         build_busybox_rootfs(tmp_path / "r", busybox=str(tmp_path / "nope"))
-    import ocimux.rootfs as rootfs_module
+    import ocimux.oci.rootfs as rootfs_module
 
     monkeypatch.setattr(rootfs_module, "BUSYBOX_CANDIDATES", (str(tmp_path / "none"),))
     monkeypatch.setenv("PATH", str(tmp_path))

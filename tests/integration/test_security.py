@@ -7,7 +7,7 @@
    it was seen with, and the directory that keeps it private (asserted 0700).
 2. An unprivileged user pointed at root's configuration cannot list, inspect or remove root's
    containers: each command fails with exit 125 and one "Error:" line, and the container runs on.
-3. No shell: only `ocimux.process` imports subprocess, nothing uses a shell (checked in the
+3. No shell: only `ocimux.base.process` imports subprocess, nothing uses a shell (checked in the
    source with `ast`), and shell metacharacters in a command line reach the container literally.
 4. The API socket (`ocimux serve`) has not landed yet; its modes and its refusal of other users
    will be tested here when it does.
@@ -191,7 +191,7 @@ def state_tree(oci: Oci) -> Iterator[list[Entry]]:
     A Store is held open while walking so the database's -wal and -shm files exist (SQLite
     removes them when the last connection closes; they have the database file's mode).
     """
-    from ocimux.store import Store
+    from ocimux.engine.store import Store
 
     populate(oci)
     with Store(oci.state / "lib" / "ocimux.db") as store:
@@ -436,8 +436,8 @@ def test_nobody_is_told_whose_state_it_is_and_what_to_do(runtime: str, shared: S
 
 SOURCE_DIRS = ("core", "config", "plugins")
 #: the one module allowed to import subprocess (and asyncio's subprocess functions)
-SPAWN_MODULE = "core/process.py"
-#: never anywhere: they run a shell, or are the spawning API `ocimux.process` is there to replace
+SPAWN_MODULE = "core/base/process.py"
+#: never anywhere: they run a shell, or are the spawning API `ocimux.base.process` is there to replace
 SHELL_NAMES = {
     "os.system",
     "os.popen",
@@ -460,7 +460,7 @@ def _dotted(node: ast.AST, aliases: dict[str, str]) -> str | None:
 
 
 def shell_findings(source: str, filename: str) -> list[str]:
-    """Every use of a shell, and of subprocess outside `ocimux.process`, in one module's source."""
+    """Every use of a shell, and of subprocess outside `ocimux.base.process`, in one module's source."""
     tree = ast.parse(source, filename=filename)
     may_spawn = filename == SPAWN_MODULE
     aliases: dict[str, str] = {}

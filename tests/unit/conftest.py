@@ -5,7 +5,7 @@ tests/integration/. The guard is on from the first fixture of each module to its
 (module-scoped fixtures such as an in-process server included) and patches every entry
 point the code uses: `subprocess.Popen` (hence `subprocess.run`, `os.popen`, asyncio),
 `_posixsubprocess.fork_exec` (multiprocessing; `subprocess._fork_exec` is its alias), `os.fork`/`forkpty`/`posix_spawn[p]`/
-`system`/`exec*`/`spawn*`, `pty.fork` and `ocimux.process.run`/`spawn`. An attempt raises
+`system`/`exec*`/`spawn*`, `pty.fork` and `ocimux.base.process.run`/`spawn`. An attempt raises
 `ProcessStarted` where it happens and, in case the code under test swallowed that, fails
 the test at teardown naming what it tried to start.
 """

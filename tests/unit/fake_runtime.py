@@ -40,15 +40,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ocimux._entries import PluginEntry
-from ocimux.capabilities import Capabilities, Capability
-from ocimux.errors import RuntimeCommandError, StateError
-from ocimux.options import CreateResult, RuntimeInfo, RuntimeState
-from ocimux.runtime import Runtime
+from ocimux.base.errors import RuntimeCommandError, StateError
+from ocimux.engine._entries import PluginEntry
+from ocimux.interface.capabilities import Capabilities, Capability
+from ocimux.interface.options import CreateResult, RuntimeInfo, RuntimeState
+from ocimux.interface.runtime import Runtime
 
 if TYPE_CHECKING:
-    from ocimux.dispatcher import Dispatcher
-    from ocimux.options import (
+    from ocimux.engine.dispatcher import Dispatcher
+    from ocimux.interface.options import (
         CheckpointOptions,
         CreateRequest,
         ExecOptions,
@@ -86,8 +86,8 @@ def fake_entry(name: str = "fake") -> PluginEntry:
 def with_fake_runtime(dispatcher: Dispatcher, *names: str) -> Dispatcher:
     """`dispatcher`, its registry now the installed plugins plus FakeRuntimes named `names`
     (default: one, `fake`)."""
-    from ocimux.registry import Registry
-    from ocimux.session import load_environment
+    from ocimux.engine.registry import Registry
+    from ocimux.engine.session import load_environment
 
     _, entries, _ = load_environment()
     fakes = [fake_entry(name) for name in names or ("fake",)]

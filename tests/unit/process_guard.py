@@ -25,7 +25,7 @@ OS_FUNCTIONS = (
 )  # fmt: skip
 
 #: ocimux's own process module (renamed from `_spawn`; whichever exists is patched)
-OCIMUX_MODULES = ("ocimux.process", "ocimux._spawn")
+OCIMUX_MODULES = ("ocimux.base.process", "ocimux._spawn")
 
 
 class ProcessStarted(AssertionError):

@@ -7,11 +7,12 @@ import os
 import shutil
 from typing import TYPE_CHECKING, ClassVar
 
-from ocimux import Capabilities, Capability, InvalidArgumentError, RuntimeCommandError, process
-from ocimux.processruntime import Command, ProcessRuntime
+from ocimux import Capabilities, Capability, InvalidArgumentError, RuntimeCommandError
+from ocimux.base import process
+from ocimux.oci.processruntime import Command, ProcessRuntime
 
 if TYPE_CHECKING:
-    from ocimux.specview import Mount, SpecView
+    from ocimux.interface.specview import Mount, SpecView
 
 __all__ = ["BwrapRuntime"]
 

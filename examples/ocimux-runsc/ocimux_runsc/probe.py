@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ocimux import Capability
-from ocimux.ocicli import error_message
+from ocimux.oci.cli import error_message
 
 if TYPE_CHECKING:
     from ocimux import Runtime
@@ -21,7 +21,7 @@ def probe_checkpoint(runtime: Runtime) -> list[tuple[str, Capability]]:
     also runs `criu check`) would answer for the wrong tool. runsc 20221219: checkpoint takes
     0.12 s and restore 0.24 s on the development host, where CRIU 3.17.1 fails (host.md §5).
     """
-    from ocimux import process  # not on the hot path: probes run once per binary
+    from ocimux.base import process  # not on the hot path: probes run once per binary
 
     assert runtime.path is not None
     done = process.run(

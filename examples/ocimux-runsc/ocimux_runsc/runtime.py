@@ -13,8 +13,8 @@ import dataclasses
 from typing import ClassVar
 
 from ocimux import Capabilities, Capability
-from ocimux.ocicli import OciCli
-from ocimux.ociruntime import OciCliRuntime
+from ocimux.oci.cli import OciCli
+from ocimux.oci.runtime import OciCliRuntime
 
 from .probe import probe_checkpoint
 

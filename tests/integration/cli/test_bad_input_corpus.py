@@ -46,7 +46,7 @@ import pytest
 
 from tests.conftest import write_conf
 
-SHIM_MODULE = b"ocimux.processmonitor"  # the mock's monitor (a ProcessRuntime's)
+SHIM_MODULE = b"ocimux.io.processmonitor"  # the mock's monitor (a ProcessRuntime's)
 #: SQLite side files: they come and go with every connection (WAL mode)
 DB_SIDE_FILES = ("ocimux.db-wal", "ocimux.db-shm")
 #: a config value big enough to be hostile (the brief's "5 MB string")

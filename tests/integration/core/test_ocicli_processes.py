@@ -5,10 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from ocimux.errors import RuntimeCommandError
-from ocimux.ocicli import (
-    OciCli,
-)
+from ocimux.base.errors import RuntimeCommandError
+from ocimux.oci.cli import OciCli
 
 FAKE_RUNTIME = """#!/bin/sh
 # a runtime that fails the way runc does: a JSON record in --log, a plain line on stderr
@@ -53,7 +51,7 @@ def test_a_runtime_that_hangs_is_killed_and_named(tmp_path: Path):
     rt.write_text(FAKE_RUNTIME)
     rt.chmod(0o755)
     cli = OciCli(path=str(rt), root=tmp_path / "root", name="fake", timeout=0.5)
-    from ocimux.errors import RuntimeTimeoutError
+    from ocimux.base.errors import RuntimeTimeoutError
 
     with pytest.raises(RuntimeTimeoutError) as info:
         cli.run("hang", "c1", cid="c1")

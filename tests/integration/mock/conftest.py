@@ -2,7 +2,7 @@
 
 The runtime is driven through the v1 verbs as the engine drives it: `create` with the
 `ProcessIO` from the layout, `start`, `kill`, `state`; exec sessions through the engine's own
-sequences (`ocimux.execs`: exec, connect, start, relay; or exec and start with no client).
+sequences (`ocimux.engine.execs`: exec, connect, start, relay; or exec and start with no client).
 
 Every test runs with this pytest process as a child subreaper (prctl), so the daemonized
 monitors and any orphaned container processes become our children and are reaped at teardown;
@@ -23,12 +23,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ocimux._monitorctl import terminate
-from ocimux._procfs import STATE_FILE, MonitorState, load_state, proc_stat
-from ocimux.execs import _run_attached, _start_detached
-from ocimux.options import CreateRequest, CreateResult, ExecOptions, RuntimeState, StdStreams
+from ocimux.engine.execs import _run_attached, _start_detached
+from ocimux.interface.options import (
+    CreateRequest,
+    CreateResult,
+    ExecOptions,
+    RuntimeState,
+    StdStreams,
+)
+from ocimux.interface.runtime import RuntimeContext
+from ocimux.io._procfs import STATE_FILE, MonitorState, load_state, proc_stat
+from ocimux.oci._monitorctl import terminate
 from ocimux.plugins.mock import MockRuntime
-from ocimux.runtime import RuntimeContext
 
 PR_SET_CHILD_SUBREAPER = 36
 ENV = ["PATH=/usr/bin:/bin"]

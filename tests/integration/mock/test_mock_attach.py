@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from ocimux.logs import STDERR, STDOUT, format_log
+from ocimux.io.logs import STDERR, STDOUT, format_log
 
 if TYPE_CHECKING:
     from conftest import Harness

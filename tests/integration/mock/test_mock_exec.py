@@ -14,10 +14,10 @@ import time
 from typing import TYPE_CHECKING
 
 import pytest
-from ocimux import stopping
-from ocimux._procfs import MonitorState, is_live, pids_in_groups, proc_stat
-from ocimux.errors import CommandNotFoundError, CommandNotInvocableError, RuntimeCommandError
-from ocimux.options import ExecOptions, StdStreams
+from ocimux.base.errors import CommandNotFoundError, CommandNotInvocableError, RuntimeCommandError
+from ocimux.engine import stopping
+from ocimux.interface.options import ExecOptions, StdStreams
+from ocimux.io._procfs import MonitorState, is_live, pids_in_groups, proc_stat
 
 if TYPE_CHECKING:
     from conftest import Harness

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from ocimux import stopping
-from ocimux.errors import InvalidArgumentError, RuntimeCommandError, RuntimeTimeoutError
-from ocimux.execs import _start_detached
-from ocimux.options import ExecOptions, Resources
+from ocimux.base.errors import InvalidArgumentError, RuntimeCommandError, RuntimeTimeoutError
+from ocimux.engine import stopping
+from ocimux.engine.execs import _start_detached
+from ocimux.interface.options import ExecOptions, Resources
 from ocimux.plugins.mock.faults import FAIL_MESSAGE, FAIL_ON, FAIL_STATUS, HANG_ON, Faults
 
 if TYPE_CHECKING:

@@ -14,17 +14,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from ocimux import stopping
-from ocimux._launch import Command, Launch
-from ocimux._monitorctl import MONITOR_MODULE, launch
-from ocimux._procfs import MonitorState, pids_in_groups, proc_stat
-from ocimux.errors import (
+from ocimux.base.errors import (
     CapabilityError,
     InvalidArgumentError,
     RuntimeCommandError,
     RuntimeTimeoutError,
 )
-from ocimux.options import Resources
+from ocimux.engine import stopping
+from ocimux.interface.options import Resources
+from ocimux.io._launch import Command, Launch
+from ocimux.io._procfs import MonitorState, pids_in_groups, proc_stat
+from ocimux.oci._monitorctl import MONITOR_MODULE, launch
 from ocimux.plugins.mock import MockRuntime
 
 if TYPE_CHECKING:
@@ -258,9 +258,9 @@ def test_container_survives_the_creating_process(mock: Harness) -> None:
     script = textwrap.dedent(
         f"""
         import json, pathlib
-        from ocimux.options import CreateRequest
+        from ocimux.interface.options import CreateRequest
         from ocimux.plugins.mock import MockRuntime
-        from ocimux.runtime import RuntimeContext
+        from ocimux.interface.runtime import RuntimeContext
         ctx = RuntimeContext(name="mock", path=None, state_dir=pathlib.Path({str(mock.tmp)!r}),
                              containers_dir=pathlib.Path({str(mock.containers)!r}))
         bundle = ctx.containers_dir / "c1"

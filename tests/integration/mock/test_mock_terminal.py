@@ -10,9 +10,9 @@ import stat
 from typing import TYPE_CHECKING
 
 import pytest
-from ocimux.attach import attach_container
-from ocimux.errors import RuntimeCommandError
-from ocimux.options import AttachOptions, ExecOptions, StdStreams
+from ocimux.base.errors import RuntimeCommandError
+from ocimux.interface.options import AttachOptions, ExecOptions, StdStreams
+from ocimux.io.attach import attach_container
 
 if TYPE_CHECKING:
     from conftest import Harness

@@ -91,7 +91,7 @@ def test_config_fields_the_mock_honours_are_reported_back(server: Server) -> Non
 
 def test_an_entrypoint_drops_the_images_command(server: Server) -> None:
     # image `img` has no command of its own here: give it one through the store
-    from ocimux.server.images import ImageStore
+    from ocimux.engine.images import ImageStore
 
     ImageStore(server.state_dir).add("withcmd", server.rootfs, cmd=["/bin/echo", "image"])
     cid = create(server, {"Image": "withcmd", "Entrypoint": ["/bin/echo"]})

@@ -258,7 +258,7 @@ def test_create_accepts_every_spelling_of_the_image(server: Server, ref: str) ->
 
 
 def test_image_default_command_and_env(server: Server) -> None:
-    from ocimux.server.images import ImageStore
+    from ocimux.engine.images import ImageStore
 
     ImageStore(server.state_dir).add(
         "withcmd:1", server.rootfs, ["/bin/sh", "-c", 'echo "default $A $B"'], ["A=1"]
@@ -481,8 +481,8 @@ def test_a_failing_on_start_leaves_no_session_that_blocks_removal(
 ) -> None:
     import io
 
-    from ocimux.attach import MultiplexWriter
-    from ocimux.options import ExecOptions
+    from ocimux.interface.options import ExecOptions
+    from ocimux.io.attach import MultiplexWriter
 
     d = server.dispatcher
     gate = tmp_path / "go"

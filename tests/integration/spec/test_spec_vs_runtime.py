@@ -13,8 +13,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from ocimux import process
-from ocimux.spec import default_spec
+from ocimux.base import process
+from ocimux.oci.spec import default_spec
 
 pytestmark = pytest.mark.requires_runtime("runc")
 
@@ -58,7 +58,7 @@ def test_field_for_field_on_runc_1_1(ours: dict, runc_spec: dict) -> None:
     if version is None or version.groups() != ("1", "1"):
         pytest.skip("the default spec is modelled on runc 1.1 exactly")
     theirs = runc_spec
-    # Deliberate differences: no ambient set (see ocimux.spec), absolute root.path, no hostname.
+    # Deliberate differences: no ambient set (see ocimux.oci.spec), absolute root.path, no hostname.
     assert (
         theirs["process"]["capabilities"].pop("ambient")
         == ours["process"]["capabilities"]["bounding"]

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-from ocimux.ids import new_id
-from ocimux.store import ContainerRecord, Store
+from ocimux.base.ids import new_id
+from ocimux.engine.store import ContainerRecord, Store
 
 WORKERS = 8
 PER_WORKER = 50
@@ -21,9 +21,9 @@ PER_WORKER = 50
 WORKER = """
 import sys, time
 from pathlib import Path
-from ocimux.errors import ContainerNotFoundError
-from ocimux.ids import new_id
-from ocimux.store import ContainerRecord, ExecRecord, Store
+from ocimux.base.errors import ContainerNotFoundError
+from ocimux.base.ids import new_id
+from ocimux.engine.store import ContainerRecord, ExecRecord, Store
 
 path, go, worker, keep = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 while not go.exists():

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ocimux.errors import StoreError
-from ocimux.store import Store
+from ocimux.base.errors import StoreError
+from ocimux.engine.store import Store
 
 from tests.unit.store.test_store_locks import CID, lock_path, locked_elsewhere
 
@@ -27,7 +27,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
 HOLDER = """
 import sys
 from pathlib import Path
-from ocimux.store import Store
+from ocimux.engine.store import Store
 with Store(Path(sys.argv[1])) as store, store.lock(sys.argv[2], timeout=5):
     print("held", flush=True)
     sys.stdin.read()

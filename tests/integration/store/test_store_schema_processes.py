@@ -1,5 +1,5 @@
 """The store's file with other processes: eight first opens at once lose no record; importing
-`ocimux.store` in a fresh interpreter pulls in no heavy library."""
+`ocimux.engine.store` in a fresh interpreter pulls in no heavy library."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ import time
 from pathlib import Path
 
 import pytest
-from ocimux.store import Store
+from ocimux.engine.store import Store
 
 CONCURRENT_OPEN = """
 import sys, time
 from pathlib import Path
-from ocimux.ids import new_id
-from ocimux.store import ContainerRecord, Store
+from ocimux.base.ids import new_id
+from ocimux.engine.store import ContainerRecord, Store
 path, go, n = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 while not go.exists():
     time.sleep(0.002)
@@ -46,7 +46,7 @@ def test_first_open_by_several_processes_at_once(tmp_path: Path, round_: int) ->
 
 def test_importing_the_store_stays_light() -> None:
     code = (
-        "import sys, ocimux.store; "
+        "import sys, ocimux.engine.store; "
         "print(sorted(m for m in ('pydantic', 'pydantic_settings', 'stevedore', 'pluggy')"
         " if m in sys.modules))"
     )

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from ocimux.base.errors import ConfigError
 from ocimux.config import Config, load_config
 from ocimux.config.search import NON_CONFIG_VARIABLES
-from ocimux.errors import ConfigError
 
 BASE = """
 [engine]

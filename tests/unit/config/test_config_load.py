@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from ocimux.base.errors import ConfigError
 from ocimux.config import Config, load_config
 from ocimux.config.parse import MAX_BYTES
 from ocimux.config.validate import MAX_DEPTH
-from ocimux.errors import ConfigError
 
 if TYPE_CHECKING:
     from conftest import FakeRoots

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from ocimux.base.errors import ConfigError
 from ocimux.config import Config, load_config
 from ocimux.config.model import CAPABILITY_KEYS, ENGINE_KEYS
 from ocimux.config.view import SUPPORTS_KINDS
-from ocimux.errors import ConfigError
 
 SETTINGS = settings(
     max_examples=200,

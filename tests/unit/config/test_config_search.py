@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from ocimux.base.errors import ConfigError
 from ocimux.config import ENV_PREFIX, config_sources, relevant_environ
 from ocimux.config.search import NON_CONFIG_VARIABLES, search_path
-from ocimux.errors import ConfigError
 
 if TYPE_CHECKING:
     from conftest import FakeRoots

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from ocimux import cgroups
+from ocimux.oci import cgroups
 
 CID = "c0ffee" * 10 + "beef"
 

@@ -1,4 +1,4 @@
-"""ocimux.command: argv[0] is found in a fake rootfs as runc and a shell would find it, and a
+"""ocimux.base.command: argv[0] is found in a fake rootfs as runc and a shell would find it, and a
 miss is 127 or 126 with runc's words. No process runs: the rootfs is a tree of plain files."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import os
 from pathlib import Path
 
 import pytest
-from ocimux.command import DEFAULT_PATH, ResolvedCommand, exec_error, resolve_command
-from ocimux.errors import CommandNotFoundError, CommandNotInvocableError, InvalidArgumentError
+from ocimux.base.command import DEFAULT_PATH, ResolvedCommand, exec_error, resolve_command
+from ocimux.base.errors import CommandNotFoundError, CommandNotInvocableError, InvalidArgumentError
 
 
 def _file(path: Path, mode: int = 0o755) -> Path:

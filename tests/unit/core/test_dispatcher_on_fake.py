@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import cast
 
 import pytest
-from ocimux.dispatcher import Dispatcher, NewContainer
-from ocimux.errors import RuntimeCommandError
-from ocimux.session import open_dispatcher
+from ocimux.base.errors import RuntimeCommandError
+from ocimux.engine.dispatcher import Dispatcher, NewContainer
+from ocimux.engine.session import open_dispatcher
 
 from tests.unit.fake_runtime import FAIL, FakeRuntime, with_fake_runtime
 

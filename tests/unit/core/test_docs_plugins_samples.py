@@ -8,7 +8,7 @@ one are in tests/integration/test_docs_plugins_samples_live.py, which imports th
   name its bases lack (a verb still named `create_container` fails), leaves abstract exactly
   the verbs its comment says it leaves out (none unless it says so) and is built from a
   `RuntimeContext`. Hook implementations are registered with pluggy against
-  `ocimux.hookspec` and each hook is called once; probes run against a fake runtime.
+  `ocimux.interface.hookspec` and each hook is called once; probes run against a fake runtime.
 - ```toml: a containers.conf sample is loaded by `ocimux.config.load_config` (the path of
   `ocimux --config FILE`: an unknown key fails with its did-you-mean), its runtime names
   resolve to installed plugins and each `[ocimux.plugins.NAME]` key is one NAME's plugin
@@ -44,8 +44,8 @@ from typing import Any
 
 import pytest
 import tomli
-from ocimux.capabilities import CAPABILITY_NAMES, Capabilities, Capability
-from ocimux.runtime import API_VERSION, Runtime, RuntimeContext
+from ocimux.interface.capabilities import CAPABILITY_NAMES, Capabilities, Capability
+from ocimux.interface.runtime import API_VERSION, Runtime, RuntimeContext
 
 REPO = Path(__file__).resolve().parents[3]
 PLUGINS_DOC = "docs/plugins.md"
@@ -333,16 +333,16 @@ def check_capabilities(capabilities: Capabilities, where: str) -> None:
 
 
 def hook_manager() -> Any:
-    import ocimux.hookspec
+    import ocimux.interface.hookspec
     import pluggy
 
-    manager = pluggy.PluginManager(ocimux.hookspec.PROJECT)
-    manager.add_hookspecs(ocimux.hookspec)
+    manager = pluggy.PluginManager(ocimux.interface.hookspec.PROJECT)
+    manager.add_hookspecs(ocimux.interface.hookspec)
     return manager
 
 
 def hook_impls(module: types.ModuleType) -> dict[str, Callable[..., Any]]:
-    from ocimux.hookspec import PROJECT
+    from ocimux.interface.hookspec import PROJECT
 
     return {n: f for n, f in own_functions(module).items() if hasattr(f, f"{PROJECT}_impl")}
 
@@ -466,9 +466,9 @@ def string_literals(cls: type) -> set[str]:
 
 def check_containers_conf(block: Block, tmp_path: Path) -> None:
     """Load it as `ocimux --config FILE` would; its names resolve; plugin keys are read."""
-    from ocimux._discovery import discover
     from ocimux.config import load_config
-    from ocimux.registry import RUNTIMES_GROUP, Registry
+    from ocimux.engine._discovery import discover
+    from ocimux.engine.registry import RUNTIMES_GROUP, Registry
 
     path = tmp_path / "containers.conf"
     path.write_text(block.text, encoding="utf-8")
@@ -489,8 +489,8 @@ def check_containers_conf(block: Block, tmp_path: Path) -> None:
 
 def check_pyproject(block: Block, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """PEP 621 keys; ocimux's groups; each entry point names what a sample here defines."""
-    from ocimux.registry import RUNTIMES_GROUP
-    from ocimux.session import HOOKS_GROUP
+    from ocimux.engine.registry import RUNTIMES_GROUP
+    from ocimux.engine.session import HOOKS_GROUP
     from packaging.requirements import Requirement
     from packaging.specifiers import SpecifierSet
 

@@ -10,11 +10,12 @@ import time
 from pathlib import Path
 
 import pytest
-from ocimux import _cleanup, _cli_cleanup
-from ocimux.conmon import ConmonLaunch
-from ocimux.exitcommand import exit_command_argv
-from ocimux.sigproxy import PROXIED, Hangup, SignalProxy
-from ocimux.store import ContainerRecord
+from ocimux.cli import cleanup as _cli_cleanup
+from ocimux.cli.sigproxy import PROXIED, Hangup, SignalProxy
+from ocimux.engine import _cleanup
+from ocimux.engine.store import ContainerRecord
+from ocimux.io.exitcommand import exit_command_argv
+from ocimux.oci.conmon import ConmonLaunch
 
 
 def _launch(tmp_path: Path, **kw: object) -> ConmonLaunch:

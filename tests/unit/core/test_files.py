@@ -1,4 +1,4 @@
-"""ocimux.files: every directory level ocimux creates is private; existing levels are left
+"""ocimux.base.files: every directory level ocimux creates is private; existing levels are left
 alone. Atomic writes leave the old or the new content, mode 0600, and no temp file."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from ocimux.files import private_dir, write_atomic
+from ocimux.base.files import private_dir, write_atomic
 
 
 def test_every_created_level_is_0700_even_under_a_loose_umask(tmp_path: Path):

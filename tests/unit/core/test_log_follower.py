@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from ocimux.logs import follow_log, format_log
+from ocimux.io.logs import follow_log, format_log
 
 OUT = 2  # the attach-socket id of stdout
 

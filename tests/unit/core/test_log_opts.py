@@ -7,15 +7,15 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from ocimux._reserve import RESERVE_BYTES, DiskReserve
-from ocimux.conmon import ConmonLaunch
-from ocimux.containerdefaults import defaults_from_table
-from ocimux.errors import InvalidArgumentError, StoreError
-from ocimux.logs import STDOUT, parse_line
-from ocimux.logsize import parse_log_opts
-from ocimux.logwriter import LogWriter
+from ocimux.base.errors import InvalidArgumentError, StoreError
+from ocimux.engine._reserve import RESERVE_BYTES, DiskReserve
+from ocimux.engine.store import Store
+from ocimux.io.logs import STDOUT, parse_line
+from ocimux.io.logwriter import LogWriter
+from ocimux.oci.conmon import ConmonLaunch
+from ocimux.oci.containerdefaults import defaults_from_table
+from ocimux.oci.logsize import parse_log_opts
 from ocimux.server.hostconfig import container_config
-from ocimux.store import Store
 
 
 @pytest.mark.parametrize(

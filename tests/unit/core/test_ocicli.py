@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from ocimux.conmon import ConmonLaunch
-from ocimux.errors import CommandNotFoundError, CommandNotInvocableError, RuntimeCommandError
-from ocimux.ocicli import (
+from ocimux.base.errors import CommandNotFoundError, CommandNotInvocableError, RuntimeCommandError
+from ocimux.oci.cli import (
     DeleteOpts,
     ExecOpts,
     KillOpts,
@@ -18,6 +17,7 @@ from ocimux.ocicli import (
     error_message,
     parse_version,
 )
+from ocimux.oci.conmon import ConmonLaunch
 
 
 def _cli(**kw) -> OciCli:

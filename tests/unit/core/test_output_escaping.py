@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ocimux._cli_containers import cmd_ps
-from ocimux._cli_images import cmd_image
-from ocimux._cli_run import _exec_sessions
-from ocimux._output import escape_cell, print_table
-from ocimux.store import ContainerRecord, ExecRecord
+from ocimux.cli._output import escape_cell, print_table
+from ocimux.cli.containers import cmd_ps
+from ocimux.cli.images import cmd_image
+from ocimux.cli.run import _exec_sessions
+from ocimux.engine.store import ContainerRecord, ExecRecord
 
 #: a command that, printed raw, adds a convincing row and then clears the screen
 HOSTILE = [
@@ -148,7 +148,7 @@ def test_print_table_aligns_on_the_escaped_text(capsys: pytest.CaptureFixture[st
 
 def test_error_messages_escape_terminal_control_characters() -> None:
     # an argument a user typed (or a runtime echoed) must not clear the screen in the error line
-    from ocimux.errors import RuntimeCommandError
+    from ocimux.base.errors import RuntimeCommandError
 
     exc = RuntimeCommandError(
         "executable file '\x1b[2J\x07evil' not found\r\nfake line", container="c", runtime="crun"

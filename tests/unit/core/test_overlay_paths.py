@@ -10,8 +10,8 @@ import os
 from pathlib import Path
 
 import pytest
-from ocimux import overlay
-from ocimux.errors import InvalidArgumentError, OcimuxError
+from ocimux.base.errors import InvalidArgumentError, OcimuxError
+from ocimux.oci import overlay
 
 MOUNTINFO = (
     b"22 27 0:21 / /proc rw,relatime - proc proc rw\n"

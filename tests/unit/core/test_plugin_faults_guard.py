@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 from ocimux import cli
-from ocimux._report import debug_requested, internal_error, report_error, set_debug
-from ocimux.capabilities import Capabilities
-from ocimux.errors import InvalidArgumentError, OcimuxError, PluginError, PluginFaultError
-from ocimux.guard import PluginOrigin, fault, guard, locate, origin_of
-from ocimux.runtime import Runtime, RuntimeContext
+from ocimux.base.errors import InvalidArgumentError, OcimuxError, PluginError, PluginFaultError
+from ocimux.cli._report import debug_requested, internal_error, report_error, set_debug
+from ocimux.engine.guard import PluginOrigin, fault, guard, locate, origin_of
+from ocimux.interface.capabilities import Capabilities
+from ocimux.interface.runtime import Runtime, RuntimeContext
 
 THIS_FILE = str(Path(__file__))
 
@@ -208,7 +208,7 @@ def test_report_error_is_one_line_and_debug_adds_the_original_traceback(
 def test_an_unexpected_exception_in_ocimux_is_one_line_and_125(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from ocimux import _commands
+    from ocimux.cli import _commands
 
     def dispatch(args: Any) -> int:
         raise ZeroDivisionError("bug\nin two lines")  # MARK-internal
@@ -233,7 +233,7 @@ def test_an_unexpected_exception_in_ocimux_is_one_line_and_125(
 def test_internal_errors_are_not_swallowed_when_they_are_interrupts(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from ocimux import _commands
+    from ocimux.cli import _commands
 
     def dispatch(args: Any) -> int:
         raise KeyboardInterrupt

@@ -13,14 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ocimux._entries import PluginEntry
-from ocimux.capabilities import Capabilities, Capability, resolve
+from ocimux.base.errors import InvalidArgumentError, PluginError, PluginFaultError
 from ocimux.config import Config
-from ocimux.errors import InvalidArgumentError, PluginError, PluginFaultError
-from ocimux.reconcile import broken_view
-from ocimux.registry import Registry
-from ocimux.runtime import API_VERSION, Runtime
-from ocimux.store import ContainerRecord
+from ocimux.engine._entries import PluginEntry
+from ocimux.engine.reconcile import broken_view
+from ocimux.engine.registry import Registry
+from ocimux.engine.store import ContainerRecord
+from ocimux.interface.capabilities import Capabilities, Capability, resolve
+from ocimux.interface.runtime import API_VERSION, Runtime
 
 MODULE = "ocimux_fault_fixture_plugins"
 

@@ -1,4 +1,4 @@
-"""ocimux.probes: a probe's cached answer is keyed by what it declares it depends on (files it
+"""ocimux.interface.probes: a probe's cached answer is keyed by what it declares it depends on (files it
 stats, values it computes), so a change there is seen on the very next call. No process runs:
 the probes here are plain functions that count their calls."""
 
@@ -12,16 +12,9 @@ from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import pytest
-from ocimux.capabilities import Capability
-from ocimux.ociprobes import probe_checkpoint
-from ocimux.probes import (
-    ProbeInputs,
-    euid,
-    kernel_release,
-    on_path,
-    probe,
-    probe_cached,
-)
+from ocimux.interface.capabilities import Capability
+from ocimux.interface.probes import ProbeInputs, euid, kernel_release, on_path, probe, probe_cached
+from ocimux.oci.probes import probe_checkpoint
 
 
 @pytest.fixture(autouse=True)

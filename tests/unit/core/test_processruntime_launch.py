@@ -7,12 +7,12 @@ import os
 from pathlib import Path
 
 import pytest
-from ocimux._launch import Launch
-from ocimux._procfs import MonitorState, container_state, exec_status, proc_stat
-from ocimux.processmonitor import _parse_pid, _sleeps_reading
-from ocimux.processruntime import Command, ProcessRuntime
-from ocimux.runtime import Runtime
-from ocimux.specview import CapabilitySets, ProcessUser, Rlimit
+from ocimux.interface.runtime import Runtime
+from ocimux.interface.specview import CapabilitySets, ProcessUser, Rlimit
+from ocimux.io._launch import Launch
+from ocimux.io._procfs import MonitorState, container_state, exec_status, proc_stat
+from ocimux.io.processmonitor import _parse_pid, _sleeps_reading
+from ocimux.oci.processruntime import Command, ProcessRuntime
 
 
 def test_a_command_needs_an_argv() -> None:

@@ -22,11 +22,11 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
+from ocimux.base.errors import ConfigError, InvalidArgumentError
+from ocimux.base.ids import MAX_NAME_LENGTH, validate_name
+from ocimux.base.signals import MAX_SIGNAL, parse_signal, signal_name
 from ocimux.config import Config, load_config
 from ocimux.config.model import CAPABILITY_KEYS, ENGINE_KEYS
-from ocimux.errors import ConfigError, InvalidArgumentError
-from ocimux.ids import MAX_NAME_LENGTH, validate_name
-from ocimux.signals import MAX_SIGNAL, parse_signal, signal_name
 
 SETTINGS = settings(
     max_examples=200,

@@ -10,11 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
-from ocimux import _cleanup
-from ocimux.containerconfig import ContainerConfig
-from ocimux.dispatcher import Dispatcher
-from ocimux.runtime import Layout
-from ocimux.store import ContainerRecord
+from ocimux.engine import _cleanup
+from ocimux.engine.dispatcher import Dispatcher
+from ocimux.engine.store import ContainerRecord
+from ocimux.interface.runtime import Layout
+from ocimux.oci.containerconfig import ContainerConfig
 
 
 def _dispatcher() -> Dispatcher:

@@ -1,4 +1,4 @@
-"""ocimux.sockets: a socket nobody listens on is removed; a live one, or a non-socket, stays."""
+"""ocimux.base.sockets: a socket nobody listens on is removed; a live one, or a non-socket, stays."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ocimux.sockets import listening, remove_if_stale
+from ocimux.base.sockets import listening, remove_if_stale
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""ocimux.specview: a bundle's config.json as a typed, frozen view; a bad file is one error that
+"""ocimux.interface.specview: a bundle's config.json as a typed, frozen view; a bad file is one error that
 names the file and the field; the file is never written."""
 
 from __future__ import annotations
@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ocimux.errors import InvalidArgumentError
-from ocimux.options import Resources
-from ocimux.spec import default_spec
-from ocimux.specview import (
+from ocimux.base.errors import InvalidArgumentError
+from ocimux.interface.options import Resources
+from ocimux.interface.specview import (
     CapabilitySets,
     ConsoleSize,
     Mount,
@@ -22,6 +21,7 @@ from ocimux.specview import (
     Rlimit,
     SpecView,
 )
+from ocimux.oci.spec import default_spec
 
 
 def _bundle(tmp_path: Path, doc: Any) -> Path:

@@ -26,7 +26,7 @@ def _children() -> set[int]:
 
 def _process_module():  # noqa: ANN202 - the module is being renamed (ocimux._spawn → process)
     try:
-        from ocimux import process
+        from ocimux.base import process
     except ImportError:
         from ocimux import _spawn as process
     return process
@@ -46,8 +46,8 @@ ATTEMPTS: dict[str, Callable[[], object]] = {
     "os.spawnv": lambda: os.spawnv(os.P_WAIT, "/bin/true", ["true"]),
     "pty.fork": lambda: pty.fork(),
     "pty.spawn": lambda: pty.spawn(["true"]),
-    "ocimux.process.run": lambda: _process_module().run(["true"], timeout=5),
-    "ocimux.process.spawn": lambda: _process_module().spawn(["true"]),
+    "ocimux.base.process.run": lambda: _process_module().run(["true"], timeout=5),
+    "ocimux.base.process.spawn": lambda: _process_module().spawn(["true"]),
     "multiprocessing fork": lambda: multiprocessing.get_context("fork").Process().start(),
     "multiprocessing spawn": lambda: multiprocessing.get_context("spawn").Process().start(),
     "asyncio": lambda: asyncio.run(asyncio.create_subprocess_exec("true")),

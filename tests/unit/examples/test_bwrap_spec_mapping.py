@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ocimux.errors import InvalidArgumentError
-from ocimux.runtime import RuntimeContext
-from ocimux.spec import default_spec
-from ocimux.specview import SpecView
+from ocimux.base.errors import InvalidArgumentError
+from ocimux.interface.runtime import RuntimeContext
+from ocimux.interface.specview import SpecView
+from ocimux.oci.spec import default_spec
 
 REPO = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO / "examples" / "ocimux-bwrap"))

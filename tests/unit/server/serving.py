@@ -36,10 +36,10 @@ def running_server(rootfs: Path) -> Iterator[Server]:
 
     At exit it stops serving and force-removes the containers still in its store.
     """
+    from ocimux.engine.images import ImageStore
+    from ocimux.engine.session import open_dispatcher
     from ocimux.server.docker_api import DockerApi
     from ocimux.server.httpd import make_server
-    from ocimux.server.images import ImageStore
-    from ocimux.session import open_dispatcher
 
     sock_dir = tempfile.mkdtemp(prefix="ocx", dir="/tmp")  # sun_path has room for 107 bytes
     dispatcher = with_fake_runtime(open_dispatcher())

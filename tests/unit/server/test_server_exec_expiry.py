@@ -6,7 +6,7 @@ import threading
 import time
 from types import SimpleNamespace
 
-from ocimux.errors import NotFoundError
+from ocimux.base.errors import NotFoundError
 from ocimux.server import exec_api
 from ocimux.server.exec_api import EXEC_TTL, ExecEndpoints, ExecInstance
 

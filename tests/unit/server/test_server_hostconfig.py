@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ocimux.containerconfig import ContainerConfig, Device, Limits, Mount, Ulimit
-from ocimux.errors import CapabilityError, InvalidArgumentError
+from ocimux.base.errors import CapabilityError, InvalidArgumentError
+from ocimux.engine.store import ContainerRecord
+from ocimux.oci.containerconfig import ContainerConfig, Device, Limits, Mount, Ulimit
 from ocimux.server.configshapes import config_fields, host_config, mount_points, user_command
 from ocimux.server.dockercommand import (
     DOCKER_ANNOTATION,
@@ -21,7 +22,6 @@ from ocimux.server.dockercommand import (
 from ocimux.server.hostconfig import container_config, docker_option
 from ocimux.server.shapes import IMAGE_ANNOTATION
 from ocimux.server.unsupported import UNSUPPORTED, refuse_unsupported
-from ocimux.store import ContainerRecord
 
 from tests.unit.server.docker_bodies import DOCKER_CLI_CREATE, DOCKER_PY_RUN, docker_cli
 
@@ -481,7 +481,7 @@ def test_a_capability_error_without_an_option_is_left_alone() -> None:
 
 
 def test_every_option_a_docker_client_can_ask_for_names_its_docker_field(tmp_path: Path) -> None:
-    from ocimux.specbuilder import required_capabilities
+    from ocimux.oci.specbuilder import required_capabilities
 
     everything = ContainerConfig(
         mounts=(Mount("tmpfs", "/t", "tmpfs", ("rw",)),), read_only=True,

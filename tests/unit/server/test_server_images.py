@@ -6,8 +6,8 @@ import stat
 from pathlib import Path
 
 import pytest
-from ocimux.errors import InvalidArgumentError, NotFoundError, OcimuxError
-from ocimux.server.images import ImageStore, image_id, normalize
+from ocimux.base.errors import InvalidArgumentError, NotFoundError, OcimuxError
+from ocimux.engine.images import ImageStore, image_id, normalize
 
 from tests.unit.server.apiclient import ApiClient, Server, assert_error
 

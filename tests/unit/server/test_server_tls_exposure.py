@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from ocimux.errors import InvalidArgumentError
+from ocimux.base.errors import InvalidArgumentError
 from ocimux.server.tls import TlsFiles, check_exposure, is_loopback, server_context
 
 FILES = TlsFiles("/nonexistent/ca.pem", "/nonexistent/cert.pem", "/nonexistent/key.pem")

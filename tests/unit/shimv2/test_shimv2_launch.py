@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from ocimux.errors import RuntimeCommandError
+from ocimux.base.errors import RuntimeCommandError
 from ocimux.plugins.shimv2.launch import MAX_SOCKET_PATH, ShimCommand
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from ocimux._runflags import container_config, entrypoint, env_files, split_rootfs
+from ocimux.base.errors import InvalidArgumentError
 from ocimux.cli import build_parser
-from ocimux.containerconfig import ContainerConfig, Device, Limits, Mount, Ulimit
-from ocimux.errors import InvalidArgumentError
+from ocimux.cli._runflags import container_config, entrypoint, env_files, split_rootfs
+from ocimux.oci.containerconfig import ContainerConfig, Device, Limits, Mount, Ulimit
 
 MIB = 2**20
 

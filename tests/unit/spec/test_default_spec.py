@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from ocimux.errors import InvalidArgumentError
-from ocimux.spec import DEFAULT_CAPABILITIES, OCI_VERSION, default_spec
+from ocimux.base.errors import InvalidArgumentError
+from ocimux.oci.spec import DEFAULT_CAPABILITIES, OCI_VERSION, default_spec
 
 PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 

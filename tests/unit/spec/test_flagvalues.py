@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from ocimux.containerconfig import Device, Mount, Ulimit
-from ocimux.errors import InvalidArgumentError
-from ocimux.flagvalues import (
+from ocimux.base.errors import InvalidArgumentError
+from ocimux.oci.containerconfig import Device, Mount, Ulimit
+from ocimux.oci.flagvalues import (
     parse_capabilities,
     parse_cpus,
     parse_device,

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ocimux.bundle import load_bundle
-from ocimux.errors import InvalidArgumentError
+from ocimux.base.errors import InvalidArgumentError
+from ocimux.oci.bundle import load_bundle
 
 
 def _spec(**root: Any) -> dict[str, Any]:

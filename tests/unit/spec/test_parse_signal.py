@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from ocimux.errors import InvalidArgumentError
-from ocimux.signals import parse_signal, signal_name
+from ocimux.base.errors import InvalidArgumentError
+from ocimux.base.signals import parse_signal, signal_name
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
-from ocimux.errors import InvalidArgumentError
-from ocimux.rootfs import resolve_in_rootfs
+from ocimux.base.errors import InvalidArgumentError
+from ocimux.oci.rootfs import resolve_in_rootfs
 
 
 def test_plain_and_missing_paths(tmp_path: Path) -> None:

@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ocimux import seccomp
-from ocimux.errors import InvalidArgumentError
-from ocimux.seccomp import DEFAULT_PROFILE_PATH, load_profile, to_oci
+from ocimux.base.errors import InvalidArgumentError
+from ocimux.oci import seccomp
+from ocimux.oci.seccomp import DEFAULT_PROFILE_PATH, load_profile, to_oci
 
 PODMAN: dict[str, Any] = json.loads((Path(__file__).parent / "seccomp_podman.json").read_text())
 DEBIAN = PODMAN["debian_profile"]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from ocimux.errors import InvalidArgumentError
-from ocimux.spec import merge_env, resolve_env
+from ocimux.base.errors import InvalidArgumentError
+from ocimux.oci.spec import merge_env, resolve_env
 
 
 def test_resolve_env_takes_bare_keys_from_environ() -> None:

@@ -6,8 +6,8 @@ import copy
 from pathlib import Path
 
 import pytest
-from ocimux.errors import InvalidArgumentError
-from ocimux.spec import STOP_SIGNAL_ANNOTATION, default_spec, stop_signal, with_overrides
+from ocimux.base.errors import InvalidArgumentError
+from ocimux.oci.spec import STOP_SIGNAL_ANNOTATION, default_spec, stop_signal, with_overrides
 
 
 @pytest.fixture

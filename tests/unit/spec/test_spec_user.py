@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
-from ocimux.errors import InvalidArgumentError
-from ocimux.spec import parse_user
+from ocimux.base.errors import InvalidArgumentError
+from ocimux.oci.spec import parse_user
 
 PASSWD = """\
 root:x:0:0:root:/root:/bin/sh

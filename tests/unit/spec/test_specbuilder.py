@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ocimux import devices as devices_module
-from ocimux import specbuilder, specmounts
-from ocimux.containerconfig import ContainerConfig, Device, Limits, Mount, Ulimit
-from ocimux.errors import InvalidArgumentError
-from ocimux.linuxcaps import ALL_CAPABILITIES
-from ocimux.spec import default_spec
-from ocimux.specbuilder import (
+from ocimux.base.errors import InvalidArgumentError
+from ocimux.base.linuxcaps import ALL_CAPABILITIES
+from ocimux.oci import devices as devices_module
+from ocimux.oci import specbuilder, specmounts
+from ocimux.oci.containerconfig import ContainerConfig, Device, Limits, Mount, Ulimit
+from ocimux.oci.spec import default_spec
+from ocimux.oci.specbuilder import (
     INIT_PATH_IN_CONTAINER,
     MASKED_PATHS,
     PODMAN_CAPABILITIES,

@@ -9,9 +9,9 @@ import threading
 from pathlib import Path
 
 import pytest
-from ocimux.bundle import load_bundle, write_bundle
-from ocimux.errors import InvalidArgumentError
-from ocimux.spec import default_spec
+from ocimux.base.errors import InvalidArgumentError
+from ocimux.oci.bundle import load_bundle, write_bundle
+from ocimux.oci.spec import default_spec
 
 
 def _mode(path: Path) -> int:

@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-from ocimux._locks import ContainerLocks
-from ocimux.errors import InvalidArgumentError, StoreError
-from ocimux.store import ContainerRecord, Store
+from ocimux.base.errors import InvalidArgumentError, StoreError
+from ocimux.engine._locks import ContainerLocks
+from ocimux.engine.store import ContainerRecord, Store
 
 CID = "0123456789abcdef" * 4
 

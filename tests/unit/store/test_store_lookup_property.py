@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from ocimux.errors import ConflictError, ContainerNotFoundError
-from ocimux.store import ContainerRecord, Store
+from ocimux.base.errors import ConflictError, ContainerNotFoundError
+from ocimux.engine.store import ContainerRecord, Store
 
 # Small alphabets make shared prefixes, names equal to ids and pattern characters common.
 IDS = st.text(alphabet="0123ab*?[]", min_size=1, max_size=5)

@@ -6,9 +6,9 @@ import threading
 from pathlib import Path
 
 import pytest
-from ocimux.errors import ConflictError, ContainerNotFoundError, ExecSessionNotFoundError
-from ocimux.ids import new_id
-from ocimux.store import ContainerRecord, ExecRecord, Store
+from ocimux.base.errors import ConflictError, ContainerNotFoundError, ExecSessionNotFoundError
+from ocimux.base.ids import new_id
+from ocimux.engine.store import ContainerRecord, ExecRecord, Store
 
 
 @pytest.fixture

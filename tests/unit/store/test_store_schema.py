@@ -9,9 +9,9 @@ import time
 from pathlib import Path
 
 import pytest
-from ocimux.errors import StoreError
-from ocimux.ids import new_id
-from ocimux.store import ContainerRecord, Store
+from ocimux.base.errors import StoreError
+from ocimux.base.ids import new_id
+from ocimux.engine.store import ContainerRecord, Store
 
 
 def rec(name: str = "web") -> ContainerRecord:

@@ -11,9 +11,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from ocimux.errors import ContainerNotFoundError, StoreError
-from ocimux.store import ContainerRecord, Store
-from ocimux.trust import check_owned, inside_containers_dir
+from ocimux.base.errors import ContainerNotFoundError, StoreError
+from ocimux.base.trust import check_owned, inside_containers_dir
+from ocimux.engine.store import ContainerRecord, Store
 
 CID = "0123456789abcdef" * 4
 OTHER_UID = 65534  # nobody
