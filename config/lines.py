@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-__all__ = ["find_line", "key_lines"]
+__all__ = ["find_line", "key_lines", "line_in"]
 
 _BARE = re.compile(r"[A-Za-z0-9_-]+")
 
@@ -25,8 +25,12 @@ def find_line(text: str, loc: Sequence[str | int]) -> int | None:
     Integer parts of `loc` (array indices) are ignored. Returns None if not even the first
     key of `loc` is found.
     """
+    return line_in(key_lines(text), loc)
+
+
+def line_in(lines: Mapping[tuple[str, ...], int], loc: Sequence[str | int]) -> int | None:
+    """`find_line` over an index `key_lines` built once: many errors of one file scan it once."""
     path = tuple(part for part in loc if isinstance(part, str))
-    lines = key_lines(text)
     for end in range(len(path), 0, -1):
         line = lines.get(path[:end])
         if line is not None:

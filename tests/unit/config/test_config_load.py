@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from ocimux.base.errors import ConfigError
-from ocimux.config import Config, load_config
+from ocimux.config import Config, lines, load_config, validate
 from ocimux.config.parse import MAX_BYTES
 from ocimux.config.validate import MAX_DEPTH
 
@@ -489,3 +489,25 @@ def test_unlistable_drop_in_dir_is_a_config_error(
     monkeypatch.setattr(os, "scandir", deny)
     with pytest.raises(ConfigError, match="cannot list drop-in directory: Permission denied"):
         load_config(environ=roots.env)
+
+
+def test_many_errors_scan_the_file_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """500 unknown keys: one scan of the text for their lines (a scan per error was quadratic),
+    and the error reported is still the first in the file, with the count of the others."""
+    scans: list[int] = []
+    real = lines.key_lines
+
+    def counting(text: str) -> dict[tuple[str, ...], int]:
+        scans.append(len(text))
+        return real(text)
+
+    monkeypatch.setattr(validate, "key_lines", counting, raising=False)
+    monkeypatch.setattr(lines, "key_lines", counting)
+    body = "".join(f"bogus_{i:03d} = {i}\n" for i in range(500))
+    conf = tmp_path / "c.conf"
+    conf.write_text(f"[engine]\n{body}")
+    with pytest.raises(ConfigError) as info:
+        load_config(str(conf))
+    assert str(info.value).startswith(f"{conf}:2: engine.bogus_000: unknown key"), info.value
+    assert "(and 499 more errors)" in str(info.value)
+    assert len(scans) == 1, f"the text was scanned {len(scans)} times"
