@@ -511,3 +511,23 @@ def test_many_errors_scan_the_file_once(tmp_path: Path, monkeypatch: pytest.Monk
     assert str(info.value).startswith(f"{conf}:2: engine.bogus_000: unknown key"), info.value
     assert "(and 499 more errors)" in str(info.value)
     assert len(scans) == 1, f"the text was scanned {len(scans)} times"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        'env = ["A=\\e"]',  # \e escape
+        'env = ["A=\\x72"]',  # \xHH escape
+        "annotations = {a = 1,\n  b = 2}",  # multi-line inline table
+        "tz = 1979-05-27T07:32Z  # a time without seconds",
+    ],
+    ids=["escape-e", "escape-x", "multi-line-inline-table", "time-without-seconds"],
+)
+def test_toml_1_1_is_refused_as_podman_refuses_it(tmp_path: Path, line: str) -> None:
+    """TOML 1.0 only: a file ocimux accepts must not stop podman (its parser is TOML 1.0)."""
+    conf = tmp_path / "c.conf"
+    conf.write_text(f"[containers]\n{line}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(str(conf))
+    assert str(info.value).startswith(f"{conf}:2: "), info.value
+    assert "TOML syntax error" in str(info.value)
