@@ -7,7 +7,9 @@
   then its items are appended to the accumulated value, and arrays at the same key keep
   appending in every later file until one says `{append = false}` (containers.conf(5),
   "APPENDING TO STRING ARRAYS"; go.podman.io/common `internal/attributedstring`, whose
-  `Append` attribute survives from one decoded file to the next). Markers never reach the result.
+  `Append` attribute survives from one decoded file to the next). Before any file has set such
+  an array, appending starts from podman's built-in value (`ocimux.config.builtins`): podman
+  decodes each file into a config that holds its defaults. Markers never reach the result.
 
 Values are plain TOML data (dicts, lists, scalars) that per-file validation has already checked,
 so nesting is shallow; the merger copies what it keeps and never mutates its inputs.
@@ -15,8 +17,10 @@ so nesting is shallow; the merger copies what it keeps and never mutates its inp
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
+
+from .builtins import BUILTIN_ARRAYS
 
 __all__ = ["Merger", "is_append_marker", "merge", "strip_markers"]
 
@@ -44,11 +48,12 @@ class Merger:
     (by its key path) is remembered between calls, as podman remembers it.
     """
 
-    __slots__ = ("_appending", "_data")
+    __slots__ = ("_appending", "_builtins", "_data")
 
-    def __init__(self) -> None:
+    def __init__(self, builtins: Mapping[Path, tuple[str, ...]] = BUILTIN_ARRAYS) -> None:
         self._data: dict[str, Any] = {}
         self._appending: set[Path] = set()
+        self._builtins = builtins
 
     def add(self, layer: dict[str, Any]) -> None:
         """Merge one file's data (a TOML document) over what was added before."""
@@ -81,8 +86,9 @@ class Merger:
             else:
                 self._appending.discard(path)
         items = [strip_markers(item) for item in new if not is_append_marker(item)]
-        if path in self._appending and isinstance(old, list):
-            return [*old, *items]
+        if path in self._appending:
+            base = old if isinstance(old, list) else list(self._builtins.get(path, ()))
+            return [*base, *items]
         return items
 
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, final
 
+from .builtins import CONMON_ENV_VARS, CONMON_PATHS
 from .search import home_dir, xdg_dir
 
 __all__ = [
@@ -34,20 +35,8 @@ __all__ = [
 ]
 
 #: podman's conmon candidates (go.podman.io/common `pkg/config/default.go`).
-DEFAULT_CONMON_PATHS: Final = (
-    "/usr/libexec/podman/conmon",
-    "/usr/local/libexec/podman/conmon",
-    "/usr/local/lib/podman/conmon",
-    "/usr/bin/conmon",
-    "/usr/sbin/conmon",
-    "/usr/local/bin/conmon",
-    "/usr/local/sbin/conmon",
-    "/run/current-system/sw/bin/conmon",
-)
-#: podman's environment for conmon.
-DEFAULT_CONMON_ENV_VARS: Final = (
-    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-)
+DEFAULT_CONMON_PATHS: Final = CONMON_PATHS
+DEFAULT_CONMON_ENV_VARS: Final = CONMON_ENV_VARS
 DEFAULT_STOP_TIMEOUT: Final = 10
 DEFAULT_DETACH_KEYS: Final = "ctrl-p,ctrl-q"
 DEFAULT_CGROUP_MANAGER: Final = "cgroupfs"

@@ -531,3 +531,13 @@ def test_toml_1_1_is_refused_as_podman_refuses_it(tmp_path: Path, line: str) -> 
         load_config(str(conf))
     assert str(info.value).startswith(f"{conf}:2: "), info.value
     assert "TOML syntax error" in str(info.value)
+
+
+def test_the_samples_append_form_keeps_json_errors_for_runc_and_crun(tmp_path: Path) -> None:
+    """The form ocimux's own sample file recommends must not take JSON errors from runc/crun."""
+    conf = tmp_path / "c.conf"
+    conf.write_text('[engine]\nruntime_supports_json = ["myrt", {append = true}]\n')
+    config = load_config(str(conf))
+    assert {"myrt", "runc", "crun", "runsc", "kata"} <= config.supports_json
+    conf.write_text('[engine]\nruntime_supports_json = ["myrt"]\n')
+    assert load_config(str(conf)).supports_json == {"myrt"}

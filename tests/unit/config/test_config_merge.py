@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 
+from ocimux.config.builtins import BUILTIN_ARRAYS
 from ocimux.config.merge import Merger, is_append_marker, merge, strip_markers
 
 APPEND = {"append": True}
@@ -97,3 +98,22 @@ def test_arrays_of_tables_are_kept_and_markers_only_match_append() -> None:
 
 def test_strip_markers_is_deep() -> None:
     assert strip_markers({"a": [APPEND, {"b": ["c", NO_APPEND]}]}) == {"a": [{"b": ["c"]}]}
+
+
+def test_append_before_any_file_set_the_key_extends_podmans_builtin() -> None:
+    """podman decodes each file into a config holding its defaults, so the first append extends
+    them: `["myrt", {append = true}]` is podman's list plus myrt, not just myrt."""
+    out = merge([{"engine": {"runtime_supports_json": ["myrt", APPEND]}}])
+    assert out["engine"]["runtime_supports_json"] == [
+        *BUILTIN_ARRAYS[("engine", "runtime_supports_json")],
+        "myrt",
+    ]
+    assert {"crun", "runc"} <= set(out["engine"]["runtime_supports_json"])
+
+
+def test_a_builtin_shows_only_through_an_append() -> None:
+    """A plain list replaces the built-in; a key no file sets stays unset (plugins decide)."""
+    assert merge([{"engine": {"conmon_path": ["/c"]}}])["engine"]["conmon_path"] == ["/c"]
+    assert "runtime_supports_json" not in merge([{"engine": {"runtime": "crun"}}])["engine"]
+    appended = merge([{"engine": {"conmon_path": ["/c", APPEND]}}])["engine"]["conmon_path"]
+    assert appended == [*BUILTIN_ARRAYS[("engine", "conmon_path")], "/c"]
