@@ -24,8 +24,8 @@ OS_FUNCTIONS = (
     "spawnl", "spawnle", "spawnlp", "spawnlpe", "spawnv", "spawnve", "spawnvp", "spawnvpe",
 )  # fmt: skip
 
-#: ocimux's own process module (renamed from `_spawn`; whichever exists is patched)
-OCIMUX_MODULES = ("ocimux.base.process", "ocimux._spawn")
+#: ocimux's own process module (an import error here means it moved: update the name)
+OCIMUX_PROCESS_MODULE = "ocimux.base.process"
 
 
 class ProcessStarted(AssertionError):
@@ -59,14 +59,9 @@ class ProcessGuard:
                 mp.setattr(os, name, self.refuse(f"os.{name}"))
         mp.setattr(pty, "fork", self.refuse("pty.fork"))
         mp.setattr(pty, "spawn", self.refuse("pty.spawn"))
-        for module_name in OCIMUX_MODULES:
-            try:
-                module = importlib.import_module(module_name)
-            except ImportError:
-                continue
-            for name in ("run", "spawn"):
-                if hasattr(module, name):
-                    mp.setattr(module, name, self.refuse(f"{module_name}.{name}"))
+        module = importlib.import_module(OCIMUX_PROCESS_MODULE)
+        for name in ("run", "spawn"):
+            mp.setattr(module, name, self.refuse(f"{OCIMUX_PROCESS_MODULE}.{name}"))
 
 
 def fail_on_attempts(guard: ProcessGuard) -> None:

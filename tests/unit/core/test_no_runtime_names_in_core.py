@@ -16,6 +16,7 @@ NAMES = re.compile(r"\b(runc|crun|runsc|gvisor|kata|youki|krun|conmon-rs)\b", re
 DATA = {
     "config/view.py": "podman's default runtime preference order",
     "config/model.py": "podman's [engine] key names and defaults",
+    "config/builtins.py": "podman's built-in [engine] arrays that {append = true} extends",
 }
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from ocimux.base import process
 
 from tests.unit.process_guard import ProcessGuard, ProcessStarted, fail_on_attempts
 
@@ -22,14 +23,6 @@ def _children() -> set[int]:
         for task in Path("/proc/self/task").iterdir()
         for pid in (task / "children").read_text().split()
     }
-
-
-def _process_module():  # noqa: ANN202 - the module is being renamed (ocimux._spawn → process)
-    try:
-        from ocimux.base import process
-    except ImportError:
-        from ocimux import _spawn as process
-    return process
 
 
 ATTEMPTS: dict[str, Callable[[], object]] = {
@@ -46,8 +39,8 @@ ATTEMPTS: dict[str, Callable[[], object]] = {
     "os.spawnv": lambda: os.spawnv(os.P_WAIT, "/bin/true", ["true"]),
     "pty.fork": lambda: pty.fork(),
     "pty.spawn": lambda: pty.spawn(["true"]),
-    "ocimux.base.process.run": lambda: _process_module().run(["true"], timeout=5),
-    "ocimux.base.process.spawn": lambda: _process_module().spawn(["true"]),
+    "ocimux.base.process.run": lambda: process.run(["true"], timeout=5),
+    "ocimux.base.process.spawn": lambda: process.spawn(["true"]),
     "multiprocessing fork": lambda: multiprocessing.get_context("fork").Process().start(),
     "multiprocessing spawn": lambda: multiprocessing.get_context("spawn").Process().start(),
     "asyncio": lambda: asyncio.run(asyncio.create_subprocess_exec("true")),
