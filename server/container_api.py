@@ -415,18 +415,23 @@ class ContainerEndpoints:
         tail_of(r)
         r.flag("stdout"), r.flag("stderr")  # a bad value is a 400 before the stream starts
         runtime = self.d.runtime_of(rec)
-        rfile, wfile = r.hijack(RAW if tty else MUX)
+        rfile, wfile, answer = r.hijack_later(RAW if tty else MUX)
         try:
             if logs:
+                answer()
                 self._write_log(runtime, rec.id, MultiplexWriter(wfile, raw=tty), r, follow=False)
             if stream and rec.status in ("created", "running"):
-                # through the Dispatcher: its state check, lock and hooks, as `ocimux attach`
+                # through the Dispatcher: its state check, lock and hooks, as `ocimux attach`;
+                # answered once connected to the container's output (the client starts it then)
                 streams = MultiplexWriter(wfile, raw=tty).streams(rfile if stdin else None)
-                self.d.attach(rec.id, streams, stdin=stdin)
+                self.d.attach(rec.id, streams, stdin=stdin, ready=answer)
         except (BrokenPipeError, ConnectionResetError):
             pass
         except OcimuxError as exc:  # the stream has begun: no status left to answer with
             sys.stderr.write(f"attach {rec.name}: {exc}\n")
+        finally:
+            with contextlib.suppress(OSError):
+                answer()
         return None
 
     def logs(self, r: Request) -> None:

@@ -106,20 +106,38 @@ class Request:
         Returns (rfile, wfile): what the client sends after the headers, and where to write.
         The connection is closed when the handler returns.
         """
+        rfile, wfile, answer = self.hijack_later(content_type)
+        answer()
+        return rfile, wfile
+
+    def hijack_later(self, content_type: str) -> tuple[Any, Any, Callable[[], None]]:
+        """Own the stream now, answer when `answer()` is called (once; later calls do nothing).
+
+        For an attach: docker's client starts the container as soon as it reads the answer, so
+        the answer must wait until the container's output is being received, or the first
+        bytes go only to the log. Call `answer()` before writing anything to wfile.
+        """
         h = self.handler
-        upgrade = "upgrade" in (self.headers.get("Connection") or "").lower()
-        if upgrade:
-            h.send_response_only(101, "UPGRADED")
-            h.send_header("Connection", "Upgrade")
-            h.send_header("Upgrade", "tcp")
-        else:
-            h.send_response_only(200, "OK")
-        h.send_header("Content-Type", content_type)
-        h.end_headers()
-        h.wfile.flush()
         h.close_connection = True
         h.hijacked = True
-        return HijackedInput(h.connection, h.rfile), h.wfile
+        answered = False
+
+        def answer() -> None:
+            nonlocal answered
+            if answered:
+                return
+            answered = True
+            if "upgrade" in (self.headers.get("Connection") or "").lower():
+                h.send_response_only(101, "UPGRADED")
+                h.send_header("Connection", "Upgrade")
+                h.send_header("Upgrade", "tcp")
+            else:
+                h.send_response_only(200, "OK")
+            h.send_header("Content-Type", content_type)
+            h.end_headers()
+            h.wfile.flush()
+
+        return HijackedInput(h.connection, h.rfile), h.wfile, answer
 
     def wait_unless_gone(self, timeout: float) -> None:
         """Sleep up to `timeout` s; raise ConnectionResetError once the client has gone.

@@ -301,10 +301,12 @@ class Dispatcher(Reconciler):
         detach_keys: bytes | None = None,
         start: bool = False,
         size: tuple[int, int] | None = None,
+        ready: Callable[[], None] | None = None,
     ) -> int | None:
         """Attach to the container (starting it first with `start`); return its exit code or None if detached.
 
         The lock is held only while starting: attaching is long and must not block `stop`.
+        `ready` is called once the container's output is being received (before any start).
         """
         with self.locked(ref, "start" if start else "attach") as (rec, runtime):
             if stdin and not rec.config.get("stdin"):
@@ -313,10 +315,15 @@ class Dispatcher(Reconciler):
         options = AttachOptions(
             stdin=stdin, start=start, detach_keys=detach_keys, size=size if tty else None
         )
-        return self._stream(rec, runtime, streams, options)
+        return self._stream(rec, runtime, streams, options, ready)
 
     def _stream(
-        self, rec: ContainerRecord, runtime: Runtime, streams: StdStreams, options: AttachOptions
+        self,
+        rec: ContainerRecord,
+        runtime: Runtime,
+        streams: StdStreams,
+        options: AttachOptions,
+        ready: Callable[[], None] | None = None,
     ) -> int | None:
         """Attach (and start, with `options.start`) without holding the lock; reconcile after."""
         if options.start:
@@ -324,7 +331,7 @@ class Dispatcher(Reconciler):
             rec = self.store.update_container(rec.id, status="running", started_at=time.time())
             self.hooks.event("start", container=rec.id, name=rec.name, runtime=rec.runtime)
         try:
-            code = attach_container(runtime, rec.id, streams, options)
+            code = attach_container(runtime, rec.id, streams, options, ready=ready)
         except OcimuxError as exc:
             raise exc.add_context(
                 container=rec.name, runtime=rec.runtime, verb="attach", container_id=rec.id

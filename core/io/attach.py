@@ -19,6 +19,7 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -132,14 +133,22 @@ def _write(stream: BinaryIO, data: bytes) -> None:
 
 
 def attach_container(
-    runtime: Runtime, cid: str, streams: StdStreams, options: AttachOptions
+    runtime: Runtime,
+    cid: str,
+    streams: StdStreams,
+    options: AttachOptions,
+    *,
+    ready: Callable[[], None] | None = None,
 ) -> int | None:
     """Relay the container's stdio to `streams` until it exits (return its exit code) or detach (None).
 
-    With `options.start`, connects first and then calls `runtime.start(cid)`.
+    With `options.start`, connects first and then calls `runtime.start(cid)`. `ready` is called
+    once connected: from then on no output is missed.
     """
     sock = connect_attach_socket(runtime.layout.io_dir(cid) / "attach")
     try:
+        if ready is not None:
+            ready()
         if options.size:
             runtime.resize(cid, *options.size)
         if options.start:
