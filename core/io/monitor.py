@@ -50,6 +50,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from ocimux.base.files import write_atomic
+
 from .exitcommand import run_exit_command
 from .logs import STDERR, STDOUT
 from .logwriter import LogWriter
@@ -61,7 +63,6 @@ __all__ = [
     "STDOUT",
     "Monitor",
     "exit_code_of",
-    "write_atomic",
 ]
 
 ATTACH = "attach"
@@ -86,20 +87,6 @@ def exit_code_of(status: os.waitid_result) -> int:
     if status.si_code == os.CLD_EXITED:
         return status.si_status
     return 128 + status.si_status
-
-
-def write_atomic(path: str | Path, data: bytes) -> None:
-    """Write `data` to `path` (mode 0600) so that readers see nothing or all of it."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
 
 
 def _unlink(name: str | Path) -> None:

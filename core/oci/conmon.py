@@ -25,7 +25,7 @@ import json
 import os
 import select
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,30 +131,19 @@ class SyncMessage:
     message: str = ""
 
 
-def launch(
-    spec: ConmonLaunch,
-    *,
-    env: Sequence[str],
-    timeout: float,
-    before_release: Callable[[], None] | None = None,
-) -> tuple[SyncMessage, int]:
-    """Start conmon for `spec`, release it, and return its first sync message and its pid.
+def launch(spec: ConmonLaunch, *, env: Sequence[str], timeout: float) -> tuple[SyncMessage, int]:
+    """Start conmon for a container (create or restore), release it, and return its first
+    sync message and its pid. Exec sessions start through `prepare_exec`/`release_exec`.
 
-    For an exec session conmon first reports on the attach pipe that its socket is ready;
-    `before_release` runs then (connect, resize) and the process starts only afterwards,
-    so no output is lost. Raises RuntimeCommandError if conmon cannot start, dies, or says
-    nothing within `timeout`; in the timeout case the conmon daemon is killed.
+    Raises RuntimeCommandError if conmon cannot start, dies, or says nothing within
+    `timeout`; in the timeout case the conmon daemon is killed.
     """
-    pipes = _Pipes(3 if spec.exec_spec else 2)
+    pipes = _Pipes(2)
     sync_r, sync_w = pipes.pair(0)
     start_r, start_w = pipes.pair(1)
     extra = dict(kv.split("=", 1) for kv in env if "=" in kv)
     extra.update({"_OCI_SYNCPIPE": str(sync_w), "_OCI_STARTPIPE": str(start_r)})
     child_fds = [sync_w, start_r]
-    if spec.exec_spec:
-        attach_r, attach_w = pipes.pair(2)
-        extra["_OCI_ATTACHPIPE"] = str(attach_w)
-        child_fds.append(attach_w)
     argv = spec.argv()
     with pipes:
         try:
@@ -183,17 +172,6 @@ def launch(
             )
         monitor_pid = read_pidfile(spec.conmon_pidfile)
         try:
-            if spec.exec_spec:
-                ready = _read_sync(attach_r, timeout, argv)
-                if ready.data < 0:
-                    raise RuntimeCommandError(
-                        ready.message or "conmon could not set up the attach socket",
-                        argv=argv,
-                        verb="exec",
-                    )
-                if before_release is not None:
-                    before_release()
-                os.write(start_w, b"0")
             message = _read_sync(sync_r, timeout, argv)
         except BaseException:
             if monitor_pid:

@@ -33,7 +33,8 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from ocimux.io.monitor import ATTACH, CTL, STDERR, STDOUT, Monitor, write_atomic
+from ocimux.base.files import write_atomic
+from ocimux.io.monitor import ATTACH, CTL, STDERR, STDOUT, Monitor
 
 from .task import TaskClient
 from .ttrpc import TtrpcError

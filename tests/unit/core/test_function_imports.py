@@ -10,20 +10,10 @@ from __future__ import annotations
 
 import ast
 import tokenize
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[3]
-#: folder = package (pyproject.toml's package-dir)
-PACKAGE_DIRS = {
-    "core/testing": "ocimux.testing",
-    "config": "ocimux.config",
-    "server": "ocimux.server",
-    "plugins": "ocimux.plugins",
-    "core": "ocimux",
-}
-SKIPPED_PARTS = {"__pycache__", "build"}
+from tests.package_sources import REPO, sources
 
 #: (importing module, imported module) -> why it is imported inside a function
 ALLOWED: dict[tuple[str, str], str] = {
@@ -60,26 +50,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("ocimux.plugins.shimv2.events", "ocimux.base.process"): "the sink process never starts one",
     ("ocimux.plugins.shimv2.runtime", "ocimux.oci.spec"): "the spec modules only for exec",
 }
-
-
-def _module(path: Path) -> tuple[str, bool]:
-    rel = path.relative_to(REPO).as_posix()
-    for folder, package in PACKAGE_DIRS.items():
-        if rel.startswith(folder + "/"):
-            name = ".".join([package, *rel[len(folder) + 1 : -3].split("/")])
-            if name.endswith(".__init__"):
-                return name[: -len(".__init__")], True
-            return name, False
-    raise AssertionError(rel)
-
-
-def _sources() -> list[Path]:
-    return sorted(
-        p
-        for folder in PACKAGE_DIRS
-        for p in (REPO / folder).rglob("*.py")
-        if not SKIPPED_PARTS.intersection(p.parts)
-    )
 
 
 def function_imports(
@@ -155,14 +125,13 @@ def _comment_between(lines: list[str], after: int, before: int) -> bool:
 
 
 def _modules() -> frozenset[str]:
-    return frozenset(_module(p)[0] for p in _sources())
+    return frozenset(sources())
 
 
 def _all_function_imports() -> dict[tuple[str, str], list[str]]:
     out: dict[tuple[str, str], list[str]] = {}
     modules = _modules()
-    for path in _sources():
-        module, is_package = _module(path)
+    for module, (path, is_package) in sources().items():
         source = path.read_text(encoding="utf-8")
         for imported, line in function_imports(source, module, is_package, modules):
             out.setdefault((module, imported), []).append(f"{path.relative_to(REPO)}:{line}")
@@ -186,8 +155,7 @@ def test_the_allow_list_names_only_imports_that_exist() -> None:
 def test_each_allowed_import_says_why_where_it_is() -> None:
     silent = []
     modules = _modules()
-    for path in _sources():
-        module, is_package = _module(path)
+    for module, (path, is_package) in sources().items():
         source = path.read_text(encoding="utf-8")
         tree, lines = ast.parse(source), source.splitlines()
         for node, imported in _function_import_nodes(tree, module, is_package, modules):
@@ -231,6 +199,6 @@ def test_a_comment_above_a_run_of_imports_counts() -> None:
 
 
 def test_the_scan_reads_the_sources() -> None:
-    names = {_module(p)[0] for p in _sources()}
+    names = set(sources())
     assert {"ocimux.engine.dispatcher", "ocimux.server.httpd", "ocimux.config.load"} <= names
     assert tokenize  # the sources are read as text; nothing is imported

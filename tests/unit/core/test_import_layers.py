@@ -8,7 +8,6 @@ import-linter's own graph builder cannot follow), importing none of the code.
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
 import grimp
 import pytest
@@ -17,30 +16,7 @@ from importlinter.application import use_cases
 from importlinter.application.app_config import settings
 from importlinter.application.ports.building import GraphBuilder
 
-REPO = Path(__file__).resolve().parents[3]
-#: folder = package (pyproject.toml's package-dir)
-PACKAGE_DIRS = {
-    "core/testing": "ocimux.testing",
-    "config": "ocimux.config",
-    "server": "ocimux.server",
-    "plugins": "ocimux.plugins",
-    "core": "ocimux",
-}
-SKIPPED_PARTS = {"__pycache__", "build"}
-
-
-def sources() -> dict[str, tuple[Path, bool]]:
-    """Every module of the package: name -> (file, whether it is a package's __init__)."""
-    out = {}
-    for folder, package in PACKAGE_DIRS.items():
-        for path in (REPO / folder).rglob("*.py"):
-            if SKIPPED_PARTS.intersection(path.parts):
-                continue
-            parts = [package, *path.relative_to(REPO / folder).with_suffix("").parts]
-            is_package = parts[-1] == "__init__"
-            name = ".".join(parts[:-1] if is_package else parts)
-            out.setdefault(name, (path, is_package))  # core/testing before core
-    return out
+from tests.package_sources import REPO, sources
 
 
 def imports_of(
