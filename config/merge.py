@@ -59,6 +59,10 @@ class Merger:
         """Merge one file's data (a TOML document) over what was added before."""
         self._merge_table(self._data, layer, ())
 
+    def appending(self, path: Path) -> bool:
+        """Tell whether the array at key path `path` is in append mode after the files so far."""
+        return path in self._appending
+
     @property
     def result(self) -> dict[str, Any]:
         """The merged data so far, without append markers (a fresh copy on each access)."""

@@ -34,6 +34,8 @@ from pydantic_settings import (
 )
 from pydantic_settings.sources.utils import parse_env_vars
 
+from .podman_keys import DESTINATION_KEYS, LEGACY_KEYS, PODMAN_KEYS, SUBNET_POOL_KEYS
+
 __all__ = [
     "CAPABILITY_KEYS",
     "ENGINE_KEYS",
@@ -49,38 +51,15 @@ __all__ = [
 #: Largest accepted number of seconds (uint32; far beyond any sane timeout).
 MAX_SECONDS = 2**32 - 1
 
-# fmt: off
-#: Every `[engine]` key podman knows. Those ocimux reads are typed in EngineTable; the rest
-#: are accepted with any value and ignored.
-ENGINE_KEYS: tuple[str, ...] = (
-    "active_service", "add_compression", "cdi_spec_dirs", "cgroup_check", "cgroup_manager",
-    "chown_copied_files", "compat_api_enforce_docker_hub", "compose_providers",
-    "compose_warning_logs", "compression_format", "compression_level", "conmon_env_vars",
-    "conmon_path", "conmonrs_path", "database_backend", "detach_keys",
-    "enable_port_reservation", "env", "events_container_create_inspect_data",
-    "events_logfile_max_size", "events_logfile_path", "events_logger", "exit_command_delay",
-    "healthcheck_events", "helper_binaries_dir", "hooks_dir", "image_build_format",
-    "image_copy_tmp_dir", "image_default_format", "image_default_transport",
-    "image_parallel_copies", "image_volume_mode", "infra_command", "infra_image", "init_path",
-    "kube_generate_type", "lock_type", "multi_image_archive", "namespace", "network_cmd_options",
-    "network_cmd_path", "no_pivot_root", "num_locks", "platform_to_oci_runtime",
-    "pod_exit_policy", "podmansh_timeout", "pull_policy", "remote", "remote_identity",
-    "remote_uri", "retry", "retry_delay", "runtime", "runtime_path", "runtime_supports_json",
-    "runtime_supports_kvm", "runtime_supports_nocgroup", "runtime_supports_nocgroups",
-    "runtimes", "runtimes_flags", "service_destinations", "service_timeout", "ssh_config",
-    "static_dir", "stop_timeout", "tmp_dir", "volume_path", "volume_plugin_timeout",
-    "volume_plugins",
-    # Legacy keys older podman releases read; still found in long-lived files.
-    "machine_enabled", "signature_policy_path",
+#: Every `[engine]` key podman knows (`podman_keys.py`), plus legacy ones and the plural
+#: `runtime_supports_nocgroups` of podman's documentation. Those ocimux reads are typed in
+#: `_TypedEngine`; the rest are checked against podman's type and ignored.
+ENGINE_KEYS: tuple[str, ...] = tuple(
+    sorted({*PODMAN_KEYS["engine"], *LEGACY_KEYS["engine"], "runtime_supports_nocgroups"})
 )
-# fmt: on
 
-# fmt: off
-#: Top-level tables podman knows, besides `[engine]`; accepted with any content.
-PODMAN_TABLES: tuple[str, ...] = (
-    "containers", "machine", "network", "secrets", "configmaps", "farms", "podmansh",
-)
-# fmt: on
+#: Top-level tables podman knows, besides `[engine]`.
+PODMAN_TABLES: tuple[str, ...] = tuple(table for table in PODMAN_KEYS if table != "engine")
 
 #: Every top-level table a file may have.
 TOP_LEVEL_TABLES: tuple[str, ...] = ("engine", *PODMAN_TABLES, "ocimux")
@@ -127,8 +106,34 @@ Name = Annotated[str, Field(min_length=1)]
 Seconds = Annotated[float, Field(allow_inf_nan=False, le=MAX_SECONDS)]
 
 
+Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+
+
+def _table(name: str, keys: Mapping[str, str]) -> type[BaseModel]:
+    """A strict model of one podman table: each key typed as podman's decoder types it."""
+    fields: dict[str, Any] = {key: (_PODMAN_TYPES[kind] | None, None) for key, kind in keys.items()}
+    return create_model(name, __config__=_Strict, **fields)  # type: ignore[call-overload]
+
+
+_PODMAN_TYPES: dict[str, Any] = {
+    "string": str,
+    "bool": bool,
+    "int": Int64,
+    # podman 4.3.1's decoder takes any integer for uint and uint64 (a negative one wraps)
+    "uint": Int64,
+    "uint16": Annotated[int, Field(ge=0, le=2**16 - 1)],
+    "uint32": Annotated[int, Field(ge=0, le=2**32 - 1)],
+    "strings": StringArray,
+    "map_strings": dict[str, list[str]],
+    "map_string": dict[str, str],
+    "size": str | Int64,
+}
+_PODMAN_TYPES["destinations"] = dict[str, _table("Destination", DESTINATION_KEYS)]  # type: ignore[valid-type]
+_PODMAN_TYPES["subnet_pools"] = list[_table("SubnetPool", SUBNET_POOL_KEYS)]  # type: ignore[valid-type]
+
+
 class _TypedEngine(BaseModel):
-    """The `[engine]` keys ocimux reads (podman-oci.md §3)."""
+    """The `[engine]` keys ocimux reads (podman-oci.md §3), typed as ocimux needs them."""
 
     model_config = _Strict
 
@@ -142,19 +147,38 @@ class _TypedEngine(BaseModel):
     runtime_supports_nocgroups: StringArray | None = None
     conmon_path: StringArray | None = None
     conmon_env_vars: StringArray | None = None
-    stop_timeout: Annotated[int, Field(ge=0, le=MAX_SECONDS)] | None = None
+    # podman's uint: any integer; below 0 or above MAX_SECONDS means no limit (view.py)
+    stop_timeout: Int64 | None = None
     detach_keys: str | None = None
     cgroup_manager: Literal["systemd", "cgroupfs"] | None = None
 
 
-#: `[engine]`: the typed keys plus every other podman key as `Any`.
+#: `[engine]`: the typed keys, every other podman key with podman's type, legacy keys as `Any`.
 EngineTable = create_model(
     "EngineTable",
     __base__=_TypedEngine,
     **{  # type: ignore[call-overload]
-        key: (Any, None) for key in ENGINE_KEYS if key not in _TypedEngine.model_fields
+        key: (_PODMAN_TYPES[kind] | None, None)
+        for key, kind in PODMAN_KEYS["engine"].items()
+        if key not in _TypedEngine.model_fields
     },
+    **{key: (Any, None) for key in LEGACY_KEYS["engine"]},  # type: ignore[call-overload]
 )
+
+
+def _podman_table(table: str) -> type[BaseModel]:
+    legacy = {key: "any" for key in LEGACY_KEYS.get(table, ())}
+    return _table(f"{table.capitalize()}Table", {**PODMAN_KEYS[table], **legacy})
+
+
+_PODMAN_TYPES["any"] = Any
+ContainersTable = _podman_table("containers")
+MachineTable = _podman_table("machine")
+NetworkTable = _podman_table("network")
+SecretsTable = _podman_table("secrets")
+ConfigmapsTable = _podman_table("configmaps")
+FarmsTable = _podman_table("farms")
+PodmanshTable = _podman_table("podmansh")
 
 
 class CapabilityOverrides(BaseModel):
@@ -193,6 +217,8 @@ class OcimuxTable(BaseModel):
     default_shim_plugin: Name | None = None
     runtime_preference: StringArray | None = None
     hooks_enabled: bool | None = None
+    #: unknown keys are errors, not warnings (for CI that wants the old strictness)
+    strict_config: bool | None = None
     runtime_plugins: dict[str, Name] | None = None
     plugins: dict[str, dict[str, Any]] | None = None
     capabilities: dict[str, CapabilityOverrides] | None = None
@@ -204,13 +230,13 @@ class ConfigFile(BaseModel):
     model_config = _Strict
 
     engine: EngineTable | None = None  # type: ignore[valid-type]
-    containers: dict[str, Any] | None = None
-    machine: dict[str, Any] | None = None
-    network: dict[str, Any] | None = None
-    secrets: dict[str, Any] | None = None
-    configmaps: dict[str, Any] | None = None
-    farms: dict[str, Any] | None = None
-    podmansh: dict[str, Any] | None = None
+    containers: ContainersTable | None = None  # type: ignore[valid-type]
+    machine: MachineTable | None = None  # type: ignore[valid-type]
+    network: NetworkTable | None = None  # type: ignore[valid-type]
+    secrets: SecretsTable | None = None  # type: ignore[valid-type]
+    configmaps: ConfigmapsTable | None = None  # type: ignore[valid-type]
+    farms: FarmsTable | None = None  # type: ignore[valid-type]
+    podmansh: PodmanshTable | None = None  # type: ignore[valid-type]
     ocimux: OcimuxTable | None = None
 
 
@@ -234,13 +260,13 @@ class Settings(BaseSettings):
     )
 
     engine: EngineTable | None = None  # type: ignore[valid-type]
-    containers: dict[str, Any] | None = None
-    machine: dict[str, Any] | None = None
-    network: dict[str, Any] | None = None
-    secrets: dict[str, Any] | None = None
-    configmaps: dict[str, Any] | None = None
-    farms: dict[str, Any] | None = None
-    podmansh: dict[str, Any] | None = None
+    containers: ContainersTable | None = None  # type: ignore[valid-type]
+    machine: MachineTable | None = None  # type: ignore[valid-type]
+    network: NetworkTable | None = None  # type: ignore[valid-type]
+    secrets: SecretsTable | None = None  # type: ignore[valid-type]
+    configmaps: ConfigmapsTable | None = None  # type: ignore[valid-type]
+    farms: FarmsTable | None = None  # type: ignore[valid-type]
+    podmansh: PodmanshTable | None = None  # type: ignore[valid-type]
     ocimux: OcimuxTable | None = None
 
     @classmethod

@@ -1,8 +1,9 @@
 """Validate config files and `OCIMUX_*` variables, and turn pydantic's errors into ConfigError.
 
 Imported only by the cold path. Each file is validated on its own (`validate_file`) so that an
-error names the file, the line (found by `lines.find_line`) and the dotted key; an unknown key or
-table gets "did you mean" from the names the model allows there. The `OCIMUX_*` variables are
+error names the file, the line (found by `lines.find_line`) and the dotted key. A key or table no
+model knows is dropped with a warning, as podman ignores it (`unknown.py`), and gets "did you
+mean" from the names the model allows there. The `OCIMUX_*` variables are
 checked by name first (`check_variable_names`), because pydantic-settings silently ignores a
 name that matches no setting, then applied by `apply_environment`, whose errors name the
 variable. Messages carry pydantic's text and the offending value, never its error URLs.
@@ -13,9 +14,8 @@ from __future__ import annotations
 import difflib
 import json
 import re
-import types
 from collections.abc import Collection, Mapping, Sequence
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Any
 
 from ocimux.base.errors import ConfigError
 from pydantic import BaseModel, ValidationError
@@ -24,10 +24,13 @@ from pydantic_settings import SettingsError
 from .lines import find_line, key_lines, line_in
 from .merge import strip_markers
 from .model import ConfigFile, Settings, settings_from
+from .schema import child, kind_at, kind_of, names_at
 from .search import ENV_PREFIX, NON_CONFIG_VARIABLES
+from .unknown import Dropped, drop_unknown
 
 __all__ = [
     "MAX_DEPTH",
+    "MAX_GUESSES",
     "apply_environment",
     "check_depth",
     "check_variable_names",
@@ -39,20 +42,51 @@ __all__ = [
 #: Deepest nesting of tables and arrays accepted in a file (podman's files need about 4).
 MAX_DEPTH = 32
 
+#: Unknown keys of one file that get a "did you mean" (each costs a comparison with every name
+#: allowed there; a file of 50,000 unknown keys must still load in well under two seconds).
+MAX_GUESSES = 100
+
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
-def validate_file(path: str, text: str, data: dict[str, Any]) -> None:
-    """Check one parsed file; raise ConfigError naming `path`, the line and the key if it is wrong.
+def validate_file(
+    path: str, text: str, data: dict[str, Any]
+) -> tuple[dict[str, Any], list[ConfigError]]:
+    """Check one parsed file; return its data without unknown keys, and a warning for each.
 
-    `text` is the file's text, used only to find line numbers. The file's data is not changed;
-    the loader merges it as it is (append markers included).
+    Raises ConfigError naming `path`, the line and the key for a value podman would refuse too
+    (a wrong type, a bad path). The warnings are ConfigErrors not raised, in file order.
+    `text` is the file's text, used only to find line numbers. `data` is not changed; the
+    result keeps the append markers for the merge.
     """
-    check_depth(data, path=path, text=text)
+    kept, dropped = drop_unknown(data, ConfigFile)
+    index = key_lines(text) if dropped else None
+    warnings = [_warning(item, path, index, n < MAX_GUESSES) for n, item in enumerate(dropped)]
+    check_depth(kept, path=path, text=text)
     try:
-        ConfigFile.model_validate(data, strict=True)
+        ConfigFile.model_validate(kept, strict=True)
     except ValidationError as exc:
         raise _file_error(exc, path, text) from None
+    return kept, warnings
+
+
+def _warning(
+    item: Dropped, path: str, index: dict[tuple[str, ...], int] | None, guess: bool
+) -> ConfigError:
+    line = line_in(index or {}, item.loc)
+    if item.why == "array_for_table":
+        return ConfigError(
+            "an array where podman reads a table of names; ignored, as podman does",
+            path=path,
+            line=line,
+            key=format_loc(item.loc),
+            hint=f"write [{format_loc(item.loc)}] with one `name = [...]` per entry",
+        )
+    what = "table" if item.kind == "table" else "key"
+    hint = _unknown_hint(ConfigFile, item.loc, item.kind) if guess else None
+    return ConfigError(
+        f"unknown {what}, ignored", path=path, line=line, key=format_loc(item.loc), hint=hint
+    )
 
 
 def check_depth(data: dict[str, Any], *, path: str | None = None, text: str = "") -> None:
@@ -99,7 +133,7 @@ def check_variable_names(environ: Mapping[str, str]) -> None:
             )
         annotation: Any = Settings
         for index, part in enumerate(parts):
-            status, found = _child(annotation, part)
+            status, found = child(annotation, part)
             if status == "ok":
                 annotation = found
                 continue
@@ -218,92 +252,24 @@ def _describe(error: Any, root: type[BaseModel]) -> tuple[str, str | None]:
     """Return the detail and hint for one pydantic error dict."""
     loc = tuple(error["loc"])
     if error["type"] == "extra_forbidden":
-        kind = _kind(error.get("input"))
+        kind = kind_of(error.get("input"))
         what = "table" if kind == "table" else "key"
-        candidates = _names_at(root, loc[:-1])
-        # Prefer a name of the same kind: `[engine.runtimez]` means runtimes, not runtime.
-        preferred = {name for name in candidates if _kind_at(root, (*loc[:-1], name)) == kind}
-        guess = did_you_mean(str(loc[-1]), candidates, preferred) if loc else None
-        if guess:
-            return f"unknown {what}", f"did you mean {guess!r}?"
-        if 0 < len(candidates) <= 12:
-            return f"unknown {what}", f"expected one of: {', '.join(candidates)}"
-        return f"unknown {what}", None
+        return f"unknown {what}", _unknown_hint(root, loc, kind)
     message = "Input should be a table" if error["type"] == "model_type" else error["msg"]
     return f"{message} (got {_short(error.get('input'))})", None
 
 
-def _annotation_at(root: type[BaseModel], loc: Sequence[str | int]) -> Any | None:
-    """Return the (unwrapped) type of the setting at `loc`, or None if no setting is there."""
-    annotation: Any = root
-    for part in loc:
-        status, found = _child(annotation, part)
-        if status != "ok":
-            return None
-        annotation = found
-    return _unwrap(annotation)
-
-
-def _names_at(root: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
-    """Return the names the model allows below `loc` (empty if free-form or unknown)."""
-    annotation = _annotation_at(root, loc)
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return list(annotation.model_fields)
-    return []
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, dict):
-        return "table"
-    return "array" if isinstance(value, list) else "scalar"
-
-
-def _kind_at(root: type[BaseModel], loc: Sequence[str | int]) -> str | None:
-    """Return the kind of the setting at `loc`: "table", "array", "scalar", or None if free."""
-    annotation = _annotation_at(root, loc)
-    if annotation is None or annotation is Any:
-        return None
-    origin = get_origin(annotation)
-    if origin is dict or (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-        return "table"
-    return "array" if origin is list else "scalar"
-
-
-def _child(annotation: Any, part: str | int) -> tuple[str, Any]:
-    """Step from a type to the type of its member `part`.
-
-    Returns ("ok", type) when `part` may exist there (`Any` for free-form content),
-    ("unknown", allowed_names) when a model has no such field, ("leaf", None) for a scalar.
-    """
-    annotation = _unwrap(annotation)
-    if annotation is Any:
-        return "ok", Any
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        field = annotation.model_fields.get(str(part))
-        if field is None:
-            return "unknown", list(annotation.model_fields)
-        return "ok", field.annotation
-    origin = get_origin(annotation)
-    if origin is dict:
-        args = get_args(annotation)
-        return "ok", args[1] if len(args) == 2 else Any
-    if origin is list:
-        args = get_args(annotation)
-        return ("ok", args[0] if args else Any) if isinstance(part, int) else ("leaf", None)
-    return "leaf", None
-
-
-def _unwrap(annotation: Any) -> Any:
-    """Strip `Annotated` and `X | None`; a union of several types becomes `Any`."""
-    while True:
-        origin = get_origin(annotation)
-        if origin is Annotated:
-            annotation = get_args(annotation)[0]
-        elif origin is Union or origin is types.UnionType:
-            members = [arg for arg in get_args(annotation) if arg is not type(None)]
-            annotation = members[0] if len(members) == 1 else Any
-        else:
-            return annotation
+def _unknown_hint(root: type[BaseModel], loc: Sequence[str | int], kind: str) -> str | None:
+    """ "did you mean" the closest name allowed at `loc`, else the list of them if it is short."""
+    candidates = names_at(root, loc[:-1])
+    # Prefer a name of the same kind: `[engine.runtimez]` means runtimes, not runtime.
+    preferred = {name for name in candidates if kind_at(root, (*loc[:-1], name)) == kind}
+    guess = did_you_mean(str(loc[-1]), candidates, preferred) if loc else None
+    if guess:
+        return f"did you mean {guess!r}?"
+    if 0 < len(candidates) <= 12:
+        return f"expected one of: {', '.join(candidates)}"
+    return None
 
 
 def _variable_for(loc: tuple[str | int, ...], environ: Mapping[str, str]) -> str | None:

@@ -28,6 +28,7 @@ __all__ = [
     "DEFAULT_LOCK_TIMEOUT",
     "DEFAULT_RUNTIME_PREFERENCE",
     "DEFAULT_STOP_TIMEOUT",
+    "MAX_STOP_TIMEOUT",
     "SUPPORTS_KINDS",
     "Config",
     "default_run_dir",
@@ -38,6 +39,8 @@ __all__ = [
 DEFAULT_CONMON_PATHS: Final = CONMON_PATHS
 DEFAULT_CONMON_ENV_VARS: Final = CONMON_ENV_VARS
 DEFAULT_STOP_TIMEOUT: Final = 10
+#: The longest stop timeout, in seconds (uint32, as podman's command line takes it).
+MAX_STOP_TIMEOUT: Final = 2**32 - 1
 DEFAULT_DETACH_KEYS: Final = "ctrl-p,ctrl-q"
 DEFAULT_CGROUP_MANAGER: Final = "cgroupfs"
 DEFAULT_COMMAND_TIMEOUT: Final = 60.0
@@ -98,25 +101,33 @@ class Config:
     later changes to the caller's dict do not show; values returned are copies or immutable.
     """
 
-    __slots__ = ("_data", "_files")
+    __slots__ = ("_data", "_files", "_warnings")
 
     _data: dict[str, Any]
     _files: tuple[str, ...]
+    _warnings: tuple[str, ...]
 
-    def __init__(self, data: Mapping[str, Any], files: Sequence[str] = ()) -> None:
+    def __init__(
+        self, data: Mapping[str, Any], files: Sequence[str] = (), warnings: Sequence[str] = ()
+    ) -> None:
         object.__setattr__(self, "_data", copy.deepcopy(dict(data)))
         object.__setattr__(self, "_files", tuple(files))
+        object.__setattr__(self, "_warnings", tuple(warnings))
 
     # ---- construction and serialisation ---------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        """Return `{"data": ..., "files": [...]}`, JSON-able; `from_dict` rebuilds an equal Config."""
-        return {"data": copy.deepcopy(self._data), "files": list(self._files)}
+        """Return `{"data": ..., "files": [...], "warnings": [...]}`, JSON-able; `from_dict` rebuilds an equal Config."""
+        return {
+            "data": copy.deepcopy(self._data),
+            "files": list(self._files),
+            "warnings": list(self._warnings),
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Config:
         """Rebuild a Config from `to_dict()`'s output (e.g. read back from a JSON cache)."""
-        return cls(d.get("data") or {}, tuple(d.get("files") or ()))
+        return cls(d.get("data") or {}, tuple(d.get("files") or ()), tuple(d.get("warnings") or ()))
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"Config is read-only (cannot set {name!r})")
@@ -127,7 +138,11 @@ class Config:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Config):
             return NotImplemented
-        return self._data == other._data and self._files == other._files
+        return (
+            self._data == other._data
+            and self._files == other._files
+            and self._warnings == other._warnings
+        )
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -138,6 +153,14 @@ class Config:
     def files(self) -> tuple[str, ...]:
         """The files loaded, in load order (missing optional files are not listed)."""
         return self._files
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """One line per key or table the files hold that ocimux does not know (file:line: key: ...).
+
+        Loading shows them once, when the files are read afresh (not on a warm-cache call).
+        """
+        return self._warnings
 
     # ---- [engine] ---------------------------------------------------------------------------
 
@@ -211,9 +234,17 @@ class Config:
 
     @property
     def stop_timeout(self) -> int:
-        """`engine.stop_timeout`: seconds between the stop signal and SIGKILL (default 10)."""
+        """`engine.stop_timeout`: seconds between the stop signal and SIGKILL (default 10).
+
+        podman's type is an unsigned integer that its decoder fills from any TOML integer, a
+        negative one wrapping round to about 2**64: so below 0 or above MAX_STOP_TIMEOUT reads
+        as MAX_STOP_TIMEOUT (136 years), in effect no limit.
+        """
         value = self._engine.get("stop_timeout")
-        return DEFAULT_STOP_TIMEOUT if value is None else int(value)
+        if value is None:
+            return DEFAULT_STOP_TIMEOUT
+        value = int(value)
+        return MAX_STOP_TIMEOUT if value < 0 or value > MAX_STOP_TIMEOUT else value
 
     @property
     def detach_keys(self) -> str:

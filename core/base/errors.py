@@ -134,6 +134,8 @@ class ConfigError(OcimuxError):
         self.path = path
         self.line = line
         self.key = key
+        #: what is wrong, without the location (`detail` starts with it)
+        self.problem = detail
         where = path or ""
         if path and line:
             where = f"{path}:{line}"

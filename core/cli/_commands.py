@@ -39,11 +39,12 @@ COMMANDS: dict[str, str] = {
     "runtimes": "ocimux.cli.system:cmd_runtimes",
     "info": "ocimux.cli.system:cmd_info",
     "system": "ocimux.cli.system:cmd_system",
+    "config": "ocimux.cli.configuration:cmd_config",
     "serve": "ocimux.cli.serve:cmd_serve",
 }
 
 #: commands that run without a Dispatcher (nothing is configured or opened)
-STANDALONE = frozenset({"rootfs"})
+STANDALONE = frozenset({"rootfs", "config"})
 
 
 def command(name: str) -> Callable[..., int]:

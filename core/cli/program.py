@@ -327,6 +327,17 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--openapi", action="store_true", help="print the OpenAPI description and exit")
 
+    p = sub.add_parser("config", help="check the configuration, or show it with its sources")
+    csub = p.add_subparsers(
+        dest="config_cmd", metavar="ACTION", parser_class=_Parser, required=True
+    )
+    csub.add_parser("check", help="list every warning and error; exit 1 on a warning")
+    q = csub.add_parser("show", help="print the merged configuration as TOML")
+    q.add_argument(
+        "--sources", action="store_true", help="say which file:line or variable set each value"
+    )
+    q.add_argument("--format", choices=("toml", "json"), default="toml", help="output format")
+
     p = sub.add_parser("system", help="find and remove what no container record names")
     ssub = p.add_subparsers(
         dest="system_cmd", metavar="ACTION", parser_class=_Parser, required=True

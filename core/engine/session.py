@@ -8,7 +8,8 @@ variables), it reads one JSON file instead of importing pydantic and stevedore.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,23 @@ from .hooks import Hooks
 from .registry import RUNTIMES_GROUP, Registry
 from .store import Store
 
-__all__ = ["load_environment", "open_dispatcher"]
+__all__ = ["load_environment", "open_dispatcher", "show_warnings"]
 
 HOOKS_GROUP = "ocimux.hooks"
+
+#: Warnings shown per load; the rest are counted (a file of 50,000 unknown keys must not flood
+#: every terminal; `ocimux config check` lists them all).
+MAX_SHOWN_WARNINGS = 20
+
+
+def show_warnings(warnings: Sequence[str], stream: Any = None) -> None:
+    """Write the configuration's warnings on stderr, one line each, the first MAX_SHOWN_WARNINGS."""
+    out = sys.stderr if stream is None else stream
+    for line in warnings[:MAX_SHOWN_WARNINGS]:
+        out.write(f"ocimux: warning: {line}\n")
+    if len(warnings) > MAX_SHOWN_WARNINGS:
+        rest = len(warnings) - MAX_SHOWN_WARNINGS
+        out.write(f"ocimux: warning: and {rest} more; `ocimux config check` lists them all\n")
 
 
 def _cold(config_file: str | None, environ: Mapping[str, str]) -> dict[str, Any]:
@@ -32,6 +47,8 @@ def _cold(config_file: str | None, environ: Mapping[str, str]) -> dict[str, Any]
     from ._discovery import discover
 
     config = load_config(config_file, environ)
+    # the files were read afresh: show their warnings now, and not again while they are cached
+    show_warnings(config.warnings)
     return {
         "config": config.to_dict(),
         "runtimes": [e.as_list() for e in discover(RUNTIMES_GROUP)],

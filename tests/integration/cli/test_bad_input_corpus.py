@@ -386,20 +386,25 @@ def _conf(
     args: tuple[str, ...] = ("ps", "-a"),
     max_len: int | None = None,
     names_file: bool = True,
+    strict: bool = False,
 ) -> Build:
     """A config case: the world's file plus `append` (or with a line replaced).
 
     The line must name `<file>:<line of marker>`, or the file when there is no marker (unless
-    not `names_file`: a value only checked when used, not when the file is loaded).
+    not `names_file`: a value only checked when used, not when the file is loaded). `strict`
+    sets `[ocimux] strict_config` (by its variable): an unknown key is an error only then.
     """
 
     def build(w: World) -> Attempt:
         path = w.conf_file(append, replace=replace)
         where = at_line(path, marker) if marker is not None else str(path)
+        env = {"CONTAINERS_CONF": str(path)}
+        if strict:
+            env["OCIMUX_OCIMUX__STRICT_CONFIG"] = "true"
         return Attempt(
             args,
             (where, *needles) if names_file else needles,
-            env={"CONTAINERS_CONF": str(path)},
+            env=env,
             max_len=max_len,
         )
 
@@ -407,18 +412,18 @@ def _conf(
 
 
 def _deep_dotted(w: World) -> Attempt:
-    path = w.conf_file("[containers]\n" + ".".join(f"k{i}" for i in range(100)) + " = 1\n")
+    path = w.conf_file("[ocimux.plugins.mock]\n" + ".".join(f"k{i}" for i in range(100)) + " = 1\n")
     return Attempt(("ps",), (at_line(path, "k0.k1"), "nested"), env={"CONTAINERS_CONF": str(path)})
 
 
 def _deep_inline(w: World) -> Attempt:
-    path = w.conf_file("[containers]\nx = " + "{a = " * 200 + "1" + "}" * 200 + "\n")
+    path = w.conf_file("[ocimux.plugins.mock]\nx = " + "{a = " * 200 + "1" + "}" * 200 + "\n")
     return Attempt(("ps",), (at_line(path, "x = {"), "nested"), env={"CONTAINERS_CONF": str(path)})
 
 
 def _deep_arrays(w: World) -> Attempt:
     # deeper than Python's recursion limit: tomli cannot say where, only that it gave up
-    path = w.conf_file("[containers]\nx = " + "[" * 5000 + "1" + "]" * 5000 + "\n")
+    path = w.conf_file("[ocimux.plugins.mock]\nx = " + "[" * 5000 + "1" + "]" * 5000 + "\n")
     return Attempt(("ps",), (str(path), "nested"), env={"CONTAINERS_CONF": str(path)})
 
 
@@ -478,17 +483,17 @@ CONFIG_CASES = [
     case("runtimes-entry-not-list", _conf('[engine.runtimes]\nr = "notalist"\n', marker='r = "notalist"', needles=("engine.runtimes.r",))),
     case("command_timeout-negative", _conf(replace=("command_timeout = 20", "command_timeout = -1"), marker="command_timeout", needles=("command_timeout",))),
     case("stop_timeout-beyond-i64", _conf("stop_timeout = 99999999999999999999999\n", marker="stop_timeout", needles=("stop_timeout",))),
-    case("stop_timeout-i64-max", _conf("stop_timeout = 9223372036854775807\n", marker="stop_timeout", needles=("stop_timeout",))),
+    case("stop_timeout-float", _conf("stop_timeout = 1.5\n", marker="stop_timeout", needles=("stop_timeout", "integer"))),
     case("stop_timeout-nan", _conf("stop_timeout = nan\n", marker="stop_timeout", needles=("stop_timeout",))),
     case("stop_timeout-5MB-string", _conf(f'stop_timeout = "{"x" * HUGE}"\n', marker="stop_timeout", needles=("stop_timeout",), max_len=CLEAR_LINE_MAX)),
     case("detach_keys-5MB-string", _conf(f'detach_keys = "{"x" * HUGE}"\n', needles=("detach key",), args=("run", "--rm", "--rootfs", "rootfs", "--", "true"), max_len=CLEAR_LINE_MAX, names_file=False)),
     case("runtime-5MB-string", _conf(replace=('runtime = "mock"', f'runtime = "{"x" * HUGE}"'), needles=("unknown runtime",), args=("run", "--rm", "--rootfs", "rootfs", "--", "true"), max_len=CLEAR_LINE_MAX, names_file=False)),
-    case("unknown-key-50k", _conf(f"{'x' * 50_000} = 1\n", marker="xxxx", needles=("unknown key",), max_len=CLEAR_LINE_MAX)),
-    case("unknown-table-enginee", _conf("[enginee]\n", marker="[enginee]", needles=("enginee", "did you mean 'engine'"))),
-    case("unknown-table-ocimux.nonsense", _conf("[ocimux.nonsense]\n", marker="[ocimux.nonsense]", needles=("ocimux.nonsense", "unknown table"))),
-    case("unknown-key-did-you-mean", _conf("stop_timout = 5\n", marker="stop_timout", needles=("stop_timout", "did you mean 'stop_timeout'"))),
-    case("unknown-key-bidi", _conf('"a\\u202eb" = 1\n', marker='"a\\u202eb"', needles=("unknown key",))),
-    case("unknown-key-newline", _conf('"a\\nb" = 1\n', marker='"a\\nb"', needles=("unknown key",))),
+    case("unknown-key-50k", _conf(f"{'x' * 50_000} = 1\n", marker="xxxx", needles=("unknown key",), max_len=CLEAR_LINE_MAX, strict=True)),
+    case("unknown-table-enginee", _conf("[enginee]\n", marker="[enginee]", needles=("enginee", "did you mean 'engine'"), strict=True)),
+    case("unknown-table-ocimux.nonsense", _conf("[ocimux.nonsense]\n", marker="[ocimux.nonsense]", needles=("ocimux.nonsense", "unknown table"), strict=True)),
+    case("unknown-key-did-you-mean", _conf("stop_timout = 5\n", marker="stop_timout", needles=("stop_timout", "did you mean 'stop_timeout'"), strict=True)),
+    case("unknown-key-bidi", _conf('"a\\u202eb" = 1\n', marker='"a\\u202eb"', needles=("unknown key",), strict=True)),
+    case("unknown-key-newline", _conf('"a\\nb" = 1\n', marker='"a\\nb"', needles=("unknown key",), strict=True)),
     case("capability-not-bool", _conf('[ocimux.capabilities.mock]\npause = "maybe"\n', marker='pause = "maybe"', needles=("ocimux.capabilities.mock.pause",))),
     case("state_dir-int", _conf(replace=("state_dir = ", "state_dir = 5 # was "), marker="state_dir", needles=("ocimux.state_dir",))),
     case("lock_timeout-bool", _conf(replace=("lock_timeout = 30", "lock_timeout = true"), marker="lock_timeout", needles=("lock_timeout",))),

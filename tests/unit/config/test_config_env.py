@@ -96,9 +96,10 @@ def test_ocimux_tables(conf: Path) -> None:
     assert config.plugin_options("p") == {"level": "3"}
 
 
-def test_podman_tables_are_free_form(conf: Path) -> None:
+def test_podman_keys_are_typed_from_variables(conf: Path) -> None:
     config = load(conf, OCIMUX_CONTAINERS__PIDS_LIMIT="5")
-    assert config.to_dict()["data"]["containers"] == {"pids_limit": "5"}
+    assert config.to_dict()["data"]["containers"] == {"pids_limit": 5}
+    assert "valid integer" in str(env_error(conf, OCIMUX_CONTAINERS__PIDS_LIMIT="abc"))
 
 
 def test_non_config_ocimux_variables_are_ignored(conf: Path) -> None:
@@ -124,7 +125,7 @@ def test_bad_value_names_the_variable(conf: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "value", "words"),
     [
-        ("OCIMUX_ENGINE__STOP_TIMEOUT", "-1", "greater than or equal to 0"),
+        ("OCIMUX_ENGINE__STOP_TIMEOUT", "1e3", "valid integer"),
         ("OCIMUX_ENGINE__RUNTIMES", "{bad", "valid dictionary"),
         ("OCIMUX_ENGINE__RUNTIMES__X", "/usr/bin/x", "valid list"),
         ("OCIMUX_ENGINE__RUNTIME_SUPPORTS_JSON", "crun", "array of strings"),
