@@ -194,7 +194,11 @@ def did_you_mean(
         return None
     best: tuple[float, str] | None = None
     for name in candidates:
-        ratio = difflib.SequenceMatcher(None, word, name).ratio()
+        matcher = difflib.SequenceMatcher(None, word, name)
+        # the cheap upper bounds first, as difflib.get_close_matches does
+        if matcher.real_quick_ratio() < 0.6 or matcher.quick_ratio() < 0.6:
+            continue
+        ratio = matcher.ratio()
         if ratio < 0.6:
             continue
         score = ratio + (0.1 if name in preferred else 0.0)
