@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 
-__all__ = ["find_line", "key_lines", "line_in"]
+__all__ = ["find_line", "format_loc", "key_at", "key_lines", "line_in", "too_deep_line"]
 
 _BARE = re.compile(r"[A-Za-z0-9_-]+")
 
@@ -35,6 +35,59 @@ def line_in(lines: Mapping[tuple[str, ...], int], loc: Sequence[str | int]) -> i
         line = lines.get(path[:end])
         if line is not None:
             return line
+    return None
+
+
+def format_loc(loc: Sequence[str | int]) -> str:
+    """Render a key path: `engine.runtimes.crun[0]`; keys that are not bare are quoted."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+            continue
+        key = part if _BARE.fullmatch(part) else json.dumps(part)
+        out = f"{out}.{key}" if out else key
+    return out
+
+
+def key_at(text: str, number: int) -> tuple[str, ...] | None:
+    """The key path that line `number` (1-based) defines or is inside, for a syntax error's message.
+
+    The table header in force plus the line's own key: a value that spans lines is credited to
+    the key that opened it. None when the line is before any key (or cannot be parsed).
+    """
+    table: tuple[str, ...] = ()
+    current: tuple[str, ...] | None = None
+    state = _ValueState()
+    for index, line in enumerate(text.splitlines(), start=1):
+        if state.busy:
+            state.scan(line, 0)
+        else:
+            stripped = line.strip()
+            if stripped.startswith("["):
+                header = _header(stripped)
+                if header is not None:
+                    table = current = header
+            elif stripped and not stripped.startswith("#"):
+                parts, rest = _key(line)
+                if parts is not None:
+                    current = (*table, *parts)
+                    state.scan(line, rest)
+                elif index == number:
+                    current = table or None
+        if index == number:
+            return current
+    return None
+
+
+def too_deep_line(text: str, limit: int) -> int | None:
+    """The first line where arrays and inline tables nest deeper than `limit`, or whose key or
+    header has more than `limit` dotted parts: where a parser that gave up on nesting stopped."""
+    state = _ValueState()
+    for number, line in enumerate(text.splitlines(), start=1):
+        state.scan(line, 0)
+        if state.deepest > limit or line.count(".") > limit:
+            return number
     return None
 
 
@@ -159,10 +212,11 @@ def _decode_basic(quoted: str) -> str:
 class _ValueState:
     """Track open brackets and multi-line strings across the lines of one value."""
 
-    __slots__ = ("depth", "string")
+    __slots__ = ("deepest", "depth", "string")
 
     def __init__(self) -> None:
         self.depth = 0
+        self.deepest = 0
         self.string: str | None = None  # the open multi-line delimiter, if any
 
     @property
@@ -193,6 +247,7 @@ class _ValueState:
             else:
                 if char in "[{":
                     self.depth += 1
+                    self.deepest = max(self.deepest, self.depth)
                 elif char in "]}":
                     self.depth = max(0, self.depth - 1)
                 index += 1

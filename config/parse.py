@@ -16,7 +16,13 @@ from typing import Any
 import tomli
 from ocimux.base.errors import ConfigError
 
+from .lines import format_loc, key_at, too_deep_line
+
 __all__ = ["MAX_BYTES", "ParsedFile", "parse_text", "read_config_file"]
+
+#: Nesting the line finder reports when tomli gives up (its recursion fails near 500 levels;
+#: no containers.conf nests more than a few).
+NESTING_SEEN = 100
 
 #: Larger files are refused (a containers.conf is a few KiB; this stops `/dev/zero`).
 MAX_BYTES = 16 * 1024 * 1024
@@ -72,11 +78,16 @@ def parse_text(text: str, *, path: str | None = None) -> dict[str, Any]:
     try:
         return tomli.loads(text)
     except tomli.TOMLDecodeError as exc:
+        key = key_at(text, exc.lineno)
         raise ConfigError(
-            f"TOML syntax error: {exc.msg} (column {exc.colno})", path=path, line=exc.lineno
+            f"TOML syntax error: {exc.msg} (column {exc.colno})",
+            path=path,
+            line=exc.lineno,
+            key=format_loc(key) if key else None,
         ) from None
     except RecursionError:
-        raise ConfigError("TOML nested too deeply to parse", path=path) from None
+        line = too_deep_line(text, NESTING_SEEN)
+        raise ConfigError("TOML nested too deeply to parse", path=path, line=line) from None
 
 
 def _read_bytes(path: str) -> bytes:

@@ -11,7 +11,11 @@ Load order (containers.conf(5); go.podman.io/common `pkg/config/new.go` systemCo
    (else `~/.config/containers/containers.conf`) and its `containers.conf.d/*.conf`.
 2. `$CONTAINERS_CONF_OVERRIDE` last, always; it must exist.
 
-Drop-in directories hold `*.conf` non-directories, read in sorted (byte) order. This module
+Drop-in directories hold `*.conf` non-directories, read in sorted (byte) order; a `*.conf`
+symlink to a directory is listed and fails to load, as in podman. This is containers/common's
+order since v0.57; Debian's podman 4.3.1 (v0.50) differs: root reads no user file, and a
+non-root user reads no `containers.rootless.conf*`. A relative `XDG_CONFIG_HOME` counts from the
+working directory, as in podman. This module
 imports nothing heavy: the warm path calls `config_sources` and `relevant_environ` to stat the
 search path and key its cache.
 """
@@ -161,7 +165,10 @@ def xdg_dir(environ: Mapping[str, str], name: str) -> Path | None:
 
 
 def _user_config_dir(environ: Mapping[str, str]) -> Path:
-    return xdg_dir(environ, "XDG_CONFIG_HOME") or home_dir(environ) / ".config"
+    # podman takes any non-empty XDG_CONFIG_HOME, a relative one from the working directory
+    # (containers/common userConfigPath), where the XDG spec would ignore it
+    value = environ.get("XDG_CONFIG_HOME", "")
+    return Path(os.path.abspath(value)) if value else home_dir(environ) / ".config"
 
 
 def _required(path: str | os.PathLike[str], origin: str) -> Source:
@@ -189,7 +196,9 @@ def _drop_ins(directory: Path) -> list[Source]:
 
 
 def _is_dir(entry: os.DirEntry[str]) -> bool:
+    # a symlink to a directory is listed, as podman lists it (os.ReadDir's type is "symlink"),
+    # and then fails to load as "is a directory": an error, not a file silently skipped
     try:
-        return entry.is_dir()
+        return entry.is_dir(follow_symlinks=False)
     except OSError:
         return False

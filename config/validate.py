@@ -12,8 +12,6 @@ variable. Messages carry pydantic's text and the offending value, never its erro
 from __future__ import annotations
 
 import difflib
-import json
-import re
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
@@ -21,7 +19,7 @@ from ocimux.base.errors import ConfigError
 from pydantic import BaseModel, ValidationError
 from pydantic_settings import SettingsError
 
-from .lines import find_line, key_lines, line_in
+from .lines import find_line, format_loc, key_lines, line_in
 from .merge import strip_markers
 from .model import ConfigFile, Settings, settings_from
 from .schema import child, kind_at, kind_of, names_at
@@ -45,8 +43,6 @@ MAX_DEPTH = 32
 #: Unknown keys of one file that get a "did you mean" (each costs a comparison with every name
 #: allowed there; a file of 50,000 unknown keys must still load in well under two seconds).
 MAX_GUESSES = 100
-
-_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def validate_file(
@@ -205,18 +201,6 @@ def did_you_mean(
         if best is None or score > best[0]:
             best = (score, name)
     return best[1] if best else None
-
-
-def format_loc(loc: Sequence[str | int]) -> str:
-    """Render a key path: `engine.runtimes.crun[0]`; keys that are not bare are quoted."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-            continue
-        key = part if _BARE_KEY.fullmatch(part) else json.dumps(part)
-        out = f"{out}.{key}" if out else key
-    return out
 
 
 def _file_error(exc: ValidationError, path: str, text: str) -> ConfigError:

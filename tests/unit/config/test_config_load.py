@@ -239,7 +239,31 @@ p = "/run/p.sock"
 def test_malformed_toml_reports_file_and_line(tmp_path: Path) -> None:
     err = error_for(tmp_path, "[engine]\n\nruntime = crun\n")
     assert err.path == str(tmp_path / "c.conf") and err.line == 3
-    assert str(err) == f"{tmp_path / 'c.conf'}:3: TOML syntax error: Invalid value (column 11)"
+    assert str(err) == (
+        f"{tmp_path / 'c.conf'}:3: engine.runtime: TOML syntax error: Invalid value (column 11)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "key"),
+    [
+        ('[engine]\nruntime = "a"\nruntime = "b"\n', 3, "engine.runtime"),
+        ("[engine]\nconmon_path = [\n  '/a',\n  /b,\n]\n", 4, "engine.conmon_path"),
+        ('[engine]\n[engine.runtimes]\ncrun = ["/c"]\n[engine]\n', 4, "engine"),
+        ('[containers]\n"a b" = x\n', 2, 'containers."a b"'),
+    ],
+    ids=["duplicate-key", "inside-a-multi-line-array", "duplicate-table", "quoted-key"],
+)
+def test_syntax_error_names_the_key(tmp_path: Path, text: str, line: int, key: str) -> None:
+    err = error_for(tmp_path, text)
+    assert (err.line, err.key) == (line, key), str(err)
+    assert "TOML syntax error" in str(err)
+
+
+def test_nesting_too_deep_for_the_parser_names_the_line(tmp_path: Path) -> None:
+    err = error_for(tmp_path, "[engine]\nruntime = 'a'\n\nx = " + "[" * 5000 + "]" * 5000 + "\n")
+    assert "nested too deeply" in str(err)
+    assert err.line == 4
 
 
 @pytest.mark.parametrize(

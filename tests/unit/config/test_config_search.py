@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from ocimux import config
 from ocimux.base.errors import ConfigError
 from ocimux.config import ENV_PREFIX, config_sources, relevant_environ
 from ocimux.config.search import NON_CONFIG_VARIABLES, search_path
@@ -73,9 +74,24 @@ def test_xdg_config_home_replaces_home_config(roots: FakeRoots, tmp_path: Path) 
     assert roots.user_conf not in sources
 
 
-def test_relative_xdg_config_home_is_ignored(roots: FakeRoots) -> None:
+def test_relative_xdg_config_home_counts_from_the_working_directory(
+    roots: FakeRoots, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As in podman (containers/common userConfigPath joins it as given), not the XDG spec."""
+    monkeypatch.chdir(tmp_path)
     env = {**roots.env, "XDG_CONFIG_HOME": "relative/dir"}
-    assert roots.user_conf in config_sources(environ=env)
+    sources = config_sources(environ=env)
+    assert tmp_path / "relative" / "dir" / "containers" / "containers.conf" in sources
+    assert roots.user_conf not in sources
+
+
+def test_a_drop_in_symlink_to_a_directory_is_an_error_as_in_podman(roots: FakeRoots) -> None:
+    drop_ins = roots.etc / "containers.conf.d"
+    (drop_ins / "real-dir").mkdir(parents=True)
+    (drop_ins / "10-link.conf").symlink_to(drop_ins / "real-dir")
+    with pytest.raises(ConfigError, match="is a directory") as info:
+        config.load_config(environ=roots.env)
+    assert info.value.path == str(drop_ins / "10-link.conf")
 
 
 def test_containers_conf_replaces_everything(roots: FakeRoots, tmp_path: Path) -> None:
