@@ -30,7 +30,10 @@ def cmd_runtimes(d: Dispatcher, args: argparse.Namespace) -> int:
     d.registry.load_all()
     default = _default_or_none(d)
     reports = []
-    for name in d.registry.runtime_names():
+    names = d.registry.runtime_names()
+    if default and default not in names:
+        names.append(default)  # a default given by path is a runtime of its own
+    for name in names:
         report = d.registry.describe(name)
         report.default = name == default
         reports.append(report)
@@ -71,24 +74,37 @@ def _default_or_none(d: Dispatcher) -> str | None:
 
 
 def cmd_info(d: Dispatcher, args: argparse.Namespace) -> int:
+    """Print what ocimux runs with; a default runtime that cannot be used is a warning line
+    (podman refuses to run at all), since `info` is where one looks for why."""
     c = d.config
+    warnings = []
+    try:
+        default: str | None = d.registry.default_name()
+    except OcimuxError as exc:
+        default = None
+        warnings.append(f"no default runtime: {exc}")
     info = {
         "version": VERSION,
         "config_files": list(c.files),
-        "default_runtime": _default_or_none(d),
+        "default_runtime": default,
         "runtimes": d.registry.runtime_names(),
         "state_dir": str(c.state_dir),
         "run_dir": str(c.run_dir),
         "containers": len(d.store.list_containers()),
         "hook_plugins": [e.name for e in d.hooks.entries],
         "broken_hook_plugins": [f"{b.name} ({b.distribution}): {b.error}" for b in d.hooks.broken],
+        "warnings": warnings,
     }
     if args.format == "json":
         print_json(info)
     else:
         for key, value in info.items():
+            if key == "warnings":
+                continue
             shown = ", ".join(map(str, value)) if isinstance(value, list) else value
             print(f"{key}: {shown if shown not in ('', None) else '-'}")
+        for warning in warnings:
+            print(f"warning: {warning}")
     return 0
 
 

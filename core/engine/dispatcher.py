@@ -126,12 +126,15 @@ class Dispatcher(Reconciler):
     # --- create ---------------------------------------------------------------------------
 
     def choose_runtime(self, new: NewContainer, name: str, annotations: dict[str, str]) -> str:
-        """`--runtime`, else what a policy hook says, else the default; a hook may override."""
+        """`--runtime`, else what a policy hook says, else the default; a hook may override.
+
+        The choice is `Registry.resolve`d: a path or a name in another case becomes the name
+        to build and record."""
         default = new.runtime or self.registry.default_name()
         chosen = self.hooks.choose_runtime(
             name=name, annotations=annotations, requested=new.runtime, default=default
         )
-        return chosen or default
+        return self.registry.resolve(chosen or default)
 
     def create(self, new: NewContainer) -> ContainerRecord:
         """Create a container (not started); see the module docstring for the steps."""

@@ -6,6 +6,15 @@ named in `[ocimux.runtime_plugins]`, else by `[ocimux] default_shim_plugin` if i
 containerd shim v2 (`containerd-shim-*-v2`), else by `[ocimux] default_cli_plugin` (podman drives
 every configured name with one OCI-CLI implementation; ocimux does the same through a plugin).
 
+A runtime may also be given by absolute path (`--runtime /usr/bin/crun`, `[engine] runtime =
+"/opt/x/crun"`; podman(1): "name or absolute path"). `resolve()` turns what a user typed into
+the name to build and record: a path that is the very binary the runtime of its basename
+uses names that runtime; any other path is a runtime of its own, named by the path (podman
+records the path too), configured by its basename (podman's rule: `runtime_supports_*`,
+`[engine.runtimes_flags]`, `[ocimux.plugins.NAME]`), driven by the plugin its basename would
+get (see `plugin_for`), with a state directory of its own. A name no runtime has matches the
+one runtime whose name differs only in case (`OCIMUX_ENGINE__RUNTIMES__MyRt` defines `myrt`).
+
 Listing names imports no plugin code. A plugin module is imported the first time one of its
 runtimes is used, once per process. A plugin that fails to import, whose class is not a
 `Runtime`, targets another `api_version`, leaves an abstract method unimplemented, or whose
@@ -18,16 +27,25 @@ guarded (`guard.py`): an exception of the plugin's that is not an `OcimuxError` 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
+import stat
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, final
 
-from ocimux.base.errors import OcimuxError, PluginError, RuntimeNotFoundError
+from ocimux.base.errors import (
+    InvalidArgumentError,
+    OcimuxError,
+    PluginError,
+    RuntimeNotFoundError,
+)
+from ocimux.config.builtins import BUILTIN_ARRAYS
+from ocimux.config.view import SUPPORTS_KINDS
 from ocimux.interface.capabilities import Capabilities, Capability, resolve
 from ocimux.interface.runtime import API_VERSION, Runtime, RuntimeContext
 
@@ -110,24 +128,89 @@ class Registry:
         return sorted(set(self._entries) | set(self.config.runtime_names))
 
     def plugin_for(self, name: str) -> str | None:
-        """The plugin that drives runtime `name`, or None if nothing can."""
-        explicit = self.config.runtime_plugin(name)
-        if explicit:
-            return explicit
-        if name in self._entries:
-            return name
-        if name in self.config.runtime_names:
+        """The plugin that drives runtime `name`, or None if nothing can.
+
+        A runtime given by absolute path is driven as its basename would be, with that binary:
+        by the plugin `[ocimux.runtime_plugins]` names for the basename, else the plugin of
+        that name, else the default shim plugin for a shim v2 binary, else the default CLI one.
+        """
+        if os.path.isabs(name):
+            return self._driver(_config_key(name), name)
+        if (
+            self.config.runtime_plugin(name)
+            or name in self._entries
+            or name in self.config.runtime_names
+        ):
             paths = self.config.runtime_paths(name)
-            if paths and SHIM_V2_BINARY.match(os.path.basename(paths[0])):
-                return self.config.default_shim_plugin
-            return self.config.default_cli_plugin
+            return self._driver(name, paths[0] if paths else None)
         return None
 
+    def _driver(self, key: str, binary: str | None) -> str:
+        explicit = self.config.runtime_plugin(key)
+        if explicit:
+            return explicit
+        if key in self._entries:
+            return key
+        if binary and SHIM_V2_BINARY.match(os.path.basename(binary)):
+            return self.config.default_shim_plugin
+        return self.config.default_cli_plugin
+
+    def resolve(self, name: str) -> str:
+        """The runtime a user means by `name` (`--runtime`, `[engine] runtime`, a hook's choice).
+
+        A known name is itself. An absolute path names the runtime of its basename if that
+        runtime's binary is this very file (same inode: a symlink or hard link counts, a copy
+        does not), else the path (normalised) is a runtime of its own; the file must be an
+        executable regular file. Any other name matches the one runtime whose name differs
+        only in case. An unknown name comes back as given (`get` then reports it).
+
+        Raises InvalidArgumentError for a relative path, RuntimeNotFoundError for a path that
+        is not an executable file, and what `get` raises for the runtime of the basename.
+        """
+        if os.path.isabs(name):
+            return self._resolve_path(os.path.normpath(name))
+        if self.plugin_for(name) is not None:
+            return name
+        if "/" in name:
+            raise InvalidArgumentError(
+                "a relative path names no runtime",
+                runtime=name,
+                hint="give a runtime name (see `ocimux runtimes`) or the binary's absolute path",
+            )
+        folded = name.casefold()
+        matches = [n for n in self.runtime_names() if n.casefold() == folded]
+        return matches[0] if len(matches) == 1 else name
+
+    def _resolve_path(self, path: str) -> str:
+        hint = (
+            "give the absolute path of a runtime binary, or a runtime name (see `ocimux runtimes`)"
+        )
+        try:
+            mode = os.stat(path).st_mode
+            why = None if stat.S_ISREG(mode) else "not a regular file"
+        except OSError as exc:
+            why = str(exc.strerror or exc)
+        if why is None and not os.access(path, os.X_OK):
+            why = "not executable"
+        if why:
+            raise RuntimeNotFoundError(f"not a runtime binary: {why}", runtime=path, hint=hint)
+        base = _config_key(path)
+        if self.plugin_for(base) is not None:
+            known = self.get(base)
+            if known.path and _same_file(known.path, path):
+                return base
+        return path
+
     def default_name(self) -> str:
-        """The default runtime: `[engine] runtime`, else the first usable of the preference list."""
+        """The default runtime: `[engine] runtime`, else the first usable of the preference list.
+
+        A configured default is `resolve`d (a path, a name in another case); one that names no
+        runtime raises RuntimeNotFoundError, as podman refuses an unknown default on every
+        command (here: on every command that needs the default).
+        """
         configured = self.config.default_runtime
         if configured:
-            return configured
+            return self._configured_default(configured)
         for name in self.config.runtime_preference:
             if self.plugin_for(name) is None:
                 continue
@@ -144,6 +227,27 @@ class Registry:
             "no usable runtime is installed",
             hint="install a runtime and its plugin, or set [engine] runtime (see `ocimux runtimes`)",
         )
+
+    def _configured_default(self, configured: str) -> str:
+        hint = (
+            f"known runtimes: {', '.join(self.runtime_names()) or 'none'}; fix [engine] runtime "
+            "(or OCIMUX_ENGINE__RUNTIME, or the global --runtime)"
+        )
+        try:
+            name = self.resolve(configured)
+        except (InvalidArgumentError, RuntimeNotFoundError) as exc:
+            raise RuntimeNotFoundError(
+                f"default runtime ([engine] runtime): {exc.detail}",
+                runtime=configured,
+                hint=exc.hint,
+            ) from exc
+        if self.plugin_for(name) is None:
+            raise RuntimeNotFoundError(
+                "unknown runtime, named as the default ([engine] runtime)",
+                runtime=configured,
+                hint=hint,
+            )
+        return name
 
     # --- loading --------------------------------------------------------------------------
 
@@ -245,22 +349,28 @@ class Registry:
 
     def _context(self, name: str, plugin: str, cls: type[Runtime]) -> RuntimeContext:
         config = self.config
-        own = name == plugin  # else a configured name driven by another plugin (youki by runc's)
-        candidates = [p for p in config.runtime_paths(name) if cls.accepts_binary(p)]
-        candidates = candidates or list(cls.default_paths if own else ())
-        fallback = (cls.binary if own else name) if cls.binary else None
+        key = _config_key(name)  # a runtime given by path is configured by its basename
+        own = key == plugin  # else a configured name driven by another plugin (youki by runc's)
+        if os.path.isabs(name):  # that binary and no other: never $PATH, never its name's paths
+            candidates = [name] if cls.accepts_binary(name) else []
+            fallback, wanted, searched = None, name if cls.binary else None, (name,)
+        else:
+            candidates = [p for p in config.runtime_paths(name) if cls.accepts_binary(p)]
+            candidates = candidates or list(cls.default_paths if own else ())
+            fallback = wanted = (cls.binary if own else name) if cls.binary else None
+            searched = (*candidates, "$PATH")
         path = _resolve_binary(candidates, fallback) if fallback or candidates else None
         return RuntimeContext(
             name=name,
             path=path,
-            state_dir=config.run_dir / "runtimes" / name,
+            state_dir=config.run_dir / "runtimes" / _state_dir_name(name),
             containers_dir=config.state_dir / "containers",
-            flags=config.runtime_flags(name),
-            options=config.plugin_options(name),
+            flags=config.runtime_flags(key),
+            options=config.plugin_options(key),
             command_timeout=config.command_timeout,
             conmon_path=_resolve_binary(config.conmon_paths, "conmon"),
-            binary=fallback,
-            searched=(*candidates, "$PATH"),
+            binary=wanted,
+            searched=searched,
             run_dir=config.run_dir,
         )
 
@@ -297,17 +407,33 @@ class Registry:
         return probe_cached(runtime)
 
     def _configured(self, name: str) -> list[tuple[str, Capability]]:
+        """The `runtime_supports_*` lists' and `[ocimux.capabilities.NAME]`'s answers.
+
+        podman passes `--log-format=json` (and uses kvm, no cgroups) only for the names its
+        lists give. A list some file or variable sets decides for every runtime, plugins'
+        own included. A list nobody sets leaves a plugin's own runtime (name == plugin) to the
+        plugin's declaration, but a name driven by another plugin (`myrt` by the default CLI
+        plugin) gets podman's built-in list: the plugin declared what its own binary does,
+        not what any binary it is handed does.
+        """
         config = self.config
+        key = _config_key(name)  # podman looks a runtime given by path up by its basename
+        own = key == self.plugin_for(name)
         out = []
         for kind, capability in _CONFIG_LISTS:
-            key = f"runtime_supports_{kind}"
-            if name in getattr(config, f"supports_{kind}"):
-                out.append((capability, Capability(True, "configured", f"{key} lists {name}")))
+            option = f"runtime_supports_{kind}"
+            if key in getattr(config, f"supports_{kind}"):
+                out.append((capability, Capability(True, "configured", f"{option} lists {key}")))
             elif config.supports_is_set(kind):
                 # podman's meaning: a list that is given names every runtime with the feature
-                out.append((capability, Capability(False, "configured", f"not listed in {key}")))
-        for capability, value in config.capability_overrides(name).items():
-            reason = f"[ocimux.capabilities.{name}] sets {capability} = {str(value).lower()}"
+                out.append((capability, Capability(False, "configured", f"not listed in {option}")))
+            elif not own:
+                listed = key in _builtin_list(kind)
+                said = f"lists {key}" if listed else f"does not list {key}"
+                reason = f"{option} is not set; podman's built-in {option} {said}"
+                out.append((capability, Capability(listed, "configured", reason)))
+        for capability, value in config.capability_overrides(key).items():
+            reason = f"[ocimux.capabilities.{key}] sets {capability} = {str(value).lower()}"
             out.append((capability, Capability(value, "configured", reason)))
         return out
 
@@ -446,6 +572,33 @@ def _validate_class(entry: PluginEntry, obj: Any) -> type[Runtime]:
             stacklevel=2,
         )
     return obj
+
+
+def _config_key(name: str) -> str:
+    """The name configuration knows runtime `name` by: a path's basename (podman's rule)."""
+    return os.path.basename(name) if os.path.isabs(name) else name
+
+
+def _state_dir_name(name: str) -> str:
+    """The runtime's directory under `<run_dir>/runtimes`: its name, or for a runtime given by
+    path its basename and a digest of the path (never the state of the basename's runtime)."""
+    if not os.path.isabs(name):
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:16]
+    return f"{os.path.basename(name)}@{digest}"
+
+
+def _builtin_list(kind: str) -> frozenset[str]:
+    """podman's built-in `runtime_supports_<kind>` (both keys of the nocgroup(s) spellings)."""
+    keys = SUPPORTS_KINDS[kind]
+    return frozenset(n for key in keys for n in BUILTIN_ARRAYS.get(("engine", key), ()))
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _resolve_binary(candidates: Iterable[str], fallback: str | None) -> str | None:

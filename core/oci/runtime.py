@@ -87,7 +87,9 @@ class OciCliRuntime(Runtime):
 
     def exit_dir(self) -> Path:
         """conmon's `--exit-dir`: beside `--root`, not in it (runc lists every entry of its root)."""
-        return self.context.state_dir.with_name(f"{self.name}.exits")
+        # named after the state directory, not the runtime: a runtime given by path has a name
+        # with slashes (the Registry names its state directory `<basename>@<digest>`)
+        return self.context.state_dir.with_name(f"{self.context.state_dir.name}.exits")
 
     def _exit_file(self, cid: str) -> Path:
         """conmon's `<persist-dir>/exit`, on the run dir."""
