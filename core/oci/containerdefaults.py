@@ -11,7 +11,19 @@ from ocimux.base.errors import InvalidArgumentError
 
 from .logsize import check_log_size
 
-__all__ = ["PODMAN_CAPABILITIES", "ContainerDefaults", "check_umask", "defaults_from_table"]
+__all__ = [
+    "APPLIED_KEYS",
+    "PODMAN_CAPABILITIES",
+    "ContainerDefaults",
+    "check_umask",
+    "defaults_from_table",
+]
+
+#: The `[containers]` keys ocimux applies to every container (README's key table lists them).
+APPLIED_KEYS: tuple[str, ...] = (
+    "default_capabilities", "default_sysctls", "default_ulimits", "env", "pids_limit",
+    "seccomp_profile", "init_path", "no_hosts", "tz", "umask", "log_size_max",
+)  # fmt: skip
 
 #: podman's default capabilities (containers/common `pkg/config/default.go`)
 PODMAN_CAPABILITIES: Final = (
