@@ -6,8 +6,10 @@ that value is podman's built-in default, not nothing: `runtime_supports_json = [
 `pkg/config/default.go` from v0.57 on, where the append marker came (attributedstring);
 Debian's podman 4.3.1 (containers/common v0.50.1) has no append marker at all.
 
-Without an append marker a built-in never shows: a list replaces it, and a key no file sets is
-left to each runtime plugin's declaration (see `ocimux.config.view`).
+A list a file sets replaces the built-in unless it holds an append marker. When no file sets a
+`runtime_supports_*` key, a plugin's own runtime keeps its plugin's declaration, and a name driven
+by another plugin (`myrt` in `[engine.runtimes]`, driven by runc's) is answered by these built-in
+lists, as podman answers every name (`ocimux.engine.registry`).
 """
 
 from __future__ import annotations

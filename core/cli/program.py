@@ -40,7 +40,7 @@ def _add_format(p: argparse.ArgumentParser) -> None:
 
 def _add_new_container(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", help="the container's name (default: generated)")
-    p.add_argument("--runtime", help="runtime to create it on (default: [engine] runtime)")
+    p.add_argument("--runtime", help="runtime name or absolute path (default: [engine] runtime)")
     p.add_argument(
         "--rootfs",
         help="root filesystem directory; ocimux writes config.json (DIR:O: writes go to a layer)",
@@ -161,7 +161,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="ocimux", description="Run OCI containers on several runtimes at once.")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     parser.add_argument("--config", help="use this containers.conf instead of the search path")
-    parser.add_argument("--runtime", dest="global_runtime", help="default runtime for this call")
+    parser.add_argument(
+        "--runtime",
+        dest="global_runtime",
+        help="default runtime for this call (a name or an absolute path)",
+    )
     parser.add_argument(
         "--debug",
         action="store_true",
