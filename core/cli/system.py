@@ -74,10 +74,12 @@ def _default_or_none(d: Dispatcher) -> str | None:
 
 
 def cmd_info(d: Dispatcher, args: argparse.Namespace) -> int:
-    """Print what ocimux runs with; a default runtime that cannot be used is a warning line
-    (podman refuses to run at all), since `info` is where one looks for why."""
+    """Print what ocimux runs with; a default runtime that cannot be used, and each unknown key of
+    the config files, is a warning line (podman refuses to run at all without a default runtime),
+    since `info` is where one looks for why."""
     c = d.config
-    warnings = []
+    # the files' unknown keys too: shown once when read, and here whenever one asks
+    warnings = [f"config: {line}" for line in c.warnings]
     try:
         default: str | None = d.registry.default_name()
     except OcimuxError as exc:

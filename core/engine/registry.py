@@ -372,6 +372,8 @@ class Registry:
             binary=wanted,
             searched=searched,
             run_dir=config.run_dir,
+            cgroup_manager=config.cgroup_manager,
+            conmon_env=config.conmon_env_vars,
         )
 
     # --- capabilities ---------------------------------------------------------------------

@@ -141,7 +141,8 @@ class RuntimeContext:
     `layout` says where each container's files are; `state_dir` is private to this runtime
     (e.g. runc's `--root`). `flags` are the global flags from `[engine.runtimes_flags]` with
     their leading dashes; `options` is the plugin's table `[ocimux.plugins.NAME]`;
-    `command_timeout` bounds every runtime command, in seconds.
+    `command_timeout` bounds every runtime command, in seconds. `cgroup_manager` and
+    `conmon_env` are containers.conf's `[engine]` keys of those names.
     """
 
     name: str
@@ -159,6 +160,12 @@ class RuntimeContext:
     searched: tuple[str, ...] = ()
     #: ocimux's run dir (per boot, a tmpfs as a rule), for exit files; None: the io dir
     run_dir: Path | None = None
+    #: `[engine] cgroup_manager`: "cgroupfs", or "systemd" (a runtime that makes cgroups asks
+    #: systemd for them, or refuses before anything runs where systemd is not running)
+    cgroup_manager: str = "cgroupfs"
+    #: `[engine] conmon_env_vars`: "NAME=value" items that start the monitor's environment
+    #: (ocimux's own environment is laid over them, as podman does)
+    conmon_env: tuple[str, ...] = ()
 
     @property
     def layout(self) -> Layout:

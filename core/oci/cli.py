@@ -129,6 +129,8 @@ class OciCli:
 
     `root` is the absolute state directory (`--root`; crun resolves a relative one against
     the bundle). `flags` are `[engine.runtimes_flags]`. `json_log` enables JSON errors.
+    `systemd_cgroup` puts `--systemd-cgroup` first (`[engine] cgroup_manager = "systemd"`;
+    go-runc's SystemdCgroup: every verb, harmless to a cgroupfs container on runc 1.1, crun 1.8).
     """
 
     path: str
@@ -138,10 +140,12 @@ class OciCli:
     json_log: bool = False
     timeout: float = 60.0
     extra_global: tuple[str, ...] = field(default=())
+    systemd_cgroup: bool = False
 
     def global_args(self, log: Path | None = None) -> list[str]:
         """Flags before the verb (also handed to conmon as `--runtime-arg`s)."""
-        out = ["--root", str(self.root), *self.flags, *self.extra_global]
+        out = ["--systemd-cgroup"] if self.systemd_cgroup else []
+        out += ["--root", str(self.root), *self.flags, *self.extra_global]
         if self.json_log and log is not None:
             out += ["--log", str(log), "--log-format=json"]
         return out

@@ -16,7 +16,8 @@ line would take it past N bytes: the log never exceeds N and keeps only the line
 since the last such turn; no earlier part is kept.
 
 conmon's own stdio is /dev/null: its daemon outlives us, and any pipe we gave it would
-keep our reads open until the container exits.
+keep our reads open until the container exits. Its environment, which the runtime inherits,
+is `conmon_environ`'s: podman's rules.
 """
 
 from __future__ import annotations
@@ -25,12 +26,12 @@ import json
 import os
 import select
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ocimux.base import process
-from ocimux.base.errors import RuntimeCommandError
+from ocimux.base.errors import ConfigError, RuntimeCommandError
 from ocimux.base.monitorfiles import named_process_alive, read_pidfile
 from ocimux.io.exitcommand import exit_command_argv
 
@@ -38,6 +39,7 @@ __all__ = [
     "ConmonLaunch",
     "SyncMessage",
     "conmon_alive",
+    "conmon_environ",
     "launch",
     "prepare_exec",
     "release_exec",
@@ -80,6 +82,9 @@ class ConmonLaunch:
     exit_command: tuple[str, ...] = ()
     #: the k8s-file log (None: `ctr.log` / `exec.log` in `directory`)
     log: Path | None = None
+    #: `--systemd-cgroup` (`-s`): conmon then passes `--systemd-cgroup` to the runtime first,
+    #: for create and restore (not exec); `[engine] cgroup_manager = "systemd"`
+    systemd_cgroup: bool = False
 
     @property
     def pidfile(self) -> Path:
@@ -104,6 +109,8 @@ class ConmonLaunch:
             "--full-attach", "-l", f"k8s-file:{self.log_path}", "--log-level", self.log_level,
             "--conmon-pidfile", str(self.conmon_pidfile), "--syslog",
         ]  # fmt: skip
+        if self.systemd_cgroup:
+            argv.append("--systemd-cgroup")
         for arg in self.runtime_args:
             argv += ["--runtime-arg", arg]
         for opt in self.runtime_opts:
@@ -131,9 +138,54 @@ class SyncMessage:
     message: str = ""
 
 
-def launch(spec: ConmonLaunch, *, env: Sequence[str], timeout: float) -> tuple[SyncMessage, int]:
+def conmon_environ(
+    config_vars: Sequence[str],
+    extra: Sequence[str] = (),
+    *,
+    environ: Mapping[str, str] | None = None,
+    euid: int | None = None,
+) -> dict[str, str]:
+    """conmon's environment as podman (v4.8 and later) builds it; the runtime inherits it.
+
+    Later wins, as with duplicate names in Go's `exec.Cmd.Env`:
+    1. `config_vars`: `[engine] conmon_env_vars` (podman's default: its PATH list);
+    2. ocimux's own environment (`environ`), but NOTIFY_SOCKET, and DBUS_SESSION_BUS_ADDRESS
+       when root (podman's configureConmonEnv, containers/podman#20148: the whole
+       environment, so a variable ocimux has, PATH included, wins over the configured one);
+    3. `XDG_RUNTIME_DIR=` (empty) when root: podman's rootless runtime dir, empty for root;
+    4. `extra`: `[ocimux.plugins.NAME] conmon_env`, ocimux's per-runtime items.
+    Raises ConfigError for an item that is not `NAME=value`.
+    """
+    environ = os.environ if environ is None else environ
+    root = (os.geteuid() if euid is None else euid) == 0
+    out = _items(config_vars, "[engine] conmon_env_vars")
+    for name, value in environ.items():
+        if name == "NOTIFY_SOCKET" or (root and name == "DBUS_SESSION_BUS_ADDRESS"):
+            continue
+        out[name] = value
+    if root:
+        out["XDG_RUNTIME_DIR"] = ""
+    out.update(_items(extra, "conmon_env"))
+    return out
+
+
+def _items(items: Sequence[str], key: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, value = str(item).partition("=")
+        if not sep or not name:
+            raise ConfigError(f"{item!r} is not NAME=value", key=key)
+        out[name] = value
+    return out
+
+
+def launch(
+    spec: ConmonLaunch, *, env: Mapping[str, str], timeout: float
+) -> tuple[SyncMessage, int]:
     """Start conmon for a container (create or restore), release it, and return its first
     sync message and its pid. Exec sessions start through `prepare_exec`/`release_exec`.
+
+    `env` is conmon's whole environment (`conmon_environ`), plus its pipes.
 
     Raises RuntimeCommandError if conmon cannot start, dies, or says nothing within
     `timeout`; in the timeout case the conmon daemon is killed.
@@ -141,8 +193,7 @@ def launch(spec: ConmonLaunch, *, env: Sequence[str], timeout: float) -> tuple[S
     pipes = _Pipes(2)
     sync_r, sync_w = pipes.pair(0)
     start_r, start_w = pipes.pair(1)
-    extra = dict(kv.split("=", 1) for kv in env if "=" in kv)
-    extra.update({"_OCI_SYNCPIPE": str(sync_w), "_OCI_STARTPIPE": str(start_r)})
+    extra = {**env, "_OCI_SYNCPIPE": str(sync_w), "_OCI_STARTPIPE": str(start_r)}
     child_fds = [sync_w, start_r]
     argv = spec.argv()
     with pipes:
@@ -150,7 +201,12 @@ def launch(spec: ConmonLaunch, *, env: Sequence[str], timeout: float) -> tuple[S
             # umask 077: conmon's pid, exit, ctl and log files are private; the container's
             # process keeps its own umask (the runtime sets it from the spec)
             proc = process.spawn(
-                argv, env=extra, pass_fds=child_fds, cwd=spec.directory, umask=0o077
+                argv,
+                env=extra,
+                inherit_env=False,
+                pass_fds=child_fds,
+                cwd=spec.directory,
+                umask=0o077,
             )
         except OSError as exc:
             raise RuntimeCommandError(
@@ -186,7 +242,7 @@ START_FIFO = "conmon-start"
 SYNC_FIFO = "conmon-sync"
 
 
-def prepare_exec(spec: ConmonLaunch, *, env: Sequence[str], timeout: float) -> int:
+def prepare_exec(spec: ConmonLaunch, *, env: Mapping[str, str], timeout: float) -> int:
     """Start conmon for an exec session; return its pid once its attach socket is ready.
 
     The process runs only after `release_exec`. conmon's start and sync pipes are FIFOs in
@@ -206,19 +262,18 @@ def prepare_exec(spec: ConmonLaunch, *, env: Sequence[str], timeout: float) -> i
         fds.append(sync_fd)
         attach_r, attach_w = os.pipe()
         fds += [attach_r, attach_w]
-        extra = dict(kv.split("=", 1) for kv in env if "=" in kv)
-        extra.update(
-            {
-                "_OCI_SYNCPIPE": str(sync_fd),
-                "_OCI_STARTPIPE": str(start_fd),
-                "_OCI_ATTACHPIPE": str(attach_w),
-            }
-        )
+        extra = {
+            **env,
+            "_OCI_SYNCPIPE": str(sync_fd),
+            "_OCI_STARTPIPE": str(start_fd),
+            "_OCI_ATTACHPIPE": str(attach_w),
+        }
         argv = spec.argv()
         try:
             proc = process.spawn(
                 argv,
                 env=extra,
+                inherit_env=False,
                 pass_fds=[sync_fd, start_fd, attach_w],
                 cwd=spec.directory,
                 umask=0o077,

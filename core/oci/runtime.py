@@ -10,6 +10,12 @@ The exit files are on the run dir, which a full state disk cannot take from them
 The runtime's `--root` is this runtime's private state directory. State comes from the exit
 file first, then `<runtime> state`.
 
+`[engine] cgroup_manager = "systemd"` (`context.cgroup_manager`) is podman's: conmon's
+`--systemd-cgroup` (it hands the runtime `--systemd-cgroup` for create and restore), the
+systemd `linux.cgroupsPath`, `--systemd-cgroup` before every verb ocimux runs itself, and a
+one-line refusal before anything runs where systemd is not running (`ocimux.oci.cgroupmanager`).
+conmon's environment is `[engine] conmon_env_vars` under ocimux's own (`conmon.conmon_environ`).
+
 A plugin for a runc-like runtime subclasses this and overrides only what differs: an option
 type, `cli()`, `create_global_args()`, or one verb.
 """
@@ -17,6 +23,7 @@ type, `cli()`, `create_global_args()`, or one verb.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -33,6 +40,7 @@ from ocimux.interface.options import CreateResult, RuntimeInfo, RuntimeState
 from ocimux.interface.runtime import Runtime
 
 from . import conmon
+from .cgroupmanager import SYSTEMD, require_systemd, use_systemd_cgroups_path
 from .cli import (
     CheckpointOpts,
     DeleteOpts,
@@ -83,7 +91,12 @@ class OciCliRuntime(Runtime):
             flags=self.context.flags,
             json_log=bool(self.effective_capabilities().json_errors),
             timeout=self.context.command_timeout,
+            systemd_cgroup=self.systemd_cgroups(),
         )
+
+    def systemd_cgroups(self) -> bool:
+        """Whether containers' cgroups are systemd's: `[engine] cgroup_manager = "systemd"`."""
+        return self.context.cgroup_manager == SYSTEMD
 
     def exit_dir(self) -> Path:
         """conmon's `--exit-dir`: beside `--root`, not in it (runc lists every entry of its root)."""
@@ -100,8 +113,12 @@ class OciCliRuntime(Runtime):
         return self.container_dir(cid) / "oci-log"
 
     def create_global_args(self, request: CreateRequest) -> list[str]:
-        """Global flags for `create` (conmon passes them as `--runtime-arg`)."""
-        return self.cli().global_args(self.oci_log(request.cid))
+        """Global flags for `create` (conmon passes them as `--runtime-arg`).
+
+        Without `--systemd-cgroup`: conmon's `--systemd-cgroup` adds it (once) for create.
+        """
+        cli = dataclasses.replace(self.cli(), systemd_cgroup=False)
+        return cli.global_args(self.oci_log(request.cid))
 
     def kill_opts(self, all_procs: bool) -> KillOpts:
         return KillOpts(all_procs=all_procs)
@@ -136,6 +153,11 @@ class OciCliRuntime(Runtime):
         self.cli().checkpoint(cid, opts, log=self.oci_log(cid))
 
     def _launch_container(self, request: CreateRequest, restore: Path | None) -> CreateResult:
+        systemd = self.systemd_cgroups() and not request.no_cgroups  # podman: none without
+        if systemd:  # before anything runs: no conmon, no runtime, no cgroup
+            require_systemd(request.cid, self.name)
+            use_systemd_cgroups_path(request.bundle, request.cid)
+        env = self.conmon_env()
         if not self.context.conmon_path:
             raise RuntimeCommandError(
                 "conmon not found in [engine] conmon_path or $PATH",
@@ -163,11 +185,10 @@ class OciCliRuntime(Runtime):
             log_size_max=io.log_size_max,
             exit_command=io.exit_command,
             log=io.log,
+            systemd_cgroup=systemd,
         )
         offset = log_offset(self.oci_log(request.cid))
-        message, monitor_pid = conmon.launch(
-            launch, env=self._conmon_env(), timeout=self.context.command_timeout
-        )
+        message, monitor_pid = conmon.launch(launch, env=env, timeout=self.context.command_timeout)
         if message.data < 0:
             detail = error_message(message.message.encode(), self.oci_log(request.cid), offset)
             raise classify(
@@ -180,11 +201,13 @@ class OciCliRuntime(Runtime):
             )
         return CreateResult(pid=message.data, monitor_pid=monitor_pid)
 
-    def _conmon_env(self) -> list[str]:
-        path = os.environ.get(
-            "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-        )
-        return [f"PATH={path}", *self.context.options.get("conmon_env", ())]
+    def conmon_env(self) -> dict[str, str]:
+        """conmon's environment (the runtime's too): `conmon.conmon_environ` of `[engine]
+        conmon_env_vars`, with the plugin option `conmon_env` (a list of NAME=value) last."""
+        extra = self.context.options.get("conmon_env") or ()
+        if isinstance(extra, str):
+            extra = (extra,)
+        return conmon.conmon_environ(self.context.conmon_env, tuple(extra))
 
     def start(self, cid: str, exec_id: str | None = None) -> None:
         if exec_id:
@@ -349,7 +372,7 @@ class OciCliRuntime(Runtime):
             persist_dir=persist,
             log=io.log,
         )
-        conmon.prepare_exec(launch, env=self._conmon_env(), timeout=self.context.command_timeout)
+        conmon.prepare_exec(launch, env=self.conmon_env(), timeout=self.context.command_timeout)
         if io.terminal and io.size:
             write_resize(io.control, *io.size)
 

@@ -6,6 +6,11 @@ like the runc shim and starts one VM per sandbox; `kata-runtime` (kept for `chec
 (/usr/bin/kata-runtime, kata-qemu, kata-fc) are not ones this plugin can drive and are
 skipped. kata-deploy installs under /opt/kata/bin. The shim reads its configuration from
 `KATA_CONF_FILE` when set (option `config_path`), else /etc/kata-containers/configuration.toml.
+
+`[engine] cgroup_manager = "systemd"` goes through the shim v2 backend's create: the spec gets
+`linux.cgroupsPath = "machine.slice:ocimux:<id>"`, and Kata's shim picks its systemd cgroup
+manager by that form (IsSystemdCgroup: `<x>.slice:prefix:name`); it gets no runc option.
+Where systemd is not running, create fails before the shim starts.
 """
 
 from __future__ import annotations

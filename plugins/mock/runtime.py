@@ -2,6 +2,8 @@
 
 It isolates nothing (no namespaces, no cgroups, no change of user), so it runs anywhere and
 as any user; and it is the fault injector for the Dispatcher's error paths (`faults.py`).
+`[engine] cgroup_manager` does not concern it: it makes no cgroup for either manager to make,
+so "systemd" is neither applied nor refused here (nor is `conmon_env_vars`: no conmon).
 Everything else (the monitor, conmon's protocols, terminals, the start gate, exec sessions,
 state from files and /proc) is `ProcessRuntime`'s: this module says how to spawn the process
 and where to inject faults.

@@ -12,6 +12,12 @@ shim's task service at `address`, so a later `ocimux` process reconnects by read
 Exec sessions get an I/O monitor of their own in their directory (`exec` starts it and
 `Exec`s the process; `start` `Start`s it); the monitor removes the session from the shim
 once it has recorded the exit status.
+
+`[engine] cgroup_manager = "systemd"`: the spec gets the systemd `linux.cgroupsPath`
+(`machine.slice:ocimux:<id>`) and the runc shim its create option `systemd_cgroup` (field 9
+of containerd.runc.v1.Options: it then runs runc with `--systemd-cgroup`); other shims pick
+their cgroup manager from the path's form (Kata: `<x>.slice:prefix:name` means systemd).
+Where systemd is not running, create fails before any shim starts.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from ocimux.base.monitorfiles import (
 from ocimux.base.sockets import remove_if_stale
 from ocimux.interface.options import CreateResult, RuntimeInfo, RuntimeState
 from ocimux.interface.runtime import Runtime
+from ocimux.oci.cgroupmanager import SYSTEMD, require_systemd, use_systemd_cgroups_path
 from ocimux.oci.cli import classify
 
 from . import messages as m
@@ -159,9 +166,11 @@ class ShimV2Runtime(Runtime):
         """The Any for CreateTaskRequest.options; the runc shim's keeps its state with ours."""
         if not self.path or os.path.basename(self.path) != "containerd-shim-runc-v2":
             return None
-        options = {"root": str(self.context.state_dir / "runc")}
+        options: dict[str, Any] = {"root": str(self.context.state_dir / "runc")}
         if self.context.options.get("runc_binary"):
             options["binary_name"] = str(self.context.options["runc_binary"])
+        if self.context.cgroup_manager == SYSTEMD:
+            options["systemd_cgroup"] = True
         return {"type_url": m.RUNC_OPTIONS_TYPE, "value": m.RUNC_OPTIONS.encode(options)}
 
     # --- talking to a container's shim ------------------------------------------------------
@@ -252,6 +261,9 @@ class ShimV2Runtime(Runtime):
     def create(self, request: CreateRequest) -> CreateResult:
         """Start a shim for the container and its I/O monitor, then `Create` the task."""
         cid, bundle, io = request.cid, request.bundle, request.io
+        if self.context.cgroup_manager == SYSTEMD:  # before any shim starts
+            require_systemd(cid, self.name)
+            use_systemd_cgroups_path(bundle, cid)
         shim = self.shim()
         fd = os.open(bundle / "log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         os.close(fd)  # the shim's own log: a regular file it appends to

@@ -140,3 +140,16 @@ def test_config_show_marks_podman_builtins_an_append_extends(tmp_path: Path) -> 
     line = next(x for x in proc.stdout.splitlines() if x.startswith("engine.runtime_supports_json"))
     assert line.endswith(f"# built-in + {conf}:2")
     assert '"runc"' in line and '"myrt"' in line
+
+
+def test_info_lists_the_warnings_even_when_warm(tmp_path: Path, conf: Path) -> None:
+    env = env_for(tmp_path, conf)
+    ocimux(env, "ps", "-a")  # the cold read, which showed them once
+    proc = ocimux(env, "info", "--format", "json")
+    assert proc.returncode == 0 and proc.stderr == ""
+    assert json.loads(proc.stdout)["warnings"] == [
+        f"config: {conf}:3: engine.some_future_key: unknown key, ignored",
+        f"config: {conf}:6: containers.netnz: unknown key, ignored; did you mean 'netns'?",
+    ]
+    text = ocimux(env, "info").stdout
+    assert f"warning: config: {conf}:3: engine.some_future_key: unknown key, ignored" in text
