@@ -7,7 +7,8 @@ Both read the files afresh (never the warm cache) and open no store.
   strictness `[ocimux] strict_config = true` gives every command.
 - show: the merged configuration, one dotted `key = value` line per value (the output is TOML
   that ocimux and podman read back); `--sources` ends each line with `# FILE:LINE`, the
-  `OCIMUX_*` variable, or `default`; `--format json` prints `{key: {"value", "source"}}`.
+  `OCIMUX_*` variable, or `default`; `--format json` prints `{key: {"value", "source"}}`. The
+  keys ocimux reads that no one set follow, with the default in effect.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from ocimux.config import load_config
+from ocimux.config import Config, load_config
 from ocimux.config.load import load_with_sources  # the cold loader: this command always reads
 from ocimux.config.sources import leaves
 
@@ -59,17 +60,42 @@ def _show(
 ) -> int:
     config, origins = load_with_sources(config_file, environ)
     if as_json:
-        print_json({key: {"value": value, "source": origins[key]} for key, value in _flat(config)})
+        flat = _flat(config)
+        print_json(
+            {key: {"value": value, "source": origins.get(key, "default")} for key, value in flat}
+        )
         return 0
     for key, value in _flat(config):
         line = f"{key} = {toml_value(value)}"
-        print(f"{line}  # {origins[key]}" if sources else line)
+        print(f"{line}  # {origins.get(key, 'default')}" if sources else line)
     return 0
 
 
-def _flat(config: Any) -> list[tuple[str, Any]]:
+def _flat(config: Config) -> list[tuple[str, Any]]:
+    """Every value set, then the defaults in effect of the keys ocimux reads that no one set."""
     data = config.to_dict()["data"]
-    return [(".".join(_key(part) for part in loc), value) for loc, value in leaves(data)]
+    flat = [(".".join(_key(part) for part in loc), value) for loc, value in leaves(data)]
+    given = {key for key, _ in flat}
+    flat += [(key, value) for key, value in _defaults(config) if key not in given]
+    # each top-level table's keys together, in order (stable: the files' order within a table)
+    return sorted(flat, key=lambda item: item[0].split(".", 1)[0])
+
+
+def _defaults(config: Config) -> list[tuple[str, Any]]:
+    # the runtime_supports_* lists are left out: unset, each plugin's declaration decides
+    return [
+        ("engine.conmon_path", list(config.conmon_paths)),
+        ("engine.conmon_env_vars", list(config.conmon_env_vars)),
+        ("engine.cgroup_manager", config.cgroup_manager),
+        ("engine.stop_timeout", config.stop_timeout),
+        ("engine.detach_keys", config.detach_keys),
+        ("ocimux.command_timeout", config.command_timeout),
+        ("ocimux.lock_timeout", config.lock_timeout),
+        ("ocimux.default_cli_plugin", config.default_cli_plugin),
+        ("ocimux.default_shim_plugin", config.default_shim_plugin),
+        ("ocimux.runtime_preference", list(config.runtime_preference)),
+        ("ocimux.hooks_enabled", config.hooks_enabled),
+    ]
 
 
 def _key(part: str) -> str:

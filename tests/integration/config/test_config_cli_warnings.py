@@ -153,3 +153,16 @@ def test_info_lists_the_warnings_even_when_warm(tmp_path: Path, conf: Path) -> N
     ]
     text = ocimux(env, "info").stdout
     assert f"warning: config: {conf}:3: engine.some_future_key: unknown key, ignored" in text
+
+
+def test_config_show_adds_the_defaults_in_effect_and_reads_back(tmp_path: Path, conf: Path) -> None:
+    env = env_for(tmp_path, conf)
+    shown = ocimux(env, "config", "show", "--sources").stdout.splitlines()
+    assert 'engine.cgroup_manager = "cgroupfs"  # default' in shown
+    assert "engine.stop_timeout = 10  # default" in shown
+    plain = ocimux(env, "config", "show").stdout
+    again = tmp_path / "again.conf"
+    again.write_text(plain)
+    back = ocimux(env_for(tmp_path, again), "config", "show").stdout
+    assert sorted(back.splitlines()) == sorted(plain.splitlines())
+    assert ocimux(env_for(tmp_path, again), "config", "check").returncode == 0
