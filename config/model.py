@@ -91,6 +91,18 @@ def _string_array(value: Any) -> list[Any]:
     return value
 
 
+def _container_keys(value: list[Any]) -> list[Any]:
+    """`[ocimux] ignore_container_defaults`: each item a `[containers]` key podman knows."""
+    for item in value:
+        if isinstance(item, str) and item not in PODMAN_KEYS["containers"]:
+            raise PydanticCustomError(
+                "container_key",
+                "{item} is not a [containers] key podman knows",
+                {"item": repr(item)[:60]},
+            )
+    return value
+
+
 def _absolute(value: str) -> str:
     if not os.path.isabs(value):
         raise PydanticCustomError("absolute_path", "Path should be absolute")
@@ -102,6 +114,7 @@ _Strict = ConfigDict(extra="forbid")
 #: A containers.conf string array (attributedstring.Slice): strings and append markers.
 StringArray = Annotated[list[Any], PlainValidator(_string_array)]
 AbsolutePath = Annotated[str, AfterValidator(_absolute)]
+ContainerKeys = Annotated[list[Any], PlainValidator(_string_array), AfterValidator(_container_keys)]
 Name = Annotated[str, Field(min_length=1)]
 Seconds = Annotated[float, Field(allow_inf_nan=False, le=MAX_SECONDS)]
 
@@ -151,6 +164,8 @@ class _TypedEngine(BaseModel):
     stop_timeout: Int64 | None = None
     detach_keys: str | None = None
     cgroup_manager: Literal["systemd", "cgroupfs"] | None = None
+    # the init binary when [containers] init_path is unset (podman's FindInitBinary)
+    init_path: str | None = None
 
 
 #: `[engine]`: the typed keys, every other podman key with podman's type, legacy keys as `Any`.
@@ -219,6 +234,8 @@ class OcimuxTable(BaseModel):
     hooks_enabled: bool | None = None
     #: unknown keys are errors, not warnings (for CI that wants the old strictness)
     strict_config: bool | None = None
+    #: `[containers]` keys not to apply nor refuse: run as if unset (`ocimux info` lists them)
+    ignore_container_defaults: ContainerKeys | None = None
     runtime_plugins: dict[str, Name] | None = None
     plugins: dict[str, dict[str, Any]] | None = None
     capabilities: dict[str, CapabilityOverrides] | None = None

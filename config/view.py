@@ -253,6 +253,12 @@ class Config:
         return DEFAULT_DETACH_KEYS if value is None else str(value)
 
     @property
+    def engine_init_path(self) -> str | None:
+        """`engine.init_path`: the init binary when `[containers] init_path` is unset (podman's
+        current key; None if unset or empty)."""
+        return self._engine.get("init_path") or None
+
+    @property
     def cgroup_manager(self) -> str:
         """`engine.cgroup_manager`: "systemd" or "cgroupfs" (default "cgroupfs")."""
         return str(self._engine.get("cgroup_manager") or DEFAULT_CGROUP_MANAGER)
@@ -263,6 +269,13 @@ class Config:
     def containers_table(self) -> dict[str, Any]:
         """A copy of the merged `[containers]` table (the defaults of every container)."""
         return copy.deepcopy(self._data.get("containers") or {})
+
+    @property
+    def ignored_container_defaults(self) -> tuple[str, ...]:
+        """`ocimux.ignore_container_defaults`: `[containers]` keys every container runs without
+        (neither applied nor refused; `ocimux info` lists those set)."""
+        value = self._ocimux.get("ignore_container_defaults") or ()
+        return tuple(item for item in value if isinstance(item, str))
 
     # ---- [ocimux] ---------------------------------------------------------------------------
 

@@ -58,7 +58,7 @@ def user_command(rec: ContainerRecord) -> tuple[list[str] | None, list[str]]:
 
 
 def network_mode(rec: ContainerRecord) -> str:
-    return _config(rec).network
+    return _config(rec).network or "none"
 
 
 def _split_mounts(rec: ContainerRecord, cfg: ContainerConfig) -> dict[str, list[Mount]]:
@@ -155,10 +155,10 @@ def host_config(rec: ContainerRecord) -> dict[str, Any]:
         "Mounts": [_docker_mount(m) for m in mounts["Mounts"]],
         "Tmpfs": {m.destination: ",".join(m.options) for m in mounts["Tmpfs"]},
         "ShmSize": _size(shm[0]) if shm else _DEFAULT_SHM,
-        "ReadonlyRootfs": cfg.read_only,
+        "ReadonlyRootfs": bool(cfg.read_only),
         "CapAdd": list(cfg.cap_add) or None,
         "CapDrop": list(cfg.cap_drop) or None,
-        "Privileged": cfg.privileged,
+        "Privileged": bool(cfg.privileged),
         "SecurityOpt": _security_opt(cfg) or None,
         "Memory": lim.memory or 0,
         "MemorySwap": lim.memory_swap or 0,
@@ -181,8 +181,8 @@ def host_config(rec: ContainerRecord) -> dict[str, Any]:
             for d in cfg.devices
         ],  # fmt: skip
         "GroupAdd": list(cfg.group_add) or None,
-        "Init": cfg.init,
-        "NetworkMode": cfg.network,
+        "Init": bool(cfg.init),
+        "NetworkMode": cfg.network or "none",
         # "json-file": Docker clients read logs only from drivers they know can be read
         # back; ocimux's k8s-file log can, through /logs
         "LogConfig": {"Type": "json-file", "Config": _log_options(cfg.log_size_max)},

@@ -55,8 +55,9 @@ __all__ = ["DEFAULT_NETWORKS", "container_config", "docker_option"]
 
 #: NetworkMode values meaning "Docker's default network": docker CLI 28 sends "default"
 #: ("bridge" for an explicit `--network bridge`, which older clients and compose also send
-#: for the default), docker-py "default", raw clients "". ocimux has no bridge: its default
-#: is a private network namespace with only loopback (`none`).
+#: for the default), docker-py "default", raw clients "". ocimux has no bridge: "" and
+#: "default" take containers.conf's `netns` (podman's compat API does the same; unset, a
+#: private network namespace with only loopback, `none`), "bridge" is `none`.
 DEFAULT_NETWORKS: Final = ("", "default", "bridge")
 #: Docker's --shm-size tmpfs on /dev/shm (moby `daemon/oci_linux.go`)
 _SHM_OPTIONS: Final = ("rw", "noexec", "nosuid", "nodev", "mode=1777")
@@ -107,7 +108,7 @@ def container_config(body: dict[str, Any], *, seccomp_dir: Path) -> ContainerCon
     with prefixed("Config.StopSignal"):
         signal = parse_signal(stop_signal) if stop_signal else None
     sysctls = as_str_map(host.get("Sysctls"), "HostConfig.Sysctls")
-    read_only = get_bool(host, "ReadonlyRootfs", "HostConfig")
+    read_only = _given_bool(host, "ReadonlyRootfs")
     mounts = _mounts(host)
     _volumes(body, mounts)
     return ContainerConfig(
@@ -117,7 +118,7 @@ def container_config(body: dict[str, Any], *, seccomp_dir: Path) -> ContainerCon
         limits=_limits(host),
         cap_add=_capabilities(host, "CapAdd"),
         cap_drop=_capabilities(host, "CapDrop"),
-        privileged=get_bool(host, "Privileged", "HostConfig"),
+        privileged=_given_bool(host, "Privileged"),
         no_new_privileges=security.no_new_privileges,
         seccomp=security.seccomp,
         mask=tuple(security.mask),
@@ -125,9 +126,9 @@ def container_config(body: dict[str, Any], *, seccomp_dir: Path) -> ContainerCon
         hostname=get_str(body, "Hostname", "Config") or None,
         domainname=get_str(body, "Domainname", "Config") or None,
         group_add=tuple(as_strings(host.get("GroupAdd"), "HostConfig.GroupAdd")),
-        init=get_bool(host, "Init", "HostConfig"),
+        init=_given_bool(host, "Init"),
         ulimits=tuple(each_item(host, "Ulimits", _ulimit)),
-        sysctls=tuple(_sysctl(k, v, network) for k, v in sysctls.items()),
+        sysctls=tuple(_sysctl(k, v, network or "none") for k, v in sysctls.items()),
         devices=tuple(each_item(host, "Devices", _device)),
         stop_signal=signal,
         network=network,
@@ -135,6 +136,12 @@ def container_config(body: dict[str, Any], *, seccomp_dir: Path) -> ContainerCon
         rootfs_overlay=True,
         log_size_max=log_size_max,
     )
+
+
+def _given_bool(host: dict[str, Any], key: str) -> bool | None:
+    """A HostConfig flag as given; absent or null: None, containers.conf's default (the docker
+    CLI sends ReadonlyRootfs and Privileged always, so there they decide, as in podman)."""
+    return None if host.get(key) is None else get_bool(host, key, "HostConfig")
 
 
 def _mounts(host: dict[str, Any]) -> tuple[Mount, ...]:
@@ -170,9 +177,12 @@ def _capabilities(host: dict[str, Any], key: str) -> tuple[str, ...]:
     return parse_capabilities(as_strings(host.get(key), field), field)
 
 
-def _network(body: dict[str, Any], host: dict[str, Any]) -> str:
+def _network(body: dict[str, Any], host: dict[str, Any]) -> str | None:
     mode = get_str(host, "NetworkMode", "HostConfig")
-    if mode in DEFAULT_NETWORKS:
+    network: str | None
+    if mode in ("", "default"):
+        network = None  # containers.conf's netns, as podman's compat API does
+    elif mode == "bridge":
         network = "none"
     elif mode in NETWORK_MODES:
         network = mode
@@ -180,8 +190,10 @@ def _network(body: dict[str, Any], host: dict[str, Any]) -> str:
         raise refuse(
             f"HostConfig.NetworkMode {mode!r}", "it has no network stack (only none and host)"
         )
-    if get_bool(body, "NetworkDisabled", "Config") and network == "host":
-        raise bad("Config.NetworkDisabled", "it contradicts HostConfig.NetworkMode host")
+    if get_bool(body, "NetworkDisabled", "Config"):
+        if network == "host":
+            raise bad("Config.NetworkDisabled", "it contradicts HostConfig.NetworkMode host")
+        network = "none"  # never the host's through containers.conf's netns
     net = as_object(body.get("NetworkingConfig"), "NetworkingConfig")
     endpoints = as_object(net.get("EndpointsConfig"), "NetworkingConfig.EndpointsConfig")
     for name, endpoint in endpoints.items():

@@ -34,7 +34,7 @@ __all__ = ["container_config", "entrypoint", "env_files", "split_rootfs"]
 
 def container_config(args: argparse.Namespace, *, overlay: bool = False) -> ContainerConfig:
     """Parse every container flag of `args`; raises InvalidArgumentError naming a bad one."""
-    network = parse_network(args.network)
+    network = parse_network(args.network) if args.network is not None else None
     security = parse_security_opt(args.security_opt)
     quota = period = None
     if args.cpus is not None:
@@ -72,10 +72,10 @@ def container_config(args: argparse.Namespace, *, overlay: bool = False) -> Cont
         hostname=args.hostname,
         domainname=args.domainname,
         group_add=tuple(args.group_add),
-        init=args.init or bool(args.init_path),
+        init=True if args.init_path and args.init is None else args.init,
         init_path=args.init_path,
         ulimits=tuple(parse_ulimit(u) for u in args.ulimit),
-        sysctls=tuple(parse_sysctl(s, network) for s in args.sysctl),
+        sysctls=tuple(parse_sysctl(s, network or "none") for s in args.sysctl),
         devices=tuple(parse_device(d) for d in args.device),
         stop_signal=parse_signal(args.stop_signal) if args.stop_signal else None,
         network=network,
@@ -86,7 +86,26 @@ def container_config(args: argparse.Namespace, *, overlay: bool = False) -> Cont
         rootfs_overlay=overlay,
         pidfile=os.path.abspath(args.pidfile) if args.pidfile else None,
         log_size_max=parse_log_opts(args.log_opt),
+        shm_size=_shm_size(args.shm_size),
+        oom_score_adj=_oom_score_adj(args.oom_score_adj),
+        env_host=args.env_host,
+        http_proxy=args.http_proxy,
     )
+
+
+def _shm_size(value: str | None) -> int | None:
+    if value is None:
+        return None
+    size = parse_size(value, "--shm-size")
+    if size <= 0:
+        raise InvalidArgumentError(f"invalid --shm-size {value!r}: it must be greater than 0")
+    return size
+
+
+def _oom_score_adj(value: int | None) -> int | None:
+    if value is not None and not -1000 <= value <= 1000:
+        raise InvalidArgumentError(f"invalid --oom-score-adj {value}: use -1000 to 1000")
+    return value
 
 
 def _swap(value: str | None) -> int | None:

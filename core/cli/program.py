@@ -70,6 +70,18 @@ def _bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"use true or false, not {text!r}")
 
 
+def _add_switch(p: argparse.ArgumentParser, name: str, text: str) -> None:
+    """A podman boolean flag: `--NAME`, `--NAME=true` or `--NAME=false`; unset, None (the
+    containers.conf default applies). As with podman's, a separate `--NAME false` is not a
+    value: the word after the flag stays the command's."""
+    dest = name.removeprefix("--").replace("-", "_")
+    p.add_argument(name, dest=dest, action="store_const", const=True, help=f"{text} (=false: no)")
+    for word, value in (("true", True), ("false", False)):
+        p.add_argument(
+            f"{name}={word}", dest=dest, action="store_const", const=value, help=argparse.SUPPRESS
+        )
+
+
 def _add_container_options(p: argparse.ArgumentParser) -> None:
     """podman's container flags, same names and meanings (parsed in `_runflags.py`)."""
     add = p.add_argument
@@ -85,7 +97,7 @@ def _add_container_options(p: argparse.ArgumentParser) -> None:
     )
     add("--mount", **many, metavar="type=bind|tmpfs,...", help="a bind or tmpfs mount")
     add("--tmpfs", **many, metavar="DST[:OPTS]", help="a tmpfs (default rw,noexec,nosuid,nodev)")
-    add("--read-only", action="store_true", help="mount the root filesystem read-only")
+    _add_switch(p, "--read-only", "mount the root filesystem read-only ([containers] read_only)")
     add(
         "--read-only-tmpfs",
         type=_bool,
@@ -105,7 +117,9 @@ def _add_container_options(p: argparse.ArgumentParser) -> None:
     add("--pids-limit", help="process limit (-1: unlimited; default [containers] pids_limit)")
     add("--cap-add", **many, help="add a capability (or ALL)")
     add("--cap-drop", **many, help="drop a capability (or ALL)")
-    add("--privileged", action="store_true", help="every capability, host devices, no seccomp")
+    _add_switch(
+        p, "--privileged", "every capability, host devices, no seccomp ([containers] privileged)"
+    )
     add(
         "--security-opt",
         **many,
@@ -117,7 +131,7 @@ def _add_container_options(p: argparse.ArgumentParser) -> None:
     add("--env-file", **many, metavar="FILE", help="read KEY=VALUE lines from FILE")
     add("-l", "--label", **many, metavar="KEY=VALUE", help="a label (shown by inspect)")
     add("--group-add", **many, metavar="GROUP", help="an additional group, by name or id")
-    add("--init", action="store_true", help="run catatonit as PID 1 (reaps, forwards signals)")
+    _add_switch(p, "--init", "run catatonit as PID 1 (reaps, forwards signals; [containers] init)")
     add("--init-path", help="the init binary (default [containers] init_path, else catatonit)")
     add("--ulimit", **many, metavar="NAME=SOFT[:HARD]", help="a resource limit, e.g. nofile=1024")
     add("--sysctl", **many, metavar="NAME=VALUE", help="a namespaced sysctl")
@@ -126,8 +140,15 @@ def _add_container_options(p: argparse.ArgumentParser) -> None:
     add(
         "--network",
         "--net",
-        default="none",
-        help="none (default) or host; ocimux has no network stack",
+        help="none or host; ocimux has no network stack (default [containers] netns: none)",
+    )
+    add("--shm-size", help="size of /dev/shm, e.g. 64m (default [containers] shm_size, 64m)")
+    add("--oom-score-adj", type=int, help="the OOM score adjustment, -1000 to 1000")
+    _add_switch(
+        p, "--env-host", "pass every variable of ocimux's environment ([containers] env_host)"
+    )
+    _add_switch(
+        p, "--http-proxy", "pass ocimux's proxy variables (default [containers] http_proxy, true)"
     )
     add("--pidfile", help="write the container's pid to this file")
     add("--entrypoint", help="the program to run before the command (a string or a JSON array)")

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from ocimux._version import VERSION
 from ocimux.base.errors import OcimuxError
+from ocimux.engine.containersconf import notes as containers_conf_notes
 from ocimux.engine.repair import repair, scan
 
 from ._output import print_json, print_table
@@ -74,12 +75,14 @@ def _default_or_none(d: Dispatcher) -> str | None:
 
 
 def cmd_info(d: Dispatcher, args: argparse.Namespace) -> int:
-    """Print what ocimux runs with; a default runtime that cannot be used, and each unknown key of
-    the config files, is a warning line (podman refuses to run at all without a default runtime),
-    since `info` is where one looks for why."""
+    """Print what ocimux runs with; a default runtime that cannot be used, each unknown key of
+    the config files, each `[containers]` value refused and each one ignored on purpose
+    (`[ocimux] ignore_container_defaults`) is a warning line (podman refuses to run at all
+    without a default runtime), since `info` is where one looks for why."""
     c = d.config
     # the files' unknown keys too: shown once when read, and here whenever one asks
     warnings = [f"config: {line}" for line in c.warnings]
+    warnings += [f"config: {line}" for line in containers_conf_notes(c)]
     try:
         default: str | None = d.registry.default_name()
     except OcimuxError as exc:

@@ -2,7 +2,8 @@
 
 `build_spec` is create's step 4: the default document for a rootfs and command, or the user's
 bundle with overrides. `configure_spec` then applies everything beyond the command: it refuses
-what the chosen runtime cannot honour (a capability question: one line naming the option, the
+a containers.conf `[containers]` value ocimux cannot honour (`containersconf.py`), and what the
+chosen runtime cannot honour (a capability question: one line naming the option or key, the
 runtime, the capability and why), then lets `specbuilder.apply_config` change the spec. Nothing
 has been created when either raises. Only `create` imports this module (with the spec
 builders, about 25 ms): the other verbs never build a spec.
@@ -11,19 +12,22 @@ builders, about 25 ms): the other verbs never build a spec.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ocimux.base.errors import CapabilityError, InvalidArgumentError
+from ocimux.base.errors import CapabilityError, InvalidArgumentError, OcimuxError
 from ocimux.base.signals import STOP_SIGNAL_ANNOTATION
 from ocimux.oci import bundle as bundles
 from ocimux.oci import spec as specs
 from ocimux.oci.containerconfig import ContainerConfig
-from ocimux.oci.specbuilder import Applied, apply_config, defaults_from_table, required_capabilities
+from ocimux.oci.containerdefaults import defaults_from_table
+from ocimux.oci.specbuilder import Applied, apply_config, required_capabilities
+
+from . import containersconf
 
 if TYPE_CHECKING:
+    from ocimux.config import Config
     from ocimux.interface.capabilities import Capabilities
     from ocimux.interface.runtime import Runtime
 
@@ -85,7 +89,7 @@ def build_spec(new: NewContainer) -> tuple[dict[str, Any], Path]:
 
 def configure_spec(
     caps: Capabilities,
-    containers_table: Mapping[str, Any],
+    config: Config,
     new: NewContainer,
     spec: dict[str, Any],
     rootfs: Path,
@@ -95,11 +99,18 @@ def configure_spec(
 ) -> Applied:
     """Check that `runtime` can honour `new.config`, then apply it (and the defaults) to `spec`.
 
-    `caps` are the runtime's merged capabilities, `containers_table` containers.conf's
-    `[containers]`. With `--bundle` the user's config.json is used as it is: an option that
-    would change it is refused, naming it. Raises CapabilityError or InvalidArgumentError.
+    `caps` are the runtime's merged capabilities, `config` the configuration (its
+    `[containers]` defaults). With `--bundle` the user's config.json is used as it is: an
+    option that would change it is refused, naming it, and the defaults do not apply (though
+    a value ocimux cannot honour is refused all the same). Raises ConfigError,
+    CapabilityError or InvalidArgumentError. The returned `Applied` holds the config with the
+    defaults resolved (`Applied.config`, None with `--bundle`), what the record keeps.
     """
     cfg = new.config
+    try:
+        defaults = containersconf.load_defaults(config)
+    except OcimuxError as exc:
+        raise exc.add_context(container=name, verb="create") from None
     for capability, option in required_capabilities(cfg, new.user):
         cap = caps.get(capability)
         if not cap:
@@ -129,10 +140,13 @@ def configure_spec(
         if new.restore_image is not None:
             return _carried(spec, Path(new.bundle), runtime.container_dir(cid))
         return Applied()
-    defaults = defaults_from_table(containers_table)
+    no_cgroups = new.no_cgroups or defaults.cgroups == "disabled"
+    containersconf.check_needs(
+        cfg, defaults, caps, config, runtime=runtime.name, name=name, no_cgroups=no_cgroups
+    )
 
     def can(capability: str) -> bool:
-        if capability == "resource_limits" and new.no_cgroups:
+        if capability == "resource_limits" and no_cgroups:
             return False
         return bool(caps.get(capability))
 
@@ -173,8 +187,12 @@ def write_generated(bundle_dir: Path, applied: Applied) -> None:
         os.chmod(path, 0o644)
 
 
-def log_size_max(config: ContainerConfig, containers_table: Mapping[str, Any]) -> int:
+def log_size_max(container: ContainerConfig, config: Config) -> int:
     """The container's own cap on its log, else containers.conf `log_size_max` (-1: none)."""
-    if config.log_size_max is not None:
-        return config.log_size_max
-    return defaults_from_table(containers_table).log_size_max
+    if container.log_size_max is not None:
+        return container.log_size_max
+    # only this key: a container restored must not fail on another one changed since
+    table = config.containers_table
+    wanted = {"log_size_max": table["log_size_max"]} if "log_size_max" in table else {}
+    ignore = config.ignored_container_defaults
+    return defaults_from_table(wanted, config.files, ignore=ignore).log_size_max

@@ -179,8 +179,7 @@ class Dispatcher(Reconciler):
             self.require(runtime, "checkpoint", name, "restore")
         command = list(spec["process"]["args"])  # as given: --init wraps it in the spec
         applied = configure.configure_spec(
-            self.capabilities(runtime), self.config.containers_table,
-            new, spec, rootfs, runtime, cid, name,
+            self.capabilities(runtime), self.config, new, spec, rootfs, runtime, cid, name,
         )  # fmt: skip
         self.hooks.adjust_spec(spec=spec, runtime=runtime.name, name=name)
         stop_signal = specs.stop_signal(spec)
@@ -206,7 +205,7 @@ class Dispatcher(Reconciler):
                 if new.stop_timeout is not None
                 else self.config.stop_timeout,
                 "annotations": annotations,
-                "container": new.config.to_dict(),
+                "container": applied.record(new.config),
                 "applied": applied.summary(),
                 # as given (the spec holds them resolved): enough to create it again
                 "env": list(new.env),
@@ -234,7 +233,7 @@ class Dispatcher(Reconciler):
                     cid,
                     stdin=new.stdin,
                     terminal=new.terminal,
-                    log_size_max=configure.log_size_max(new.config, self.config.containers_table),
+                    log_size_max=configure.log_size_max(new.config, self.config),
                     exit_command=self._exit_command(bundle_dir, cid) if new.auto_remove else (),
                 )
                 request = CreateRequest(
@@ -243,7 +242,7 @@ class Dispatcher(Reconciler):
                     bundle=bundle_dir,
                     io=io,
                     annotations=annotations,
-                    no_cgroups=new.no_cgroups,
+                    no_cgroups=new.no_cgroups or applied.no_cgroups,
                 )
                 if new.restore_image is not None:
                     restored = RestoreOptions(image_path=new.restore_image)
@@ -597,7 +596,7 @@ class Dispatcher(Reconciler):
         io = runtime.layout.io(
             rec.id,
             stdin=bool(rec.config.get("stdin")),
-            log_size_max=log_size_max(config, self.config.containers_table),
+            log_size_max=log_size_max(config, self.config),
             exit_command=self._exit_command(bundle, rec.id) if auto_remove else (),
         )
         return CreateRequest(

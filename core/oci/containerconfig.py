@@ -97,15 +97,16 @@ class ContainerConfig:
 
     #: bind mounts and tmpfs mounts (`-v`, `--mount`, `--tmpfs`, Docker's Binds/Mounts/Tmpfs)
     mounts: tuple[Mount, ...] = ()
-    #: mount the root filesystem read-only (`--read-only`)
-    read_only: bool = False
+    #: mount the root filesystem read-only (`--read-only`); None: containers.conf `read_only`
+    read_only: bool | None = None
     #: with `read_only`, tmpfs on /dev, /dev/shm, /run, /tmp and /var/tmp (podman's default)
     read_only_tmpfs: bool = True
     limits: Limits = field(default_factory=Limits)
     #: capability names, CAP_ prefixed, or "ALL"
     cap_add: tuple[str, ...] = ()
     cap_drop: tuple[str, ...] = ()
-    privileged: bool = False
+    #: None: containers.conf `privileged` (default false)
+    privileged: bool | None = None
     no_new_privileges: bool = False
     #: None: the configured default profile; "unconfined": none; else an absolute file path
     seccomp: str | None = None
@@ -117,15 +118,18 @@ class ContainerConfig:
     domainname: str | None = None
     #: supplementary groups, names (looked up in the rootfs) or numbers
     group_add: tuple[str, ...] = ()
-    #: run an init (catatonit) as PID 1 that reaps zombies and forwards signals
-    init: bool = False
+    #: run an init (catatonit) as PID 1 that reaps zombies and forwards signals;
+    #: None: containers.conf `init` (default false)
+    init: bool | None = None
     init_path: str | None = None
     ulimits: tuple[Ulimit, ...] = ()
     sysctls: tuple[tuple[str, str], ...] = ()
     devices: tuple[Device, ...] = ()
     #: None: the image's or SIGTERM
     stop_signal: int | None = None
-    network: str = "none"
+    #: "none" or "host"; None: containers.conf `netns` (podman's default "private" is "none":
+    #: ocimux has no network stack, so a private namespace has only loopback)
+    network: str | None = None
     labels: tuple[tuple[str, str], ...] = ()
     #: the file mode creation mask of the container's processes, e.g. "0022" (None: configured)
     umask: str | None = None
@@ -140,6 +144,15 @@ class ContainerConfig:
     #: the log's cap in bytes, -1 none (`--log-opt max-size`, LogConfig max-size; logsize.py);
     #: None: containers.conf `[containers] log_size_max`
     log_size_max: int | None = None
+    #: the size of /dev/shm in bytes (`--shm-size`); None: containers.conf `shm_size`
+    shm_size: int | None = None
+    #: the process's OOM score adjustment, -1000 to 1000 (`--oom-score-adj`); None:
+    #: containers.conf `oom_score_adj` (unset: inherited)
+    oom_score_adj: int | None = None
+    #: pass every host environment variable (`--env-host`); None: containers.conf `env_host`
+    env_host: bool | None = None
+    #: pass the host's proxy variables (`--http-proxy`); None: containers.conf `http_proxy`
+    http_proxy: bool | None = None
 
     def is_default(self) -> bool:
         """Whether nothing was asked for (a container built from configured defaults only)."""

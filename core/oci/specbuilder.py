@@ -4,16 +4,21 @@
 podman's way and with podman's defaults (containers.conf `[containers]`):
 
 - process: capabilities (defaults, `--cap-add/--cap-drop`, ALL, `--privileged`), rlimits,
-  noNewPrivileges, umask, supplementary groups, HOSTNAME, the init wrapper;
-- root: read-only; mounts: podman's defaults, then binds and tmpfs, generated /etc/hostname and
+  noNewPrivileges, umask, supplementary groups, env (`env_host`, `http_proxy`, `env`, HOSTNAME),
+  oomScoreAdj, the init wrapper;
+- root: read-only; mounts: podman's defaults (/dev/shm of `shm_size`), then binds and tmpfs
+  (the container's, then containers.conf's `volumes` and `mounts`), generated /etc/hostname and
   /etc/hosts (and the host's resolv.conf with `--network host`), read-only tmpfs, timezone;
 - linux: seccomp (converted from the Docker-format profile), masked and read-only paths,
-  sysctls, resources, devices, the network namespace.
+  sysctls, resources (and `cgroup_conf`), devices (containers.conf's and the container's), the
+  namespaces (`specnamespaces.py`); annotations (containers.conf's under the container's).
 
-What a runtime must be able to do for a config is `required_capabilities`; the Dispatcher checks
-it before anything runs. Defaults the user did not ask for are applied only where the runtime
-can (no default pids limit without cgroups, no default seccomp profile where the runtime would
-ignore it); `inspect` shows what was applied.
+A field the container leaves None takes containers.conf's value (`containerdefaults.resolve`).
+What a runtime must be able to do for a config is `required_capabilities` (and, for the
+configured values, `containerkeys.default_needs`); the Dispatcher checks both before anything
+runs. podman's own defaults the runtime cannot honour are left out (no default pids limit
+without cgroups, no default seccomp profile where the runtime would ignore it); `inspect` shows
+what was applied.
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ from __future__ import annotations
 import os
 import re
 import resource
+import socket
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -38,14 +44,17 @@ from ocimux.base.signals import STOP_SIGNAL_ANNOTATION
 from . import devices, seccomp
 from .containerconfig import ContainerConfig, Mount, Ulimit
 from .containerdefaults import (
+    DEFAULT_SHM_SIZE,
     PODMAN_CAPABILITIES,
     ContainerDefaults,
     check_umask,
     defaults_from_table,
+    resolve,
 )
 from .flagvalues import parse_sysctl, parse_ulimit
 from .spec import merge_env, read_db
 from .specmounts import mounts_of, spec_mount
+from .specnamespaces import apply_namespaces, check_sysctls, host_env
 
 __all__ = [
     "INIT_CANDIDATES",
@@ -87,6 +96,25 @@ class Applied:
     hostname: str = ""
     seccomp: str = ""
     capabilities: list[str] = field(default_factory=list)
+    #: the container's config with containers.conf's defaults resolved (what the record keeps)
+    config: ContainerConfig | None = None
+    #: containers.conf `cgroups = "disabled"`: create it as `--no-cgroups` would
+    no_cgroups: bool = False
+
+    def record(self, asked: ContainerConfig) -> dict[str, Any]:
+        """The container's config as its record keeps it (`ContainerConfig.to_dict`): what it
+        asked for, plus each value containers.conf gave it that differs from podman's default,
+        so `inspect` shows it and a re-create keeps it."""
+        if self.config is None:
+            return asked.to_dict()
+        podman = resolve(ContainerConfig(), ContainerDefaults(), "")
+        given = {
+            f.name: getattr(self.config, f.name)
+            for f in fields(ContainerConfig)
+            if getattr(asked, f.name) is None
+            and getattr(self.config, f.name) != getattr(podman, f.name)
+        }
+        return replace(asked, **given).to_dict()
 
     def summary(self) -> dict[str, Any]:
         """What the record keeps of it (shown by `inspect`)."""
@@ -100,7 +128,8 @@ class Applied:
 def required_capabilities(cfg: ContainerConfig, user: str | None = None) -> list[tuple[str, str]]:
     """The (capability, option) pairs a runtime needs to honour `cfg` as asked.
 
-    Only what was asked for counts; configured defaults never make a create fail.
+    Only what was asked for counts; what containers.conf's values need is
+    `containerkeys.default_needs`.
     """
     needs: list[tuple[str, str]] = []
     iso = [
@@ -113,6 +142,8 @@ def required_capabilities(cfg: ContainerConfig, user: str | None = None) -> list
         (bool(cfg.group_add), "--group-add"), (cfg.init, "--init"),
         (bool(cfg.ulimits), "--ulimit"), (bool(cfg.sysctls), "--sysctl"),
         (cfg.tz is not None, "--tz"), (user is not None, "--user"),
+        (cfg.shm_size not in (None, DEFAULT_SHM_SIZE), "--shm-size"),
+        (bool(cfg.oom_score_adj), "--oom-score-adj"),
     ]  # fmt: skip
     needs += [("isolation", option) for asked, option in iso if asked]
     if not cfg.limits.is_empty():
@@ -152,17 +183,30 @@ def apply_config(
     a missing seccomp profile or init binary, an unknown group.
     """
     applied = Applied()
+    cfg = resolve(cfg, defaults, name)
+    applied.config = cfg
     proc = spec.setdefault("process", {})
     linux = spec.setdefault("linux", {})
-    hostname = cfg.hostname or spec.get("hostname") or cid[:12]
+    if defaults.utsns == "host":
+        if cfg.hostname or cfg.domainname:
+            raise InvalidArgumentError(
+                "--hostname and --domainname need a UTS namespace of the container's own, and "
+                'containers.conf [containers] utsns = "host" shares the host\'s',
+                hint="leave them out, or set utsns to private",
+            )
+        hostname = socket.gethostname()  # podman: the host's name, in /etc/hostname too
+        spec.pop("hostname", None)
+    else:
+        hostname = cfg.hostname or spec.get("hostname") or cid[:12]
+        spec["hostname"] = hostname
     applied.hostname = hostname
-    spec["hostname"] = hostname
     if cfg.domainname:
         spec["domainname"] = cfg.domainname
         # runc before 1.2 ignores `domainname` (opencontainers/runc#3600); the UTS-namespaced
         # sysctl sets the same thing on every runtime
         linux.setdefault("sysctl", {})["kernel.domainname"] = cfg.domainname
-    proc["env"] = merge_env([*defaults.env, f"HOSTNAME={hostname}"], proc.get("env") or [])
+    base_env = [*host_env(cfg), *defaults.env, f"HOSTNAME={hostname}"]
+    proc["env"] = merge_env(base_env, proc.get("env") or [])
     umask = cfg.umask if cfg.umask is not None else defaults.umask
     proc.setdefault("user", {"uid": 0, "gid": 0})["umask"] = check_umask(umask)
     if cfg.group_add:
@@ -172,24 +216,29 @@ def apply_config(
     proc["capabilities"] = {"bounding": caps, "effective": caps[:], "permitted": caps[:]}
     proc["noNewPrivileges"] = cfg.no_new_privileges
     proc["rlimits"] = _rlimits(cfg.ulimits, defaults)
-    spec.setdefault("root", {})["readonly"] = cfg.read_only
-    if cfg.network == "host":
-        linux["namespaces"] = [n for n in linux.get("namespaces", []) if n.get("type") != "network"]
+    if cfg.oom_score_adj is not None:
+        proc["oomScoreAdj"] = cfg.oom_score_adj
+    spec.setdefault("root", {})["readonly"] = bool(cfg.read_only)
+    apply_namespaces(linux, cfg, defaults)
     linux["sysctl"] = _sysctls(cfg, defaults, linux.get("sysctl") or {})
+    check_sysctls(linux["sysctl"], defaults)
     if not linux["sysctl"]:
         del linux["sysctl"]
     _paths(linux, cfg)
     spec["mounts"] = mounts_of(
         spec.get("mounts") or [], cfg, defaults, hostname, applied.files, bundle_dir, name,
-        generate=can("isolation"),
+        generate=can("isolation"), rootfs=rootfs,
     )  # fmt: skip
     _resources(linux, cfg, defaults, can)
-    _devices(linux, cfg)
+    _devices(linux, cfg, defaults)
     applied.seccomp = _seccomp(linux, cfg, defaults, caps, can)
     if cfg.init:
         _init(spec, cfg, defaults)
+    if defaults.annotations:  # the container's own win, as podman's
+        spec["annotations"] = {**dict(defaults.annotations), **(spec.get("annotations") or {})}
     if cfg.stop_signal is not None:
         spec.setdefault("annotations", {})[STOP_SIGNAL_ANNOTATION] = str(cfg.stop_signal)
+    applied.no_cgroups = defaults.cgroups == "disabled"
     return applied
 
 
@@ -387,6 +436,10 @@ def _resources(
             res.pop("pids", None)
     elif defaults.pids_limit > 0 and can("resource_limits") and "pids" not in res:
         res["pids"] = {"limit": defaults.pids_limit}
+    if defaults.cgroup_conf:  # cgroup v2 files, under any the container writes itself
+        unified = res.setdefault("unified", {})
+        for key, value in defaults.cgroup_conf:
+            unified.setdefault(key, value)
 
 
 def _cpuset(value: str, option: str, kind: str) -> None:
@@ -403,8 +456,10 @@ def _cpuset(value: str, option: str, kind: str) -> None:
             )
 
 
-def _devices(linux: dict[str, Any], cfg: ContainerConfig) -> None:
-    wanted = list(cfg.devices)
+def _devices(linux: dict[str, Any], cfg: ContainerConfig, defaults: ContainerDefaults) -> None:
+    # containers.conf's devices come with every container's own (podman adds both)
+    own = {d.container_path for d in cfg.devices}
+    wanted = [d for d in defaults.devices if d.container_path not in own] + list(cfg.devices)
     if cfg.privileged:
         wanted = devices.host_devices() + wanted
     if not wanted:
@@ -440,11 +495,13 @@ def _seccomp(
 
 
 def _init(spec: dict[str, Any], cfg: ContainerConfig, defaults: ContainerDefaults) -> None:
-    candidates = [p for p in (cfg.init_path, defaults.init_path) if p] or list(INIT_CANDIDATES)
+    configured = (cfg.init_path, defaults.init_path, defaults.engine_init_path)
+    candidates = [p for p in configured if p] or list(INIT_CANDIDATES)
     path = next((p for p in candidates if os.path.isfile(p) and os.access(p, os.X_OK)), None)
     if path is None:
         raise InvalidArgumentError(
-            f"--init needs catatonit, not found at {', '.join(candidates)}",
+            f"an init (--init, [containers] init) needs catatonit, not found at "
+            f"{', '.join(candidates)}",
             hint="apt install catatonit, or set [containers] init_path",
         )
     spec["mounts"].append(

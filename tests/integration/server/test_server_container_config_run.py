@@ -46,7 +46,9 @@ def test_what_clients_send_by_default_is_accepted(server: Server, client: str) -
     assert doc["Config"]["Hostname"] == cid[:12]
     assert doc["Mounts"] == []
     rec = server.dispatcher.inspect(cid)
-    assert rec.config["container"] == {"rootfs_overlay": True}
+    # the docker CLI sends ReadonlyRootfs and Privileged false: they override containers.conf
+    explicit = {"read_only": False, "privileged": False} if client == "docker-cli" else {}
+    assert rec.config["container"] == {"rootfs_overlay": True, **explicit}
     assert rec.config["layer"] is True
 
 

@@ -18,7 +18,9 @@ from ocimux.oci.containerconfig import ContainerConfig
 
 
 def _dispatcher() -> Dispatcher:
-    config = SimpleNamespace(containers_table={"log_size_max": 50_000})
+    config = SimpleNamespace(
+        containers_table={"log_size_max": 50_000}, files=(), ignored_container_defaults=()
+    )
     d = Dispatcher(config, None, None, None)  # type: ignore[arg-type]
     d.origin = ("/etc/x.conf", {"OCIMUX_STATE_DIR": "/s", "PATH": "/bin", "SECRET_TOKEN": "t"})
     return d

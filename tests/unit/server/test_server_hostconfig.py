@@ -26,6 +26,9 @@ from ocimux.server.unsupported import UNSUPPORTED, refuse_unsupported
 from tests.unit.server.docker_bodies import DOCKER_CLI_CREATE, DOCKER_PY_RUN, docker_cli
 
 IMAGE = {"name": "busybox:latest", "rootfs": "/x", "cmd": ["sh"]}
+#: the docker CLI sends ReadonlyRootfs and Privileged on every create: they decide, as in
+#: podman's compat API; docker-py leaves them out, and containers.conf decides
+CLI_DEFAULT = ContainerConfig(rootfs_overlay=True, read_only=False, privileged=False)
 
 
 def mapped(body: dict[str, Any], tmp_path: Path) -> ContainerConfig:
@@ -42,15 +45,32 @@ def refused(body: dict[str, Any], tmp_path: Path) -> str:
 # --- what clients send by default ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("body", [DOCKER_CLI_CREATE, DOCKER_PY_RUN, {"Image": "busybox"}])
-def test_a_default_body_maps_to_the_defaults_plus_a_layer(body: dict, tmp_path: Path) -> None:
-    assert mapped(body, tmp_path) == ContainerConfig(rootfs_overlay=True)
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (DOCKER_CLI_CREATE, CLI_DEFAULT),
+        (DOCKER_PY_RUN, ContainerConfig(rootfs_overlay=True)),
+        ({"Image": "busybox"}, ContainerConfig(rootfs_overlay=True)),
+    ],
+)
+def test_a_default_body_maps_to_the_defaults_plus_a_layer(
+    body: dict, expected: ContainerConfig, tmp_path: Path
+) -> None:
+    assert mapped(body, tmp_path) == expected
 
 
-@pytest.mark.parametrize("mode", ["", "default", "bridge", "none"])
-def test_docker_default_networks_mean_none(mode: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("mode", "network"), [("", None), ("default", None), ("bridge", "none"), ("none", "none")]
+)
+def test_docker_default_networks_mean_none(mode: str, network: str | None, tmp_path: Path) -> None:
+    # "" and "default": containers.conf's netns (unset: none), as podman's compat API
     body = docker_cli(HostConfig={"NetworkMode": mode})
     body["NetworkingConfig"] = {"EndpointsConfig": {mode or "default": {}}}
+    assert mapped(body, tmp_path).network == network
+
+
+def test_network_disabled_never_takes_the_configured_netns(tmp_path: Path) -> None:
+    body = docker_cli(NetworkDisabled=True, HostConfig={"NetworkMode": "default"})
     assert mapped(body, tmp_path).network == "none"
 
 
@@ -184,7 +204,7 @@ def test_a_seccomp_value_that_is_no_profile_is_refused(opt: str, tmp_path: Path)
 
 def test_label_disable_and_apparmor_unconfined_have_nothing_to_disable(tmp_path: Path) -> None:
     body = docker_cli(HostConfig={"SecurityOpt": ["label=disable", "apparmor=unconfined"]})
-    assert mapped(body, tmp_path) == ContainerConfig(rootfs_overlay=True)
+    assert mapped(body, tmp_path) == CLI_DEFAULT
     text = refused(docker_cli(HostConfig={"SecurityOpt": ["apparmor=docker-default"]}), tmp_path)
     assert "HostConfig.SecurityOpt" in text
 
@@ -330,7 +350,7 @@ def test_port_bindings_say_there_is_no_network_stack(tmp_path: Path) -> None:
     ],
 )
 def test_values_ocimux_honours_as_they_are(path: str, value: Any, tmp_path: Path) -> None:
-    assert mapped(_with(path, value), tmp_path) == ContainerConfig(rootfs_overlay=True)
+    assert mapped(_with(path, value), tmp_path) == CLI_DEFAULT
 
 
 # --- command ---------------------------------------------------------------------------------

@@ -58,6 +58,10 @@ FULL = ContainerConfig(
     rootfs_overlay=True,
     pidfile="/run/web.pid",
     log_size_max=100_000,
+    shm_size=128 * MIB,
+    oom_score_adj=-500,
+    env_host=True,
+    http_proxy=False,
 )
 
 
@@ -125,7 +129,7 @@ configs = st.builds(
         ),
         max_size=3,
     ).map(tuple),
-    read_only=st.booleans(),
+    read_only=st.none() | st.booleans(),
     read_only_tmpfs=st.booleans(),
     limits=st.builds(
         Limits,
@@ -141,7 +145,7 @@ configs = st.builds(
     ),
     cap_add=st.lists(st.sampled_from(["ALL", "CAP_KILL", "CAP_CHOWN"]), max_size=2).map(tuple),
     cap_drop=st.lists(st.sampled_from(["ALL", "CAP_KILL"]), max_size=2).map(tuple),
-    privileged=st.booleans(),
+    privileged=st.none() | st.booleans(),
     no_new_privileges=st.booleans(),
     seccomp=st.none() | st.just("unconfined") | _path,
     mask=st.lists(_path, max_size=2).map(tuple),
@@ -149,7 +153,7 @@ configs = st.builds(
     hostname=st.none() | _name,
     domainname=st.none() | _name,
     group_add=st.lists(_name, max_size=2).map(tuple),
-    init=st.booleans(),
+    init=st.none() | st.booleans(),
     init_path=st.none() | _path,
     ulimits=st.lists(
         st.builds(Ulimit, st.sampled_from(["nofile", "core"]), _maybe_int, _maybe_int).filter(
@@ -162,13 +166,17 @@ configs = st.builds(
         st.builds(Device, _path, _path, st.sampled_from(["r", "rw", "rwm"])), max_size=2
     ).map(tuple),
     stop_signal=st.none() | st.integers(1, 64),
-    network=st.sampled_from(["none", "host"]),
+    network=st.none() | st.sampled_from(["none", "host"]),
     labels=_pairs,
     umask=st.none() | st.sampled_from(["0022", "0077"]),
     tz=st.none() | st.sampled_from(["local", "Europe/Paris", ""]),
     no_hosts=st.none() | st.booleans(),
     rootfs_overlay=st.booleans(),
     pidfile=st.none() | _path,
+    shm_size=st.none() | st.integers(1, 2**40),
+    oom_score_adj=st.none() | st.integers(-1000, 1000),
+    env_host=st.none() | st.booleans(),
+    http_proxy=st.none() | st.booleans(),
 )
 
 
