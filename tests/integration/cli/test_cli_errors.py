@@ -82,10 +82,16 @@ def test_malformed_config_names_file_and_line(ocimux, ocimux_env):
     assert f"{conf}:" in line
 
 
-def test_unknown_engine_key_gets_did_you_mean(ocimux, ocimux_env):
+def test_unknown_engine_key_warns_with_did_you_mean_and_strict_config_refuses(ocimux, ocimux_env):
+    """An unknown key is a warning, as podman ignores it; strict_config makes it the error."""
     conf = Path(ocimux_env["CONTAINERS_CONF"])
     conf.write_text(conf.read_text().replace("runtime =", "runtimez ="))
-    _one_line_error(ocimux("ps"), 125, str(conf), "runtimez", "did you mean")
+    proc = ocimux("ps")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.startswith(f"ocimux: warning: {conf}:")
+    assert "engine.runtimez: unknown key, ignored; did you mean 'runtime'?" in proc.stderr
+    strict = ocimux("ps", env={"OCIMUX_OCIMUX__STRICT_CONFIG": "true"})
+    _one_line_error(strict, 125, str(conf), "runtimez", "did you mean")
 
 
 def test_container_command_not_found_is_127_and_not_invocable_is_126(
