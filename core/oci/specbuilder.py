@@ -183,6 +183,9 @@ def apply_config(
     a missing seccomp profile or init binary, an unknown group.
     """
     applied = Applied()
+    adj_source = (
+        "--oom-score-adj" if cfg.oom_score_adj is not None else f"{defaults.source} oom_score_adj"
+    )
     cfg = resolve(cfg, defaults, name)
     applied.config = cfg
     proc = spec.setdefault("process", {})
@@ -217,7 +220,7 @@ def apply_config(
     proc["noNewPrivileges"] = cfg.no_new_privileges
     proc["rlimits"] = _rlimits(cfg.ulimits, defaults)
     if cfg.oom_score_adj is not None:
-        proc["oomScoreAdj"] = cfg.oom_score_adj
+        proc["oomScoreAdj"] = _oom_score_adj(cfg.oom_score_adj, adj_source)
     spec.setdefault("root", {})["readonly"] = bool(cfg.read_only)
     apply_namespaces(linux, cfg, defaults)
     linux["sysctl"] = _sysctls(cfg, defaults, linux.get("sysctl") or {})
@@ -337,6 +340,26 @@ def _rlimits(asked: Sequence[Ulimit], defaults: ContainerDefaults) -> list[dict[
             "soft": unlimited if soft == -1 else soft,
         })  # fmt: skip
     return out
+
+
+def _oom_score_adj(value: int, source: str) -> int:
+    """`value`, if this host lets ocimux give it: lowering a score below its own needs
+    CAP_SYS_RESOURCE (proc(5)), else the runtime's create fails with EACCES."""
+    if value < _own_oom_score_adj() and not _has_sys_resource():
+        raise InvalidArgumentError(
+            f"cannot set {source} to {value}: below ocimux's own ({_own_oom_score_adj()}), "
+            "which needs CAP_SYS_RESOURCE, and ocimux lacks it",
+            hint=f"use {_own_oom_score_adj()} or more",
+        )
+    return value
+
+
+def _own_oom_score_adj() -> int:
+    try:
+        with open("/proc/self/oom_score_adj", encoding="ascii") as fh:
+            return int(fh.read().strip() or 0)
+    except (OSError, ValueError):
+        return -1000  # unknown: let the runtime decide
 
 
 def _own_hard(name: str) -> int:

@@ -371,6 +371,20 @@ def test_shm_size_oom_score_adj_cgroup_conf(apply: Apply) -> None:
     assert DEFAULT_SHM_SIZE == 64 * MIB
 
 
+def test_a_score_below_ours_needs_cap_sys_resource(
+    apply: Apply, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(specbuilder, "_has_sys_resource", lambda: False)
+    monkeypatch.setattr(specbuilder, "_own_oom_score_adj", lambda: 0)
+    assert apply(table={"oom_score_adj": 10})[0]["process"]["oomScoreAdj"] == 10
+    with pytest.raises(InvalidArgumentError) as info:
+        apply(table={"oom_score_adj": -10})
+    assert "containers.conf [containers] oom_score_adj to -10" in str(info.value)
+    assert "CAP_SYS_RESOURCE" in str(info.value)
+    with pytest.raises(InvalidArgumentError, match="cannot set --oom-score-adj to -1"):
+        apply(ContainerConfig(oom_score_adj=-1))
+
+
 def test_namespaces(apply: Apply) -> None:
     spec, _ = apply()
     assert namespaces(spec) == {"pid", "network", "ipc", "uts", "mount"}
