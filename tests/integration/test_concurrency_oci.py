@@ -14,7 +14,11 @@ import pytest
 from tests.integration.conftest import Oci, runtime_params, wait_until
 
 #: what losing a race may say: the container is gone, or its state forbids the operation now
-ALLOWED_ERRORS = re.compile(r"no container with|half-done|cannot \w+ web on \w+: container is \w+")
+ALLOWED_ERRORS = re.compile(
+    r"no container with|half-done|cannot \w+ web on \w+: container is \w+"
+    # a call that found the record just before a concurrent `rm` removed it
+    r"|container web was removed meanwhile by another ocimux process"
+)
 
 
 def _cli(oci: Oci, *args: str) -> subprocess.CompletedProcess[str]:
