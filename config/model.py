@@ -219,6 +219,15 @@ class CapabilityOverrides(BaseModel):
     domainname: bool | None = None
 
 
+class OciFrontTable(BaseModel):
+    """`[ocimux.oci]`: the `ocimux-oci` runtime command line."""
+
+    model_config = _Strict
+
+    #: the backend for a container whose bundle names none and no `--backend` was given
+    default_backend: Name | None = None
+
+
 class OcimuxTable(BaseModel):
     """`[ocimux]`: ocimux's own settings (podman ignores this table)."""
 
@@ -239,6 +248,7 @@ class OcimuxTable(BaseModel):
     runtime_plugins: dict[str, Name] | None = None
     plugins: dict[str, dict[str, Any]] | None = None
     capabilities: dict[str, CapabilityOverrides] | None = None
+    oci: OciFrontTable | None = None
 
 
 class ConfigFile(BaseModel):

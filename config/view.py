@@ -304,6 +304,12 @@ class Config:
         return DEFAULT_LOCK_TIMEOUT if value is None else float(value)
 
     @property
+    def oci_default_backend(self) -> str | None:
+        """`ocimux.oci.default_backend`: `ocimux-oci`'s backend when nothing else names one."""
+        value = (self._ocimux.get("oci") or {}).get("default_backend")
+        return str(value) if value else None
+
+    @property
     def default_cli_plugin(self) -> str:
         """`ocimux.default_cli_plugin`: the plugin for runtime names without one (default "runc")."""
         return str(self._ocimux.get("default_cli_plugin") or DEFAULT_CLI_PLUGIN)

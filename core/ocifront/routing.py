@@ -1,0 +1,100 @@
+"""Which backend a new container goes to, and that backend's binary and global flags.
+
+The backend is the bundle's annotation `io.ocimux.runtime`, else the global `--backend`, else
+`[ocimux.oci] default_backend`, else ocimux's default runtime. Its binary and flags come from
+ocimux's configuration and Registry through the warm-path cache (no pydantic, no stevedore
+unless the configuration or the installed plugins changed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .report import FrontError
+
+__all__ = ["ANNOTATION", "Backend", "bundle_annotation", "choose", "resolve"]
+
+ANNOTATION = "io.ocimux.runtime"
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    binary: str
+    #: global flags the backend needs on every call (`[engine.runtimes_flags]`, the plugin's own)
+    flags: tuple[str, ...]
+    #: verb -> why this backend cannot do it
+    refuse: dict[str, str]
+
+
+def bundle_annotation(bundle: str) -> str | None:
+    """The bundle's `io.ocimux.runtime`, or None (a bundle we cannot read: the backend says why)."""
+    try:
+        spec = json.loads(Path(bundle, "config.json").read_bytes())
+    except (OSError, ValueError):
+        return None
+    annotations = spec.get("annotations") if isinstance(spec, dict) else None
+    value = annotations.get(ANNOTATION) if isinstance(annotations, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
+def choose(annotation: str | None, flag: str | None, configured: str | None) -> str | None:
+    """The backend name by precedence; None means ocimux's default runtime."""
+    return annotation or flag or configured or None
+
+
+def resolve(annotation: str | None, flag: str | None) -> Backend:
+    """Load ocimux's configuration and return the backend for a new container."""
+    # lazy: only create, restore, list and features need the configuration
+    from ocimux.base.errors import OcimuxError
+    from ocimux.engine.registry import Registry
+    from ocimux.engine.session import load_environment
+    from ocimux.oci.runtime import OciCliRuntime
+
+    try:
+        config, entries, _hooks = load_environment()
+        registry = Registry(config, entries)
+        name = choose(annotation, flag, config.oci_default_backend) or registry.default_name()
+        name = registry.resolve(name)
+        runtime = registry.get(name)
+        if not isinstance(runtime, OciCliRuntime):
+            raise FrontError(
+                f"backend {name!r} is not a runc-compatible runtime ({type(runtime).__name__}): "
+                "shim v2 backends need the shim v2 relay, not implemented yet in ocimux-oci"
+            )
+        why = runtime.unavailable_reason()
+        if why:
+            raise FrontError(f"backend {name!r}: {why}")
+        cli = runtime.cli()
+        refuse = _refusals(registry.capabilities(runtime, probe=True))
+    except OcimuxError as exc:
+        raise FrontError(f"ocimux-oci: {exc}") from exc
+    return Backend(name, cli.path, (*cli.flags, *cli.extra_global), refuse)
+
+
+#: verb -> the capability it needs
+NEEDS = {
+    "checkpoint": "checkpoint",
+    "pause": "pause",
+    "resume": "pause",
+    "update": "update_resources",
+    "exec": "exec",
+}
+
+
+def _refusals(caps: object) -> dict[str, str]:
+    out = {}
+    for verb, name in NEEDS.items():
+        answer = getattr(caps, name, None)
+        if answer is not None and not answer:
+            why = getattr(answer, "reason", "") or ""
+            out[verb] = f"capability {name} is no" + (f" ({why})" if why else "")
+    return out
+
+
+def absolute_root(root: str | None, default: str) -> str:
+    """`--root` made absolute (crun resolves a relative one against the bundle)."""
+    return os.path.abspath(root or default)
