@@ -7,7 +7,11 @@ and conmon 2.1.6 on Debian 12; containerd's runc shim from go-runc's source, see
 - podman passes global flags only from `[engine.runtimes_flags]` for the runtime's basename,
   plus `--log-format=json --log <rundir>/userdata/oci-log` (before the verb) when the basename
   is in `runtime_supports_json` (so for `ocimux-oci` only if the user lists it there). No
-  `--root`: the runtime's default is used, ours is /run/ocimux-oci.
+  `--root`: the runtime's default is used, ours is /run/ocimux-oci. 4.3.1 reads no
+  `[engine.runtimes_flags]`; its `--runtime-flag` is lost in the cleanup process's
+  `delete --force` and at `podman start` after a stop; conmon passes the runtime no OCIMUX_*
+  variable (CONTAINERS_CONF does reach it). So a backend's flags belong in ocimux's config,
+  and the front records them at create.
 - conmon: `create --bundle B --pid-file P [--console-socket /tmp/conmon-term.XXXXXX] ID`,
   stdio = conmon's pipes (or nothing with a terminal);
   `exec --pid-file P --process F --detach ID` (+ `--console-socket` with `-t`).

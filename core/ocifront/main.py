@@ -25,6 +25,9 @@ __all__ = ["DEFAULT_ROOT", "entry", "main"]
 
 #: runc's is /run/runc; ours must not be any backend's
 DEFAULT_ROOT = "/run/ocimux-oci"
+#: the root when no `--root` is given: podman 4.3.1 reads no `[engine.runtimes_flags]` and
+#: drops `--runtime-flag` in its cleanup process, but the environment reaches every call
+ROOT_VARIABLE = "OCIMUX_OCI_ROOT"
 VERSION_TEXT = "ocimux-oci version {version}\ncommit: none\nspec: 1.0.2-dev\n"
 #: a backend's create/delete/list may take this long before the front gives up on it
 BACKEND_TIMEOUT = 240.0
@@ -69,7 +72,7 @@ def dispatch(call: Call) -> int:
     if call.verb is None:
         sys.stdout.write("usage: ocimux-oci [global flags] VERB [flags] [ID] (see runc(8))\n")
         return 0
-    root = os.path.abspath(call.global_str("root") or DEFAULT_ROOT)
+    root = os.path.abspath(call.global_str("root") or os.environ.get(ROOT_VARIABLE) or DEFAULT_ROOT)
     verb = call.verb
     if verb in ("create", "restore", "run"):
         return create(call, root)
