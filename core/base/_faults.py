@@ -24,6 +24,11 @@ POINTS = (
     "exec:recorded",         # the session record exists; no process yet
     "exec:started",          # the session's process runs; the CLI is attached
     "checkpoint:runtime",    # the runtime checkpointed it; nothing recorded
+    # ocimux-oci (ocimux.ocifront): its record under --root and the backend's container
+    "oci-create:recorded",   # the record says "creating"; the backend has nothing yet
+    "oci-create:backend",    # the backend created it; the record still says "creating"
+    "oci-delete:marked",     # the record says "deleting"; the backend still has it
+    "oci-delete:backend",    # the backend deleted it; the record remains ("deleting")
 )  # fmt: skip
 
 
