@@ -28,7 +28,7 @@ def _now() -> str:
 
 def _record(msg: str, log_format: str) -> str:
     if log_format == "json":
-        return json.dumps({"level": "error", "msg": msg, "time": _now()})
+        return json.dumps({"level": "error", "msg": msg, "time": _now()}, separators=(",", ":"))
     return f"time={json.dumps(_now())} level=error msg={json.dumps(msg)}"
 
 

@@ -70,6 +70,7 @@ def resolve(annotation: str | None, flag: str | None) -> Backend:
             raise FrontError(f"backend {name!r}: {why}")
         cli = runtime.cli()
         refuse = _refusals(registry.capabilities(runtime, probe=True))
+        refuse = _known_binary(os.path.basename(cli.path), refuse, own=name == type(runtime).binary)
     except OcimuxError as exc:
         raise FrontError(f"ocimux-oci: {exc}") from exc
     return Backend(name, cli.path, (*cli.flags, *cli.extra_global), refuse)
@@ -83,6 +84,26 @@ NEEDS = {
     "update": "update_resources",
     "exec": "exec",
 }
+
+
+#: runc-compatible binaries the runc plugin drives as `[engine.runtimes]` names, whose verbs
+#: differ from runc's (host.md §3): what they lack, and the verbs they have that runc's probes
+#: deny them (runsc checkpoints without CRIU; `checkpoint --help` is not how it answers)
+BINARY_GAPS: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
+    "runsc": (
+        {"update": "capability update_resources is no (runsc has no update command)"},
+        ("checkpoint",),
+    ),
+}
+
+
+def _known_binary(base: str, refuse: dict[str, str], *, own: bool) -> dict[str, str]:
+    """Adjust the plugin's answers for a binary it drives under a configured name."""
+    if own or base not in BINARY_GAPS:
+        return refuse
+    lacks, has = BINARY_GAPS[base]
+    out = {verb: why for verb, why in refuse.items() if verb not in has}
+    return {**out, **lacks}
 
 
 def _refusals(caps: object) -> dict[str, str]:
