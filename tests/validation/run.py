@@ -61,6 +61,8 @@ class ProgramResult:
     status: str = "passed"
     exit_code: int | None = None
     seconds: float = 0.0
+    #: the last lines of a program that did not pass (its TAP header missing, or exit != 0)
+    output_tail: list[str] = field(default_factory=list)
     #: containers and mounts the program left behind (removed by the runner)
     leftovers: list[str] = field(default_factory=list)
 
@@ -189,6 +191,8 @@ def run_program(
             result.status = "error"
         elif result.exit_code != 0:
             result.status = "failed"
+    if result.status != "passed":
+        result.output_tail = output.splitlines()[-10:]
     result.leftovers = _cleanup(runtime, root, tmpdir)
     return result
 
@@ -260,6 +264,28 @@ def run_suite(
     }
 
 
+def baseline_entry(summary: dict) -> dict:
+    """The part of a summary a baseline keeps: version, totals, per program ok / not ok / status."""
+    t = summary["totals"]
+    return {
+        "version": summary["version"],
+        "command": summary["command"],
+        "totals": {k: t[k] for k in ("programs", "ok", "not_ok", "skip", "errors", "timeouts")},
+        "programs": {
+            prog: {"ok": r["ok"], "not_ok": sorted(set(r["not_ok"])), "status": r["status"]}
+            for prog, r in summary["programs"].items()
+        },
+    }
+
+
+def write_baseline(path: Path, summary: dict) -> None:
+    """Set the summary's runtime in the baseline file at `path` (other runtimes kept)."""
+    baseline = json.loads(path.read_text()) if path.exists() else {}
+    baseline.setdefault("suite_commit", SUITE_COMMIT)
+    baseline.setdefault("runtimes", {})[summary["runtime"]] = baseline_entry(summary)
+    path.write_text(json.dumps(baseline, indent=1, sort_keys=True) + "\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--suite", type=Path, default=DEFAULT_SUITE_DIR)
@@ -268,10 +294,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=300, help="seconds per program")
     parser.add_argument("--program", action="append", help="relative path; default: all")
+    parser.add_argument(
+        "--write-baseline",
+        type=Path,
+        help="record this run as the runtime's baseline in FILE (a full run; only ever raise it)",
+    )
     parser.add_argument("runtime", nargs="+", help="the runtime command (after --)")
     args = parser.parse_args(argv)
     summary = run_suite(args.suite, args.name, args.runtime, args.program, args.jobs, args.timeout)
     args.json.write_text(json.dumps(summary, indent=1) + "\n")
+    if args.write_baseline:
+        write_baseline(args.write_baseline, summary)
     t = summary["totals"]
     for prog, r in summary["programs"].items():
         print(f"{prog}: {r['ok']} ok, {len(r['not_ok'])} not ok, {r['skip']} skip, {r['status']}")

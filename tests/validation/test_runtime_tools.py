@@ -1,0 +1,100 @@
+"""The OCI runtime validation suite (runtime-tools 260e151) against real runtimes, held to a baseline.
+
+For each runtime in RUNTIMES (narrowed by OCI_VALIDATION_RUNTIMES=name,name) every program of
+the suite built by tests/validation/build.sh runs (tests/validation/run.py), and the counts
+must be no worse than the checked-in baseline.json: at least its `ok` count over the programs
+run, no `not ok` test name a program's baseline lacks, no program erroring or timing out that
+did not. A full run takes about 40 s per runtime here, so the normal suite runs all 58
+programs; OCI_VALIDATION_PROGRAMS=a.t,b.t narrows a run by program basename.
+
+Skipped, with the reason, when the suite is not built (OCI_VALIDATION_DIR, default
+/var/cache/ocimux-validation/260e151), when not root, or when a runtime binary is missing.
+The variables are read at collection: the hermetic fixtures scrub only OCIMUX_* ones anyway.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.validation.run import DEFAULT_SUITE_DIR, discover_programs, run_suite
+
+HERE = Path(__file__).resolve().parent
+BASELINE = json.loads((HERE / "baseline.json").read_text())
+SUITE = Path(os.environ.get("OCI_VALIDATION_DIR", str(DEFAULT_SUITE_DIR)))
+
+#: name -> (command, name of the baseline.json entry it must reach); a command's first word is
+#: looked up on PATH after the venv's bin. Runs get `--root DIR` added before the verb.
+RUNTIMES: dict[str, tuple[list[str], str]] = {
+    "crun": (["crun"], "crun"),
+    "runc": (["runc"], "runc"),
+    # "ocimux-oci-crun": (["ocimux-oci", "--backend", "crun"], "crun"),
+}
+
+_chosen = os.environ.get("OCI_VALIDATION_RUNTIMES", "")
+SELECTED = [n.strip() for n in _chosen.split(",") if n.strip()] or list(RUNTIMES)
+_narrow = os.environ.get("OCI_VALIDATION_PROGRAMS", "")
+PROGRAM_NAMES = {n.strip() for n in _narrow.split(",") if n.strip()}
+
+
+def _resolve(command: list[str]) -> list[str] | None:
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    found = shutil.which(command[0], path=path)
+    return [found, *command[1:]] if found else None
+
+
+def _regressions(summary: dict, baseline: dict) -> list[str]:
+    """What in `summary` is worse than `baseline`, program by program, one line each."""
+    found = []
+    for prog, result in summary["programs"].items():
+        base = baseline["programs"].get(prog)
+        if base is None:
+            found.append(f"{prog}: not in the baseline")
+            continue
+        for name in sorted(set(result["not_ok"]) - set(base["not_ok"])):
+            found.append(f"{prog}: new not ok: {name}")
+        if result["status"] in ("error", "timeout") and result["status"] != base["status"]:
+            tail = " | ".join(result.get("output_tail", []))
+            found.append(f"{prog}: {result['status']} (baseline: {base['status']}): {tail}")
+    return found
+
+
+@pytest.mark.requires_root
+@pytest.mark.timeout(1200)
+@pytest.mark.parametrize("name", SELECTED)
+def test_runtime_tools_validation(name: str) -> None:
+    if name not in RUNTIMES:
+        pytest.fail(f"OCI_VALIDATION_RUNTIMES names {name!r}; known: {sorted(RUNTIMES)}")
+    if not (SUITE / ".built").is_file():
+        pytest.skip(f"validation suite not built at {SUITE} (run tests/validation/build.sh)")
+    command, baseline_name = RUNTIMES[name]
+    runtime = _resolve(command)
+    if runtime is None:
+        pytest.skip(f"runtime binary {command[0]!r} not found")
+    baseline = BASELINE["runtimes"][baseline_name]
+    programs = discover_programs(SUITE)
+    if PROGRAM_NAMES:
+        programs = [p for p in programs if Path(p).name in PROGRAM_NAMES]
+    assert programs, f"no program of {SUITE} matches OCI_VALIDATION_PROGRAMS={_narrow!r}"
+
+    summary = run_suite(SUITE, name, runtime, programs, jobs=2, timeout=300)
+    regressed = _regressions(summary, baseline)
+    if regressed:
+        # a few programs time their checks (kill, delete); under a loaded CI machine one may
+        # fail by chance: those programs get one more run each, alone, and count from it
+        again = sorted({line.split(":", 1)[0] for line in regressed})
+        rerun = run_suite(SUITE, name, runtime, again, jobs=1, timeout=300)
+        summary["programs"].update(rerun["programs"])
+        regressed = _regressions(summary, baseline)
+
+    ok = sum(r["ok"] for r in summary["programs"].values())
+    expected_ok = sum(baseline["programs"].get(p, {"ok": 0})["ok"] for p in programs)
+    print(f"{name} ({summary['version']}): {ok} ok over {len(programs)} programs", end="")
+    print(f" (baseline {expected_ok}), {summary['totals']['seconds']} s")
+    assert not regressed, "\n".join(regressed)
+    assert ok >= expected_ok, f"{ok} ok, baseline {expected_ok}"
