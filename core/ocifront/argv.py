@@ -8,8 +8,6 @@ and `ps`, whose arguments after the id belong to the command.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 __all__ = ["GLOBAL", "VERBS", "Call", "UsageError", "parse", "verb_argv"]
 
 
@@ -17,22 +15,28 @@ class UsageError(Exception):
     """The command line is not one runc would accept (runc: exit 1, one error line)."""
 
 
-@dataclass(frozen=True)
 class FlagSpec:
-    """One verb's flags: canonical name -> takes a value; alias -> canonical name."""
+    """One verb's flags: those taking a value, the booleans, and alias -> canonical name.
 
-    values: frozenset[str] = frozenset()
-    bools: frozenset[str] = frozenset()
-    aliases: dict[str, str] = field(default_factory=dict)
-    #: the arguments after the container id are the command's (exec, ps)
-    rest_is_command: bool = False
-    #: the verb names no container (list, features, spec)
-    no_id: bool = False
+    `rest_is_command`: the arguments after the container id are the command's (exec, ps);
+    `no_id`: the verb names no container (list, features, spec). A plain class: the hot
+    path does not import dataclasses (~10 ms).
+    """
+
+    __slots__ = ("aliases", "bools", "no_id", "rest_is_command", "values")
+
+    def __init__(
+        self, values: str = "", bools: str = "", aliases: str = "",
+        rest_is_command: bool = False, no_id: bool = False,
+    ) -> None:  # fmt: skip
+        self.values = frozenset(values.split())
+        self.bools = frozenset(bools.split())
+        self.aliases = dict(a.split("=") for a in aliases.split())
+        self.rest_is_command = rest_is_command
+        self.no_id = no_id
 
 
-def _spec(values: str = "", bools: str = "", aliases: str = "", **kw: bool) -> FlagSpec:
-    pairs = dict(a.split("=") for a in aliases.split()) if aliases else {}
-    return FlagSpec(frozenset(values.split()), frozenset(bools.split()), pairs, **kw)
+_spec = FlagSpec
 
 
 #: runc 1.1's global flags, ocimux's `--backend`, and crun's `--cgroup-manager`
@@ -98,19 +102,23 @@ VERBS: dict[str, FlagSpec] = {
 REPEATED = frozenset({"env", "cap", "additional-gids"})
 
 
-@dataclass
 class Call:
-    """One parsed command line."""
+    """One parsed command line.
 
-    globals: dict[str, str | bool] = field(default_factory=dict)
-    #: global flags we do not know, passed to the backend as given
-    extra_globals: list[str] = field(default_factory=list)
-    verb: str | None = None
-    #: the verb's flags in order: (canonical name, value or True)
-    flags: list[tuple[str, str | bool]] = field(default_factory=list)
-    container: str | None = None
-    #: arguments after the id (exec's command, ps's options, kill's signal)
-    rest: list[str] = field(default_factory=list)
+    `extra_globals`: global flags we do not know, passed to the backend as given; `flags`: the
+    verb's flags in order, (canonical name, value or True/False); `rest`: the arguments after
+    the id (exec's command, ps's options, kill's signal).
+    """
+
+    __slots__ = ("container", "extra_globals", "flags", "globals", "rest", "verb")
+
+    def __init__(self) -> None:
+        self.globals: dict[str, str | bool] = {}
+        self.extra_globals: list[str] = []
+        self.verb: str | None = None
+        self.flags: list[tuple[str, str | bool]] = []
+        self.container: str | None = None
+        self.rest: list[str] = []
 
     def flag(self, name: str) -> str | bool | None:
         """The last value of verb flag `name`, or None."""

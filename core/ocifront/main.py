@@ -8,13 +8,10 @@ route, record and wait for the backend; `delete` removes the record after the ba
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-from pathlib import Path
 
-from ocimux.base._faults import crash_point
-from ocimux.base.files import private_dir
+from ocimux._version import VERSION
 
 from . import records
 from .argv import Call, UsageError, parse, verb_argv
@@ -33,6 +30,15 @@ VERSION_TEXT = "ocimux-oci version {version}\ncommit: none\nspec: 1.0.2-dev\n"
 BACKEND_TIMEOUT = 240.0
 #: words in a backend's error meaning "no such container" (runc, crun, runsc)
 _GONE = ("does not exist", "No such file or directory")
+
+
+def crash_point(name: str) -> None:
+    """`ocimux.base._faults.crash_point`, imported only when a test asks for a crash."""
+    if os.environ.get("OCIMUX_CRASH_AT") == name:
+        # lazy: signal, only when a test names this point
+        from ocimux.base._faults import crash_point as die
+
+        die(name)
 
 
 def entry() -> None:
@@ -63,14 +69,16 @@ def main(argv: list[str]) -> int:
 def dispatch(call: Call) -> int:
     if call.globals.get("version") or (call.verb is None and not call.globals.get("help")):
         if not call.globals.get("version"):
-            sys.stdout.write("usage: ocimux-oci [global flags] VERB [flags] [ID] (see runc(8))\n")
+            sys.stdout.write(
+                "usage: ocimux-oci [global flags] VERB [flags] [ID] (the OCI runtime command line)\n"
+            )
             return 0
-        from ocimux._version import VERSION
-
         sys.stdout.write(VERSION_TEXT.format(version=VERSION))
         return 0
     if call.verb is None:
-        sys.stdout.write("usage: ocimux-oci [global flags] VERB [flags] [ID] (see runc(8))\n")
+        sys.stdout.write(
+            "usage: ocimux-oci [global flags] VERB [flags] [ID] (the OCI runtime command line)\n"
+        )
         return 0
     root = os.path.abspath(call.global_str("root") or os.environ.get(ROOT_VARIABLE) or DEFAULT_ROOT)
     verb = call.verb
@@ -119,7 +127,7 @@ def exec_backend(call: Call, record: Record) -> None:
 
 
 def _run(argv: list[str], *, capture: bool) -> tuple[int, bytes, bytes]:
-    # lazy: subprocess only for the verbs that wait for the backend
+    # lazy: subprocess, only for the verbs that wait for the backend
     from ocimux.base import process
 
     if capture:
@@ -174,7 +182,7 @@ def create(call: Call, root: str) -> int:
     The record is written first, so no backend container ever exists without one; a crash
     after it leaves a "creating" record that the next call settles (`known`).
     """
-    from .records import backend_root
+    # lazy: the configuration and Registry, for create only
     from .routing import bundle_annotation, resolve
 
     cid = records.check_id(call.container or "")
@@ -194,11 +202,11 @@ def create(call: Call, root: str) -> int:
     record = Record(
         backend.name,
         backend.binary,
-        backend_root(root, backend.name),
+        records.backend_root(root, backend.name),
         list(backend.flags),
         refuse=dict(backend.refuse),
     )
-    private_dir(Path(record.root))
+    os.makedirs(record.root, mode=0o700, exist_ok=True)
     records.save(root, cid, record)
     crash_point("oci-create:recorded")
     code = _create_child(backend_argv(call, record), call)
@@ -213,6 +221,7 @@ def create(call: Call, root: str) -> int:
 
 def _create_child(argv: list[str], call: Call) -> int:
     """Run the backend's create with our stdio and the fds `--preserve-fds` hands on."""
+    # lazy: subprocess, for create only
     from ocimux.base import process
 
     extra = int(str(call.flag("preserve-fds") or 0) or 0)
@@ -263,6 +272,8 @@ def delete(call: Call, root: str) -> int:
 
 def list_containers(call: Call, root: str) -> int:
     """Every backend's `list --format json` for the roots our records name, merged."""
+    import json  # lazy: json imports re (~3 ms), which state, start, kill... never need
+
     groups: dict[tuple[str, str, tuple[str, ...]], set[str]] = {}
     for cid, record in records.all_records(root).items():
         groups.setdefault((record.binary, record.root, tuple(record.flags)), set()).add(cid)
@@ -298,6 +309,9 @@ def list_containers(call: Call, root: str) -> int:
 
 def about_backend(call: Call) -> int:
     """`features` (the backend's, naming it) and `spec` (the backend's) for `--backend`/default."""
+    # lazy: json (imports re) and the configuration, which the container verbs never need
+    import json
+
     from .routing import resolve
 
     backend = resolve(None, call.global_str("backend"))

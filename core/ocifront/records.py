@@ -1,7 +1,11 @@
-"""One small JSON file per container under the front's `--root`: which backend has it.
+"""One small file per container under the front's `--root`: which backend has it.
 
-`<root>/ocimux/containers/<id>.json` = {"backend", "binary", "root", "flags", "phase"}.
-Every verb after `create` reads this one file and execs `binary flags --root root verb...`.
+`<root>/ocimux/containers/<id>` holds tab-separated lines: `phase`, `backend`, `binary`,
+`root`, then one `flag` line per backend global flag and one `refuse VERB WHY` per verb the
+backend cannot do. Every verb after `create` reads this one file and execs
+`binary flags --root root verb...`. Plain lines, not JSON: the hot path imports neither json
+(which imports re) nor dataclasses nor pathlib.
+
 `phase` is "creating" from before the backend's create until it succeeded, "created" after,
 and "deleting" from before the backend's delete: a record in another phase than "created"
 may have no backend container behind it, so the front asks the backend before trusting it.
@@ -9,40 +13,87 @@ may have no backend container behind it, so the front asks the backend before tr
 
 from __future__ import annotations
 
-import json
 import os
-import re
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
-from ocimux.base.files import private_dir, write_atomic
+__all__ = [
+    "Record", "all_records", "backend_root", "check_id", "load", "record_path", "remove", "save",
+]  # fmt: skip
 
-__all__ = ["Record", "check_id", "load", "record_path", "remove", "save", "all_records"]
-
-#: runc's own rule for ids (libcontainer: `^[\w+-\.]+$`), without `/`, `.` and `..`
-_ID = re.compile(r"[A-Za-z0-9_+.-]{1,1024}")
+_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+.-")
+FORMAT = "ocimux-oci record 1"
 
 
 def check_id(cid: str) -> str:
-    """`cid` if it is a container id runc accepts, else ValueError (runc: "invalid id format")."""
-    if not _ID.fullmatch(cid) or cid in (".", ".."):
+    """`cid` if it is a container id runc accepts (`^[\\w+-\\.]+$`), else ValueError.
+
+    Also refused: `.` and `..`, and more than 1024 characters (a file name must hold it).
+    """
+    if not cid or len(cid) > 1024 or cid in (".", "..") or not _ID_CHARS.issuperset(cid):
         raise ValueError(f"invalid id format: {cid}")
     return cid
 
 
-@dataclass
 class Record:
-    backend: str
-    binary: str
-    root: str
-    flags: list[str]
-    phase: str = "creating"
-    #: verb -> why the backend cannot do it (a capability ocimux knows to be missing)
-    refuse: dict[str, str] = field(default_factory=dict)
+    __slots__ = ("backend", "binary", "flags", "phase", "refuse", "root")
+
+    def __init__(
+        self,
+        backend: str,
+        binary: str,
+        root: str,
+        flags: list[str],
+        phase: str = "creating",
+        refuse: dict[str, str] | None = None,
+    ) -> None:
+        self.backend = backend
+        self.binary = binary
+        self.root = root
+        self.flags = flags
+        self.phase = phase
+        #: verb -> why the backend cannot do it (a capability ocimux knows to be missing)
+        self.refuse = refuse or {}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Record) and all(
+            getattr(self, k) == getattr(other, k) for k in self.__slots__
+        )
+
+    def __repr__(self) -> str:
+        return f"Record({', '.join(f'{k}={getattr(self, k)!r}' for k in self.__slots__)})"
+
+    def dump(self) -> str:
+        for text in (self.backend, self.binary, self.root, *self.flags, *self.refuse.items()):
+            if any(c in str(text) for c in "\t\n"):
+                raise ValueError(f"a tab or newline in a record field: {text!r}")
+        lines = [FORMAT, f"phase\t{self.phase}", f"backend\t{self.backend}",
+                 f"binary\t{self.binary}", f"root\t{self.root}"]  # fmt: skip
+        lines += [f"flag\t{flag}" for flag in self.flags]
+        lines += [f"refuse\t{verb}\t{why}" for verb, why in self.refuse.items()]
+        return "\n".join(lines) + "\n"
+
+    @classmethod
+    def parse(cls, text: str) -> Record:
+        lines = text.split("\n")
+        if lines[0] != FORMAT:
+            raise ValueError("not an ocimux-oci record")
+        fields: dict[str, str] = {}
+        flags: list[str] = []
+        refuse: dict[str, str] = {}
+        for line in lines[1:]:
+            key, _, value = line.partition("\t")
+            if key == "flag":
+                flags.append(value)
+            elif key == "refuse":
+                verb, _, why = value.partition("\t")
+                refuse[verb] = why
+            elif key:
+                fields[key] = value
+        return cls(fields["backend"], fields["binary"], fields["root"], flags,
+                   fields["phase"], refuse)  # fmt: skip
 
 
-def records_dir(root: str) -> Path:
-    return Path(root) / "ocimux" / "containers"
+def records_dir(root: str) -> str:
+    return os.path.join(root, "ocimux", "containers")
 
 
 def backend_root(root: str, backend: str) -> str:
@@ -50,26 +101,32 @@ def backend_root(root: str, backend: str) -> str:
     return os.path.join(root, "ocimux", "backends", os.path.basename(backend))
 
 
-def record_path(root: str, cid: str) -> Path:
-    return records_dir(root) / f"{check_id(cid)}.json"
+def record_path(root: str, cid: str) -> str:
+    return os.path.join(records_dir(root), check_id(cid))
 
 
 def load(root: str, cid: str) -> Record | None:
     """The container's record, or None if the front has none."""
     try:
-        data = json.loads(record_path(root, cid).read_bytes())
+        with open(record_path(root, cid), encoding="utf-8") as fh:
+            return Record.parse(fh.read())
     except FileNotFoundError:
         return None
-    return Record(**data)
 
 
 def save(root: str, cid: str, record: Record) -> None:
-    private_dir(records_dir(root))
-    write_atomic(record_path(root, cid), json.dumps(asdict(record)).encode())
+    # lazy: pathlib (~6 ms) comes with it; writing a record, never reading one
+    from ocimux.base.files import write_atomic
+
+    os.makedirs(records_dir(root), mode=0o700, exist_ok=True)
+    write_atomic(record_path(root, cid), record.dump().encode())
 
 
 def remove(root: str, cid: str) -> None:
-    record_path(root, cid).unlink(missing_ok=True)
+    try:
+        os.unlink(record_path(root, cid))
+    except FileNotFoundError:
+        pass
 
 
 def all_records(root: str) -> dict[str, Record]:
@@ -80,9 +137,11 @@ def all_records(root: str) -> dict[str, Record]:
     except FileNotFoundError:
         return out
     for name in names:
-        if name.endswith(".json") and not name.startswith("."):
-            try:
-                out[name[:-5]] = Record(**json.loads((records_dir(root) / name).read_bytes()))
-            except (OSError, ValueError, TypeError):
-                continue  # removed meanwhile, or not ours
+        if name.startswith("."):
+            continue  # a record being written
+        try:
+            with open(os.path.join(records_dir(root), name), encoding="utf-8") as fh:
+                out[name] = Record.parse(fh.read())
+        except (OSError, ValueError, KeyError):
+            continue  # removed meanwhile, or not ours
     return out

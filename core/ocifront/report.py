@@ -6,7 +6,6 @@ runc with `--log FILE` writes the record to FILE and the bare message on stderr;
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 
@@ -27,6 +26,8 @@ def _now() -> str:
 
 
 def _record(msg: str, log_format: str) -> str:
+    import json  # lazy: errors only (json imports re)
+
     if log_format == "json":
         return json.dumps({"level": "error", "msg": msg, "time": _now()}, separators=(",", ":"))
     return f"time={json.dumps(_now())} level=error msg={json.dumps(msg)}"

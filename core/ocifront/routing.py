@@ -13,11 +13,18 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ocimux.base.errors import OcimuxError
+from ocimux.engine.registry import Registry
+from ocimux.engine.session import load_environment
+from ocimux.oci.runtime import OciCliRuntime
+
+from .knowngaps import BINARY_GAPS
 from .report import FrontError
 
 __all__ = ["ANNOTATION", "Backend", "bundle_annotation", "choose", "resolve"]
 
 ANNOTATION = "io.ocimux.runtime"
+# (this module is imported only by the verbs that route: create, restore, features, spec)
 
 
 @dataclass(frozen=True)
@@ -48,12 +55,6 @@ def choose(annotation: str | None, flag: str | None, configured: str | None) -> 
 
 def resolve(annotation: str | None, flag: str | None) -> Backend:
     """Load ocimux's configuration and return the backend for a new container."""
-    # lazy: only create, restore, list and features need the configuration
-    from ocimux.base.errors import OcimuxError
-    from ocimux.engine.registry import Registry
-    from ocimux.engine.session import load_environment
-    from ocimux.oci.runtime import OciCliRuntime
-
     try:
         config, entries, _hooks = load_environment()
         registry = Registry(config, entries)
@@ -62,7 +63,7 @@ def resolve(annotation: str | None, flag: str | None) -> Backend:
         runtime = registry.get(name)
         if not isinstance(runtime, OciCliRuntime):
             raise FrontError(
-                f"backend {name!r} is not a runc-compatible runtime ({type(runtime).__name__}): "
+                f"backend {name!r} is not an OCI CLI runtime ({type(runtime).__name__}): "
                 "shim v2 backends need the shim v2 relay, not implemented yet in ocimux-oci"
             )
         why = runtime.unavailable_reason()
@@ -86,20 +87,9 @@ NEEDS = {
 }
 
 
-#: runc-compatible binaries the runc plugin drives as `[engine.runtimes]` names, whose verbs
-#: differ from runc's (host.md §3): what they lack, and the verbs they have that runc's probes
-#: deny them (runsc checkpoints without CRIU; `checkpoint --help` is not how it answers)
-BINARY_GAPS: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
-    "runsc": (
-        {"update": "capability update_resources is no (runsc has no update command)"},
-        ("checkpoint",),
-    ),
-}
-
-
 def _known_binary(base: str, refuse: dict[str, str], *, own: bool) -> dict[str, str]:
     """Adjust the plugin's answers for a binary it drives under a configured name."""
-    if own or base not in BINARY_GAPS:
+    if own or base not in BINARY_GAPS:  # the plugin's own binary: its answers stand
         return refuse
     lacks, has = BINARY_GAPS[base]
     out = {verb: why for verb, why in refuse.items() if verb not in has}

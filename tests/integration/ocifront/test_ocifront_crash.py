@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from ocimux.ocifront import records
 
 from tests.integration.ocifront.conftest import FRONT, requires
 
@@ -30,8 +31,8 @@ def backend_ids(backend: str, root: Path) -> list[str]:
 
 
 def record(root: Path, cid: str) -> dict[str, object] | None:
-    path = root / "ocimux" / "containers" / f"{cid}.json"
-    return json.loads(path.read_text()) if path.exists() else None
+    rec = records.load(str(root), cid)
+    return None if rec is None else {"phase": rec.phase, "backend": rec.backend}
 
 
 @pytest.mark.parametrize("backend", ["crun", "runc"])

@@ -13,6 +13,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+from ocimux.ocifront import records
+
 HEAVY = ("pydantic", "pydantic_settings", "pydantic_core", "stevedore", "pluggy", "tomli")
 
 PROBE = """
@@ -42,10 +44,7 @@ def probe(args: list[str], env: dict[str, str]) -> dict[str, object]:
 
 def test_state_imports_no_config_at_all(tmp_path: Path, front_env: dict[str, str]) -> None:
     root = tmp_path / "root"
-    (root / "ocimux" / "containers").mkdir(parents=True)
-    rec = {"backend": "crun", "binary": "/usr/bin/crun", "root": "/r", "flags": [],
-           "phase": "created", "refuse": {}}  # fmt: skip
-    (root / "ocimux" / "containers" / "c1.json").write_text(json.dumps(rec))
+    records.save(str(root), "c1", records.Record("crun", "/usr/bin/crun", "/r", [], "created"))
     seen = probe(["--root", str(root), "state", "c1"], front_env)
     assert seen["argv"] == ["/usr/bin/crun", "--root", "/r", "state", "c1"]
     assert seen["heavy"] == [] and seen["config"] is False

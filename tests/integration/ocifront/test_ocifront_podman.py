@@ -97,7 +97,7 @@ def test_run_rm_prints_and_exits(podman: tuple[Podman, Path, Path], backend: str
     cid = cidfile.read_text().strip()
     assert len(cid) == 64
     assert (ROOT / "ocimux" / "backends" / backend).is_dir()
-    assert not (ROOT / "ocimux" / "containers" / f"{cid}.json").exists()
+    assert not (ROOT / "ocimux" / "containers" / cid).exists()
 
 
 def scenario(run: Podman, rootfs: Path, runtime: list[str]) -> list[object]:
@@ -128,7 +128,7 @@ def scenario(run: Podman, rootfs: Path, runtime: list[str]) -> list[object]:
             break
     seen.append(("killed", status()))
     seen.append(("rm", run("rm", cid).returncode, run("container", "exists", cid).returncode))
-    seen.append(("record left", (ROOT / "ocimux" / "containers" / f"{cid}.json").exists()))
+    seen.append(("record left", (ROOT / "ocimux" / "containers" / cid).exists()))
     return seen
 
 

@@ -31,6 +31,12 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("ocimux.engine.registry", "ocimux.engine._discovery"): "stevedore: to load every plugin",
     ("ocimux.engine.registry", "ocimux.interface.probes"): "only a capability gate probes",
     ("ocimux.engine.session", "ocimux.engine._discovery"): "stevedore: the cold path only",
+    ("ocimux.ocifront.main", "ocimux.base._faults"): "signal, only when a test names the point",
+    ("ocimux.ocifront.main", "ocimux.base.process"): "subprocess: only verbs that wait (create...)",
+    ("ocimux.ocifront.main", "ocimux.ocifront.routing"): "config and Registry: create, features",
+    ("ocimux.ocifront.main", "json"): "json imports re (~3 ms): list and features only",
+    ("ocimux.ocifront.records", "ocimux.base.files"): "pathlib (~6 ms): writing, never reading",
+    ("ocimux.ocifront.report", "json"): "json imports re (~3 ms): errors only",
     ("ocimux.oci.overlay", "ctypes"): "~2 ms, only mounting and unmounting a layer",
     (
         "ocimux.oci.processruntime",

@@ -17,6 +17,7 @@ DATA = {
     "config/view.py": "podman's default runtime preference order",
     "config/model.py": "podman's [engine] key names and defaults",
     "config/builtins.py": "podman's built-in [engine] arrays that {append = true} extends",
+    "core/ocifront/knowngaps.py": "verbs CLI binaries lack beyond what the driving plugin probes",
 }
 
 

@@ -129,9 +129,19 @@ def test_records_round_trip(tmp_path: Path) -> None:
     records.save(str(tmp_path), "c1", rec)
     assert records.load(str(tmp_path), "c1") == rec
     assert records.all_records(str(tmp_path)) == {"c1": rec}
-    assert (tmp_path / "ocimux" / "containers" / "c1.json").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "ocimux" / "containers" / "c1").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "ocimux" / "containers").stat().st_mode & 0o777 == 0o700
     records.remove(str(tmp_path), "c1")
     assert records.load(str(tmp_path), "c1") is None
+
+
+def test_records_refuse_what_would_break_their_lines(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="tab or newline"):
+        records.save(str(tmp_path), "c1", Record("crun", "/bin/x\ny", "/r", []))
+    (tmp_path / "ocimux" / "containers" / "c2").write_text("garbage\n")
+    with pytest.raises(ValueError, match="not an ocimux-oci record"):
+        records.load(str(tmp_path), "c2")
+    assert records.all_records(str(tmp_path)) == {}
 
 
 def test_error_json_on_log_text_on_stderr(
