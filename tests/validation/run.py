@@ -207,11 +207,30 @@ def runtime_version(runtime: Sequence[str]) -> str:
     )
 
 
+#: the suite's fixed cgroup paths (cgroups.AbsCgroupPath, RelCgroupPath), deepest first: a
+#: runtime removes only the container's own cgroup and leaves the parents behind
+SUITE_CGROUPS = ("testdir/cgrouptest/container", "testdir/cgrouptest", "testdir", "cgrouptest")
+
+
+def _remove_suite_cgroups() -> None:
+    # rmdir removes only an empty cgroup with no process: one in use stays
+    hierarchies = [Path("/sys/fs/cgroup"), *Path("/sys/fs/cgroup").glob("*/")]
+    for hierarchy in hierarchies:
+        for rel in SUITE_CGROUPS:
+            with contextlib.suppress(OSError):
+                (hierarchy / rel).rmdir()
+
+
 @contextlib.contextmanager
 def _cgroup_lock() -> Iterator[None]:
+    """Held by the one lane of cgroup programs; the suite's cgroups are gone before and after."""
     with CGROUP_LOCK.open("w") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
-        yield
+        _remove_suite_cgroups()
+        try:
+            yield
+        finally:
+            _remove_suite_cgroups()
 
 
 def run_suite(
