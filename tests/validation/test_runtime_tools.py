@@ -67,10 +67,26 @@ def _regressions(summary: dict, baseline: dict) -> list[str]:
     return found
 
 
+#: how many more runs, each alone, a program worse than its baseline gets. A few programs time
+#: their checks (kill, delete) and may miss under a loaded CI machine, and runc 1.1.5 fails
+#: process_rlimits' create now and then (about 1 run in 8 here: with RLIMIT_AS at 1 GiB, "error
+#: adding seccomp filter rule ...: cannot allocate memory"); a real regression fails every run.
+RERUNS = 3
+
+
+def _to_rerun(summary: dict, baseline: dict) -> list[str]:
+    """The programs of `summary` that did worse than their baseline (fewer ok or a regression)."""
+    worse = {line.split(":", 1)[0] for line in _regressions(summary, baseline)}
+    for prog, result in summary["programs"].items():
+        if result["ok"] < baseline["programs"].get(prog, {"ok": 0})["ok"]:
+            worse.add(prog)
+    return sorted(worse)
+
+
 @pytest.mark.requires_root
 @pytest.mark.timeout(1200)
 @pytest.mark.parametrize("name", SELECTED)
-def test_runtime_tools_validation(name: str) -> None:
+def test_runtime_tools_validation(name: str, tmp_path: Path) -> None:
     if name not in RUNTIMES:
         pytest.fail(f"OCI_VALIDATION_RUNTIMES names {name!r}; known: {sorted(RUNTIMES)}")
     if not (SUITE / ".built").is_file():
@@ -86,18 +102,20 @@ def test_runtime_tools_validation(name: str) -> None:
     assert programs, f"no program of {SUITE} matches OCI_VALIDATION_PROGRAMS={_narrow!r}"
 
     summary = run_suite(SUITE, name, runtime, programs, jobs=2, timeout=300)
-    regressed = _regressions(summary, baseline)
-    if regressed:
-        # a few programs time their checks (kill, delete); under a loaded CI machine one may
-        # fail by chance: those programs get one more run each, alone, and count from it
-        again = sorted({line.split(":", 1)[0] for line in regressed})
+    for _ in range(RERUNS):
+        again = _to_rerun(summary, baseline)
+        if not again:
+            break
         rerun = run_suite(SUITE, name, runtime, again, jobs=1, timeout=300)
         summary["programs"].update(rerun["programs"])
-        regressed = _regressions(summary, baseline)
+    regressed = _regressions(summary, baseline)
+    # the whole summary (each program's counts, failures, output tail, leftovers) for a look after
+    report = tmp_path / f"{name}.json"
+    report.write_text(json.dumps(summary, indent=1) + "\n")
 
     ok = sum(r["ok"] for r in summary["programs"].values())
     expected_ok = sum(baseline["programs"].get(p, {"ok": 0})["ok"] for p in programs)
     print(f"{name} ({summary['version']}): {ok} ok over {len(programs)} programs", end="")
     print(f" (baseline {expected_ok}), {summary['totals']['seconds']} s")
-    assert not regressed, "\n".join(regressed)
-    assert ok >= expected_ok, f"{ok} ok, baseline {expected_ok}"
+    assert not regressed, "\n".join([*regressed, f"(summary: {report})"])
+    assert ok >= expected_ok, f"{ok} ok, baseline {expected_ok} (summary: {report})"

@@ -12,7 +12,7 @@ from tests.validation.run import (
     shares_cgroup,
     write_baseline,
 )
-from tests.validation.test_runtime_tools import _regressions
+from tests.validation.test_runtime_tools import _regressions, _to_rerun
 
 TAP = """TAP version 13
 ok 1 - has expected hostname
@@ -81,3 +81,11 @@ def test_regressions_name_new_failures_and_errors_only() -> None:
     assert _regressions(_summary([], status="error"), baseline) == [
         "validation/a/a.t: error (baseline: passed): "
     ]
+
+
+def test_to_rerun_takes_programs_with_fewer_ok_or_a_regression() -> None:
+    baseline = baseline_entry(_summary(["known"], ok=5))
+    assert _to_rerun(_summary(["known"], ok=5), baseline) == []
+    assert _to_rerun(_summary(["known"], ok=6), baseline) == []
+    assert _to_rerun(_summary(["known"], ok=4), baseline) == ["validation/a/a.t"]
+    assert _to_rerun(_summary(["new"], ok=5), baseline) == ["validation/a/a.t"]
