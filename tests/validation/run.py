@@ -193,7 +193,10 @@ def run_program(
             result.status = "failed"
     if result.status != "passed":
         result.output_tail = output.splitlines()[-10:]
-    result.leftovers = _cleanup(runtime, root, tmpdir)
+    try:
+        result.leftovers = _cleanup(runtime, root, tmpdir)
+    except subprocess.TimeoutExpired as e:
+        result.leftovers = [f"cleanup timed out: {e.cmd}"]
     return result
 
 
