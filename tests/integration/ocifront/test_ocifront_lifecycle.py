@@ -168,7 +168,15 @@ def test_backend_flag_and_default(
     assert records.load(str(root), "byflag").backend == "runc"  # type: ignore[union-attr]
     # the configuration's default runtime is crun
     assert records.load(str(root), "bydefault").backend == "crun"  # type: ignore[union-attr]
-    for cid in ("byflag", "bydefault"):
+    # [ocimux.oci] default_backend, seen on the very next call (the route cache is keyed by
+    # the config files' stat data)
+    conf = Path(front_env["CONTAINERS_CONF"])
+    conf.write_text(conf.read_text() + '[ocimux.oci]\ndefault_backend = "runc"\n')
+    done = _run([FRONT, "--root", str(root), "create", "--bundle", str(bundle), "byconf"],
+                front_env, tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert records.load(str(root), "byconf").backend == "runc"  # type: ignore[union-attr]
+    for cid in ("byflag", "bydefault", "byconf"):
         assert (
             _run(
                 [FRONT, "--root", str(root), "delete", "--force", cid], front_env, tmp_path

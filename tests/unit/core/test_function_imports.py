@@ -35,7 +35,13 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("ocimux.ocifront.main", "ocimux.base.process"): "subprocess: only verbs that wait (create...)",
     ("ocimux.ocifront.main", "ocimux.ocifront.routing"): "config and Registry: create, features",
     ("ocimux.ocifront.main", "json"): "json imports re (~3 ms): list and features only",
-    ("ocimux.ocifront.records", "ocimux.base.files"): "pathlib (~6 ms): writing, never reading",
+    (
+        "ocimux.ocifront.routing",
+        "ocimux.base.errors",
+    ): "the engine: a create whose route is not cached",
+    ("ocimux.ocifront.routing", "ocimux.engine.registry"): "the engine: an uncached route only",
+    ("ocimux.ocifront.routing", "ocimux.engine.session"): "the engine: an uncached route only",
+    ("ocimux.ocifront.routing", "ocimux.oci.runtime"): "the engine: an uncached route only",
     ("ocimux.ocifront.report", "json"): "json imports re (~3 ms): errors only",
     ("ocimux.oci.overlay", "ctypes"): "~2 ms, only mounting and unmounting a layer",
     (
