@@ -77,6 +77,8 @@ def podman(busybox_rootfs: Path) -> Iterator[tuple[Podman, Path, Path]]:
         return subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=60,
                               stdin=subprocess.DEVNULL, env=env, check=False)  # fmt: skip
 
+    run.argv = cmd  # type: ignore[attr-defined]  # for the pty tests
+    run.env = env  # type: ignore[attr-defined]
     yield run, rootfs, base
     run("rm", "--all", "--force")
     shutil.rmtree(base, ignore_errors=True)
@@ -144,3 +146,35 @@ def test_detached_life_as_with_the_backend_itself(
     assert ("pause", 0, "paused") in via_front and ("unpause", 0, "running") in via_front
     assert ("rm", 0, 1) in via_front
     assert ("record left", False) in via_front
+
+
+@pytest.mark.parametrize("backend", ["crun", "runc"])
+def test_terminal_run_and_exec_in_a_pty(podman: tuple[Podman, Path, Path], backend: str) -> None:
+    """`run -it` and `exec -it` through the front: the console socket reaches the backend."""
+    from tests.ptydriver import Pty
+
+    run, rootfs, _base = podman
+    cmd, env = run.argv, run.env  # type: ignore[attr-defined]
+    term = Pty([*cmd, "run", "--rm", "-it", *front(backend), *HOST, "--rootfs", str(rootfs),
+                "sh"], env)  # fmt: skip
+    try:
+        term.send("tty; echo $((6*7))\r")
+        term.read_until(r"/dev/pts/\d+", timeout=30)
+        term.read_until("42")
+        term.send("exit 4\r")
+        assert term.wait(timeout=30) == 4
+    finally:
+        term.close()
+    done = run("run", "-d", *front(backend), *HOST, "--rootfs", str(rootfs), "sleep", "100")
+    assert done.returncode == 0, done.stderr
+    cid = done.stdout.strip()
+    term = Pty([*cmd, "exec", "-it", cid, "sh"], env)
+    try:
+        term.send("tty; echo $((7*8))\r")
+        term.read_until(r"/dev/pts/\d+", timeout=30)
+        term.read_until("56")
+        term.send("exit 6\r")
+        assert term.wait(timeout=30) == 6
+    finally:
+        term.close()
+        run("rm", "-f", "-t", "0", cid)
