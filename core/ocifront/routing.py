@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 from ocimux.base import _cache
@@ -18,7 +19,18 @@ from ocimux.config import config_sources, relevant_environ
 from .knowngaps import BINARY_GAPS
 from .report import FrontError
 
-__all__ = ["ANNOTATION", "Backend", "bundle_annotation", "choose", "resolve"]
+#: the front's own command name: never a backend
+FRONT_NAME = "ocimux-oci"
+
+__all__ = [
+    "ANNOTATION",
+    "FRONT_NAME",
+    "Backend",
+    "bundle_annotation",
+    "choose",
+    "is_the_front",
+    "resolve",
+]
 
 ANNOTATION = "io.ocimux.runtime"
 # (this module is imported only by the verbs that route: create, restore, features, spec)
@@ -46,6 +58,18 @@ def bundle_annotation(bundle: str) -> str | None:
     annotations = spec.get("annotations") if isinstance(spec, dict) else None
     value = annotations.get(ANNOTATION) if isinstance(annotations, dict) else None
     return value if isinstance(value, str) and value else None
+
+
+def is_the_front(binary: str, program: str | None = None) -> bool:
+    """Whether `binary` is ocimux-oci itself (by name, or the same file as the running program):
+    routing to it would exec the front again and again."""
+    if os.path.basename(binary) == FRONT_NAME:
+        return True
+    running = program if program is not None else sys.argv[0]
+    try:
+        return bool(running) and os.path.samefile(binary, running)
+    except OSError:
+        return False
 
 
 def choose(annotation: str | None, flag: str | None, configured: str | None) -> str | None:
@@ -108,6 +132,12 @@ def _resolve(annotation: str | None, flag: str | None) -> Backend:
         if why:
             raise FrontError(f"backend {name!r}: {why}")
         cli = runtime.cli()
+        if is_the_front(cli.path):
+            raise FrontError(
+                f"backend {name!r} is ocimux-oci itself (containers.conf shared with an engine "
+                "that runs ocimux-oci by default?): name a real backend with [ocimux.oci] "
+                "default_backend, --backend or the io.ocimux.runtime annotation"
+            )
         refuse = _refusals(registry.capabilities(runtime, probe=True))
         refuse = _known_binary(os.path.basename(cli.path), refuse, own=name == type(runtime).binary)
     except OcimuxError as exc:

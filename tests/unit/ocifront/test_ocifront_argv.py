@@ -175,3 +175,17 @@ def test_version_loads_nothing(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--version"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("ocimux-oci version ") and "spec: 1.0.2-dev" in out
+
+
+def test_the_front_is_never_its_own_backend(tmp_path: Path) -> None:
+    from ocimux.ocifront.routing import is_the_front
+
+    program = tmp_path / "bin" / "front"
+    program.parent.mkdir()
+    program.write_text("#!/bin/sh\n")
+    link = tmp_path / "crun-link"
+    link.symlink_to(program)
+    assert is_the_front("/usr/local/bin/ocimux-oci", str(program))
+    assert is_the_front(str(link), str(program))  # the same file under another name
+    assert not is_the_front("/usr/bin/crun", str(program))
+    assert not is_the_front("/usr/bin/crun", "")
