@@ -251,8 +251,8 @@ class OcimuxTable(BaseModel):
     oci: OciFrontTable | None = None
 
 
-class ConfigFile(BaseModel):
-    """One containers.conf file (validate with `strict=True`)."""
+class _Tables(BaseModel):
+    """The top-level tables of a file, shared by `ConfigFile` and `Settings`."""
 
     model_config = _Strict
 
@@ -267,6 +267,10 @@ class ConfigFile(BaseModel):
     ocimux: OcimuxTable | None = None
 
 
+class ConfigFile(_Tables):
+    """One containers.conf file (validate with `strict=True`)."""
+
+
 _ENVIRON: ContextVar[Mapping[str, str]] = ContextVar("ocimux_config_environ")
 
 
@@ -279,22 +283,12 @@ class _EnvSource(EnvSettingsSource):
         )
 
 
-class Settings(BaseSettings):
+class Settings(BaseSettings, _Tables):
     """The merged files (init values) overridden by `OCIMUX_*` variables; see `settings_from`."""
 
     model_config = SettingsConfigDict(
         env_prefix="OCIMUX_", env_nested_delimiter="__", extra="forbid"
     )
-
-    engine: EngineTable | None = None  # type: ignore[valid-type]
-    containers: ContainersTable | None = None  # type: ignore[valid-type]
-    machine: MachineTable | None = None  # type: ignore[valid-type]
-    network: NetworkTable | None = None  # type: ignore[valid-type]
-    secrets: SecretsTable | None = None  # type: ignore[valid-type]
-    configmaps: ConfigmapsTable | None = None  # type: ignore[valid-type]
-    farms: FarmsTable | None = None  # type: ignore[valid-type]
-    podmansh: PodmanshTable | None = None  # type: ignore[valid-type]
-    ocimux: OcimuxTable | None = None
 
     @classmethod
     def settings_customise_sources(

@@ -27,7 +27,7 @@ from typing import Any
 
 from .files import private_dir
 
-__all__ = ["cache_dir", "cached", "fingerprint", "write_json"]
+__all__ = ["cache_dir", "cached", "fingerprint", "stat_key", "write_json"]
 
 FORMAT = 1
 
@@ -40,7 +40,8 @@ def cache_dir(environ: Mapping[str, str]) -> Path:
     return Path(base) / "ocimux"
 
 
-def _stat(path: str) -> list[int] | None:
+def stat_key(path: str) -> list[int] | None:
+    """A file's size, mtime (ns) and inode, or None if it cannot be stat'ed: what a cache compares."""
     try:
         st = os.stat(path)
     except OSError:
@@ -58,9 +59,9 @@ def _plugin_metadata(dirname: str) -> list[Any]:
     for name in sorted(names):
         if name.endswith((".dist-info", ".egg-info")):
             ep = os.path.join(dirname, name, "entry_points.txt")
-            out.append([name, _stat(ep)])
+            out.append([name, stat_key(ep)])
         elif name.endswith(".pth"):
-            out.append([name, _stat(os.path.join(dirname, name))])
+            out.append([name, stat_key(os.path.join(dirname, name))])
     return out
 
 
@@ -71,8 +72,8 @@ def fingerprint(sources: list[Path], environ: Mapping[str, str], extra: str) -> 
         "python": sys.executable,
         "extra": extra,
         "environ": dict(sorted(environ.items())),
-        "config": [[str(p), _stat(str(p))] for p in sources],
-        "sys_path": [[p, _stat(p or "."), _plugin_metadata(p or ".")] for p in sys.path],
+        "config": [[str(p), stat_key(str(p))] for p in sources],
+        "sys_path": [[p, stat_key(p or "."), _plugin_metadata(p or ".")] for p in sys.path],
     }
 
 

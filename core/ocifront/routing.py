@@ -91,22 +91,16 @@ def resolve(annotation: str | None, flag: str | None) -> Backend:
         extra=f"ocimux-oci route={annotation or ''}|{flag or ''} euid={os.geteuid()}",
     )
     value = _cache.cached("oci-route", key, environ, lambda: _as_dict(_resolve(annotation, flag)))
-    if value.get("binary_stat") != _stat(value["binary"]):  # the binary was replaced meanwhile
+    if value.get("binary_stat") != _cache.stat_key(
+        value["binary"]
+    ):  # the binary was replaced meanwhile
         value = _as_dict(_resolve(annotation, flag))
     return Backend(value["name"], value["binary"], tuple(value["flags"]), dict(value["refuse"]))
 
 
-def _stat(path: str) -> list[int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return [st.st_size, st.st_mtime_ns, st.st_ino]
-
-
 def _as_dict(backend: Backend) -> dict[str, object]:
     return {"name": backend.name, "binary": backend.binary, "flags": list(backend.flags),
-            "refuse": backend.refuse, "binary_stat": _stat(backend.binary)}  # fmt: skip
+            "refuse": backend.refuse, "binary_stat": _cache.stat_key(backend.binary)}  # fmt: skip
 
 
 def _resolve(annotation: str | None, flag: str | None) -> Backend:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.ocifront.conftest import FRONT, requires
+from tests.integration.ocifront.conftest import CONF, FRONT, requires
 
 pytestmark = [pytest.mark.requires_root, requires("podman", "crun", "runc", "runsc"),
               pytest.mark.timeout(300)]  # fmt: skip
@@ -35,16 +35,6 @@ DIRECT = {
 #: runsc with --network=none on every call: podman 4.3.1 forgets `--runtime-flag` at
 #: `podman start` after a stop (runsc then fails: "cannot run with network enabled")
 RUNSC_NET = '#!/bin/sh\nexec /usr/bin/runsc --network=none "$@"\n'
-#: read by podman and by ocimux-oci (podman ignores what it does not use here)
-CONF = """\
-[engine]
-runtime = "crun"
-[engine.runtimes]
-runsc = ["/usr/bin/runsc"]
-[engine.runtimes_flags]
-runsc = ["network=none"]
-"""
-
 #: the front's default root (see above)
 ROOT = Path("/run/ocimux-oci")
 
@@ -58,7 +48,9 @@ def podman(busybox_rootfs: Path) -> Iterator[tuple[Podman, Path, Path]]:
     rootfs = base / "rootfs"
     shutil.copytree(busybox_rootfs, rootfs, symlinks=True)  # podman writes into it
     conf = base / "containers.conf"
-    conf.write_text(CONF)
+    # read by podman and by ocimux-oci (podman ignores what it does not use here); ocimux's own
+    # state and run directories under the test's directory, never the defaults
+    conf.write_text(CONF.format(state=base / "state"))
     (base / "runsc-net").write_text(RUNSC_NET)
     (base / "runsc-net").chmod(0o755)
     env = {
