@@ -150,6 +150,12 @@ def test_detached_exec_kill_and_remove(ns: Namespace, backend: str) -> None:
     wait_ready(ns, cid)
     done = ns.ctr("task", "exec", "--exec-id", "ex1", cid, "sh", "-c", "echo ex; exit 4")
     assert (done.returncode, done.stdout) == (4, "ex\n"), done.stderr
+    assert ns.ctr("task", "pause", cid).returncode == 0
+    assert task_status(ns, cid) == "PAUSED"
+    assert ns.ctr("task", "resume", cid).returncode == 0
+    assert task_status(ns, cid) == "RUNNING"
+    done = ns.ctr("task", "ps", cid)
+    assert done.returncode == 0 and len(done.stdout.splitlines()) == 3, done.stdout  # sh, sleep
 
     done = ns.ctr("task", "kill", cid)  # SIGTERM
     assert done.returncode == 0, done.stderr
