@@ -3,7 +3,9 @@
 `<root>/ocimux/containers/<id>` holds tab-separated lines: `phase`, `backend`, `binary`,
 `root`, then one `flag` line per backend global flag and one `refuse VERB WHY` per verb the
 backend cannot do. Every verb after `create` reads this one file and execs
-`binary flags --root root verb...`. Plain lines, not JSON: the hot path imports neither json
+`binary flags --root root verb...`. A shim v2 backend's record (`kind shim`) names the shim
+binary, the container's directory as `root`, and `x KEY VALUE` lines: the shim's address and
+namespace, the engine's bundle, the relay's pid (shimfront.py). Plain lines, not JSON: the hot path imports neither json
 (which imports re) nor dataclasses nor pathlib.
 
 `phase` is "creating" from before the backend's create until it succeeded, "created" after,
@@ -34,7 +36,7 @@ def check_id(cid: str) -> str:
 
 
 class Record:
-    __slots__ = ("backend", "binary", "flags", "phase", "refuse", "root")
+    __slots__ = ("backend", "binary", "extra", "flags", "kind", "phase", "refuse", "root")
 
     def __init__(
         self,
@@ -44,6 +46,8 @@ class Record:
         flags: list[str],
         phase: str = "creating",
         refuse: dict[str, str] | None = None,
+        kind: str = "cli",
+        extra: dict[str, str] | None = None,
     ) -> None:
         self.backend = backend
         self.binary = binary
@@ -52,6 +56,10 @@ class Record:
         self.phase = phase
         #: verb -> why the backend cannot do it (a capability ocimux knows to be missing)
         self.refuse = refuse or {}
+        #: "cli" (a runc-compatible binary, exec'd) or "shim" (a shim v2 binary, over ttrpc)
+        self.kind = kind
+        #: the shim kind's own fields (address, namespace, bundle, relay...)
+        self.extra = extra or {}
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Record) and all(
@@ -62,13 +70,18 @@ class Record:
         return f"Record({', '.join(f'{k}={getattr(self, k)!r}' for k in self.__slots__)})"
 
     def dump(self) -> str:
-        for text in (self.backend, self.binary, self.root, *self.flags, *self.refuse.items()):
+        fields = (self.backend, self.binary, self.root, *self.flags, *self.refuse.items(),
+                  *self.extra.items())  # fmt: skip
+        for text in fields:
             if any(c in str(text) for c in "\t\n"):
                 raise ValueError(f"a tab or newline in a record field: {text!r}")
         lines = [FORMAT, f"phase\t{self.phase}", f"backend\t{self.backend}",
                  f"binary\t{self.binary}", f"root\t{self.root}"]  # fmt: skip
         lines += [f"flag\t{flag}" for flag in self.flags]
         lines += [f"refuse\t{verb}\t{why}" for verb, why in self.refuse.items()]
+        if self.kind != "cli":
+            lines.append(f"kind\t{self.kind}")
+        lines += [f"x\t{key}\t{value}" for key, value in self.extra.items()]
         return "\n".join(lines) + "\n"
 
     @classmethod
@@ -79,6 +92,7 @@ class Record:
         fields: dict[str, str] = {}
         flags: list[str] = []
         refuse: dict[str, str] = {}
+        extra: dict[str, str] = {}
         for line in lines[1:]:
             key, _, value = line.partition("\t")
             if key == "flag":
@@ -86,10 +100,13 @@ class Record:
             elif key == "refuse":
                 verb, _, why = value.partition("\t")
                 refuse[verb] = why
+            elif key == "x":
+                name, _, value = value.partition("\t")
+                extra[name] = value
             elif key:
                 fields[key] = value
         return cls(fields["backend"], fields["binary"], fields["root"], flags,
-                   fields["phase"], refuse)  # fmt: skip
+                   fields["phase"], refuse, fields.get("kind", "cli"), extra)  # fmt: skip
 
 
 def records_dir(root: str) -> str:

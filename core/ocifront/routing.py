@@ -39,14 +39,20 @@ ANNOTATION = "io.ocimux.runtime"
 class Backend:
     """A backend: its name, binary, the global flags it needs on every call
     (`[engine.runtimes_flags]`, the plugin's own) and verb -> why it cannot do that verb.
-    A plain class: dataclasses costs ~10 ms to import on create's warm path."""
+    A plain class: dataclasses costs ~10 ms to import on create's warm path.
 
-    __slots__ = ("binary", "flags", "name", "refuse")
+    `kind` "shim": `binary` is a shim v2 binary and `shim` holds what starting it needs
+    (namespace, create options as hex, environment, debug, timeout): shimfront.py.
+    """
+
+    __slots__ = ("binary", "flags", "kind", "name", "refuse", "shim")
 
     def __init__(
-        self, name: str, binary: str, flags: tuple[str, ...], refuse: dict[str, str]
-    ) -> None:
+        self, name: str, binary: str, flags: tuple[str, ...], refuse: dict[str, str],
+        kind: str = "cli", shim: dict[str, object] | None = None,
+    ) -> None:  # fmt: skip
         self.name, self.binary, self.flags, self.refuse = name, binary, flags, refuse
+        self.kind, self.shim = kind, shim or {}
 
 
 def bundle_annotation(bundle: str) -> str | None:
@@ -95,12 +101,14 @@ def resolve(annotation: str | None, flag: str | None) -> Backend:
         value["binary"]
     ):  # the binary was replaced meanwhile
         value = _as_dict(_resolve(annotation, flag))
-    return Backend(value["name"], value["binary"], tuple(value["flags"]), dict(value["refuse"]))
+    return Backend(value["name"], value["binary"], tuple(value["flags"]), dict(value["refuse"]),
+                   value.get("kind", "cli"), value.get("shim"))  # fmt: skip
 
 
 def _as_dict(backend: Backend) -> dict[str, object]:
     return {"name": backend.name, "binary": backend.binary, "flags": list(backend.flags),
-            "refuse": backend.refuse, "binary_stat": _cache.stat_key(backend.binary)}  # fmt: skip
+            "refuse": backend.refuse, "binary_stat": _cache.stat_key(backend.binary),
+            "kind": backend.kind, "shim": backend.shim}  # fmt: skip
 
 
 def _resolve(annotation: str | None, flag: str | None) -> Backend:
@@ -110,6 +118,7 @@ def _resolve(annotation: str | None, flag: str | None) -> Backend:
     from ocimux.engine.registry import Registry
     from ocimux.engine.session import load_environment
     from ocimux.oci.runtime import OciCliRuntime
+    from ocimux.plugins.shimv2.runtime import ShimV2Runtime
 
     try:
         config, entries, _hooks = load_environment()
@@ -117,14 +126,16 @@ def _resolve(annotation: str | None, flag: str | None) -> Backend:
         name = choose(annotation, flag, config.oci_default_backend) or registry.default_name()
         name = registry.resolve(name)
         runtime = registry.get(name)
-        if not isinstance(runtime, OciCliRuntime):
-            raise FrontError(
-                f"backend {name!r} is not an OCI CLI runtime ({type(runtime).__name__}): "
-                "shim v2 backends need the shim v2 relay, not implemented yet in ocimux-oci"
-            )
         why = runtime.unavailable_reason()
         if why:
             raise FrontError(f"backend {name!r}: {why}")
+        if isinstance(runtime, ShimV2Runtime):
+            return _shim_backend(name, runtime, registry)
+        if not isinstance(runtime, OciCliRuntime):
+            raise FrontError(
+                f"backend {name!r} is neither an OCI CLI runtime nor a shim v2 one "
+                f"({type(runtime).__name__}): ocimux-oci cannot drive it; choose another backend"
+            )
         cli = runtime.cli()
         if is_the_front(cli.path):
             raise FrontError(
@@ -137,6 +148,18 @@ def _resolve(annotation: str | None, flag: str | None) -> Backend:
     except OcimuxError as exc:
         raise FrontError(f"ocimux-oci: {exc}") from exc
     return Backend(name, cli.path, (*cli.flags, *cli.extra_global), refuse)
+
+
+def _shim_backend(name: str, runtime: object, registry: object) -> Backend:
+    """A shim v2 backend: its binary and what starting its shim needs (runtime.shim())."""
+    shim = runtime.shim()  # type: ignore[attr-defined]
+    options = runtime.create_options()  # type: ignore[attr-defined]
+    refuse = _refusals(registry.capabilities(runtime, probe=True))  # type: ignore[attr-defined]
+    return Backend(name, shim.binary, (), refuse, "shim", {
+        "namespace": shim.namespace, "env": dict(shim.env or {}), "debug": shim.debug,
+        "timeout": shim.timeout, "options_type": options["type_url"] if options else "",
+        "options": options["value"].hex() if options else "",
+    })  # fmt: skip
 
 
 #: verb -> the capability it needs

@@ -35,12 +35,21 @@ pytestmark = [pytest.mark.requires_root, requires("dockerd", "docker"), pytest.m
 
 IMAGE = "ocimux-busybox:test"
 #: Docker on each backend directly, to compare with Docker through the front ("runc" is built in)
-DIRECT = {"crun": "crun", "runc": "runc", "runsc": "runsc-direct"}
+DIRECT = {"crun": "crun", "runc": "runc", "runsc": "runsc-direct", "runc-shim": "runc"}
 BACKENDS = [
     "crun",
     "runc",
     pytest.param("runsc", marks=requires("runsc")),
+    # the shim v2 backend through the front's relay; Docker on runc is its yardstick
+    "runc-shim",
 ]
+
+
+#: where the front keeps a backend's containers under its root (shim v2 backends share one)
+def backend_dir(front_root: Path, backend: str) -> Path:
+    if backend == "runc-shim":
+        return front_root / "ocimux" / "shim"
+    return front_root / "ocimux" / "backends" / backend
 
 
 @dataclass
@@ -59,7 +68,7 @@ def daemon_json() -> dict[str, object]:
     """The daemon.json of docs/oci-runtime.md: one runtime name per backend, pinned by runtimeArgs."""
     runtimes: dict[str, object] = {
         f"ocimux-{name}": {"path": FRONT, "runtimeArgs": ["--backend", name]}
-        for name in ("crun", "runc", "runsc")
+        for name in ("crun", "runc", "runsc", "runc-shim")
     }
     runtimes["crun"] = {"path": shutil.which("crun") or "crun"}
     runtimes["runsc-direct"] = {
@@ -220,7 +229,7 @@ def test_run_rm_prints_and_exits(daemon: Daemon, backend: str) -> None:
                          IMAGE, "sh", "-c", "echo hi; exit 3")  # fmt: skip
     assert (done.returncode, done.stdout) == (3, "hi\n"), done.stderr
     # the shim's --root is the front's: the backend's own root is under it, no record is left
-    assert (daemon.front_root / "ocimux" / "backends" / backend).is_dir()
+    assert backend_dir(daemon.front_root, backend).is_dir()
     assert list((daemon.front_root / "ocimux" / "containers").iterdir()) == []
     # CONTAINERS_CONF and OCIMUX_CACHE_DIR reached the front through containerd and the shim
     assert list((daemon.base / "cache").glob("oci-route-*.json"))
@@ -255,14 +264,18 @@ def scenario(daemon: Daemon, runtime: str, check_backend: Callable[[str], None])
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_detached_life_as_with_the_backend_itself(daemon: Daemon, backend: str) -> None:
-    backend_root = daemon.front_root / "ocimux" / "backends" / backend
+    backend_root = backend_dir(daemon.front_root, backend)
 
     def on_the_backend(cid: str) -> None:
         # the front recorded the backend asked for, and that backend runs it under its own root
         rec = record(daemon.front_root, cid)
-        assert (rec["backend"], rec["root"]) == (backend, str(backend_root))
-        done = subprocess.run([backend, "--root", str(backend_root), "state", cid],
-                              capture_output=True, text=True, timeout=30, check=False)  # fmt: skip
+        if backend == "runc-shim":  # the shim's runc keeps its state under the front's root
+            assert (rec["backend"], rec["root"]) == (backend, str(backend_root / cid))
+            command = ["runc", "--root", str(backend_root / "runc" / "ocimux"), "state", cid]
+        else:
+            assert (rec["backend"], rec["root"]) == (backend, str(backend_root))
+            command = [backend, "--root", str(backend_root), "state", cid]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
         assert json.loads(done.stdout)["status"] == "running", done.stderr
 
     via_front = scenario(daemon, f"ocimux-{backend}", on_the_backend)
@@ -277,7 +290,7 @@ def test_detached_life_as_with_the_backend_itself(daemon: Daemon, backend: str) 
     assert ("record left", False) in via_front
 
 
-@pytest.mark.parametrize("backend", ["crun", "runc"])
+@pytest.mark.parametrize("backend", ["crun", "runc", "runc-shim"])
 def test_terminal_run_and_exec_in_a_pty(daemon: Daemon, backend: str) -> None:
     """`run -it` and `exec -it` through the front: the shim's console socket reaches the backend."""
     from tests.ptydriver import Pty

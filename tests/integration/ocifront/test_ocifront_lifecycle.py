@@ -146,14 +146,15 @@ def test_backend_errors_pass_through(
     )
 
 
-def test_shim_v2_backend_is_refused_naming_the_relay(
+def test_a_backend_that_is_neither_cli_nor_shim_is_refused(
     make_bundle: Callable[..., Path], front_env: dict[str, str], tmp_path: Path
 ) -> None:
-    bundle = make_bundle("shim", ["/bin/true"], {"io.ocimux.runtime": "runc-shim"})
+    bundle = make_bundle("mock", ["/bin/true"], {"io.ocimux.runtime": "mock"})
     done = _run([FRONT, "--root", str(tmp_path / "r"), "create", "--bundle", str(bundle), "s1"],
                 front_env, tmp_path)  # fmt: skip
     assert done.returncode == 1
-    assert "shim v2 relay" in done.stderr and "runc-shim" in done.stderr
+    assert "backend 'mock' is neither an OCI CLI runtime nor a shim v2 one" in done.stderr
+    assert records.load(str(tmp_path / "r"), "s1") is None
 
 
 def test_backend_flag_and_default(
