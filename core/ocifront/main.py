@@ -15,6 +15,7 @@ from ocimux._version import VERSION
 
 from . import records
 from .argv import Call, UsageError, parse, verb_argv
+from .crash import crash_point
 from .records import Record
 from .report import FrontError, report
 
@@ -30,15 +31,6 @@ VERSION_TEXT = "ocimux-oci version {version}\ncommit: none\nspec: 1.0.2-dev\n"
 BACKEND_TIMEOUT = 240.0
 #: words in a backend's error meaning "no such container" (runc, crun, runsc)
 _GONE = ("does not exist", "No such file or directory")
-
-
-def crash_point(name: str) -> None:
-    """`ocimux.base._faults.crash_point`, imported only when a test asks for a crash."""
-    if os.environ.get("OCIMUX_CRASH_AT") == name:
-        # lazy: signal, only when a test names this point
-        from ocimux.base._faults import crash_point as die
-
-        die(name)
 
 
 def entry() -> None:

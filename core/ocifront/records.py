@@ -70,8 +70,8 @@ class Record:
         return f"Record({', '.join(f'{k}={getattr(self, k)!r}' for k in self.__slots__)})"
 
     def dump(self) -> str:
-        fields = (self.backend, self.binary, self.root, *self.flags, *self.refuse.items(),
-                  *self.extra.items())  # fmt: skip
+        fields = (self.backend, self.binary, self.root, *self.flags,
+                  *(t for pair in (*self.refuse.items(), *self.extra.items()) for t in pair))  # fmt: skip
         for text in fields:
             if any(c in str(text) for c in "\t\n"):
                 raise ValueError(f"a tab or newline in a record field: {text!r}")

@@ -35,6 +35,7 @@ from ocimux.plugins.shimv2.ttrpc import TtrpcConnectionError, TtrpcError
 
 from . import records
 from .argv import Call
+from .crash import crash_point
 from .records import Record
 from .relay import FORWARDED, Relay, become_relay, send_console
 from .report import FrontError
@@ -113,8 +114,6 @@ def _create_options(backend_shim: dict[str, Any], root: str) -> dict[str, Any] |
 
 def create(call: Call, root: str, cid: str, backend: Any, bundle: str) -> int:
     """Start the shim, fork the relay, `Create` the task; record the container at each step."""
-    from .main import crash_point  # lazy: main imports this module lazily too
-
     if int(str(call.flag("preserve-fds") or 0) or 0):
         raise FrontError(
             f"{backend.name} cannot preserve fds (--preserve-fds): a shim v2 task takes no "
@@ -510,8 +509,6 @@ def _exec_spec(call: Call, record: Record) -> dict[str, Any]:
 
 def delete(call: Call, root: str, cid: str, record: Record) -> int:
     """runc's delete: a running (or paused) container only with --force."""
-    from .main import crash_point  # lazy: main imports this module lazily too
-
     if record.phase != "deleting":
         try:
             status = STATUS.get(_rpc(record, cid, "delete", lambda t: t.state(cid))["status"])

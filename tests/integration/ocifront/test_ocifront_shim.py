@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -103,7 +103,7 @@ def new_id(name: str) -> str:
 
 
 @pytest.fixture
-def front(front_env: dict[str, str], tmp_path: Path) -> Front:
+def front(front_env: dict[str, str], tmp_path: Path) -> Iterator[Front]:
     # kata: the runc shim behind Kata's shim name, driven by the kata plugin (as test_shimv2.py)
     kata = tmp_path / "bin" / "containerd-shim-kata-v2"
     kata.parent.mkdir()
@@ -111,7 +111,11 @@ def front(front_env: dict[str, str], tmp_path: Path) -> Front:
     conf = Path(front_env["CONTAINERS_CONF"])
     text = conf.read_text()
     conf.write_text(text.replace("[engine.runtimes]\n", f'[engine.runtimes]\nkata = ["{kata}"]\n'))
-    return Front(front_env, tmp_path / "root")
+    front = Front(front_env, tmp_path / "root")
+    yield front
+    # a failed test leaves no shim, relay or workload behind
+    for cid in records.all_records(str(front.root)):
+        front("delete", "--force", cid)
 
 
 def shim_processes(root: Path) -> list[int]:
