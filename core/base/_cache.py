@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ._stamps import cache_directory, plugin_files, stat_key
 from .files import private_dir
 
 __all__ = ["cache_dir", "cached", "fingerprint", "stat_key", "write_json"]
@@ -34,35 +35,13 @@ FORMAT = 1
 
 def cache_dir(environ: Mapping[str, str]) -> Path:
     """Where cache files live: $OCIMUX_CACHE_DIR, else $XDG_CACHE_HOME/ocimux, else ~/.cache/ocimux."""
-    if environ.get("OCIMUX_CACHE_DIR"):
-        return Path(environ["OCIMUX_CACHE_DIR"])
-    base = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "ocimux"
-
-
-def stat_key(path: str) -> list[int] | None:
-    """A file's size, mtime (ns) and inode, or None if it cannot be stat'ed: what a cache compares."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return [st.st_size, st.st_mtime_ns, st.st_ino]
+    return Path(cache_directory(environ))
 
 
 def _plugin_metadata(dirname: str) -> list[Any]:
-    """Stat data of every entry-point file in one sys.path directory."""
-    try:
-        names = os.listdir(dirname)
-    except OSError:
-        return []
-    out: list[Any] = []
-    for name in sorted(names):
-        if name.endswith((".dist-info", ".egg-info")):
-            ep = os.path.join(dirname, name, "entry_points.txt")
-            out.append([name, stat_key(ep)])
-        elif name.endswith(".pth"):
-            out.append([name, stat_key(os.path.join(dirname, name))])
-    return out
+    """Stat data of every entry-point file and .pth in one sys.path directory."""
+    return [[os.path.basename(path) if path.endswith(".pth") else os.path.basename(os.path.dirname(path)),
+             stat_key(path)] for path in plugin_files(dirname)]  # fmt: skip
 
 
 def fingerprint(sources: list[Path], environ: Mapping[str, str], extra: str) -> dict[str, Any]:

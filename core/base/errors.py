@@ -25,8 +25,10 @@ Dispatcher fills in `container` and `runtime` with `err.add_context(...)` on the
 
 from __future__ import annotations
 
-import shlex
-from collections.abc import Sequence
+#: typing.TYPE_CHECKING without importing typing
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = [
     "CapabilityError",
@@ -291,7 +293,7 @@ class RuntimeCommandError(OcimuxError):
     @property
     def command(self) -> str | None:
         """The command as a shell would show it (for messages only, never to run)."""
-        return shlex.join(self.argv) if self.argv else None
+        return _join(self.argv) if self.argv else None
 
 
 class RuntimeTimeoutError(RuntimeCommandError):
@@ -300,7 +302,7 @@ class RuntimeTimeoutError(RuntimeCommandError):
     def __init__(self, argv: Sequence[str], timeout: float, **context: str | None) -> None:
         self.timeout = timeout
         super().__init__(
-            f"`{shlex.join(argv)}` hung for {timeout:g}s and was killed",
+            f"`{_join(argv)}` hung for {timeout:g}s and was killed",
             argv=argv,
             hint=context.pop("hint", None) or "raise [ocimux] command_timeout or check the runtime",
             **context,
@@ -341,3 +343,9 @@ def _bounded(text: str) -> str:
 def _short(name: str, limit: int = 80) -> str:
     """A name as it fits in a message prefix (a hostile one can be megabytes long)."""
     return name if len(name) <= limit else f"{name[: limit - 1]}…"
+
+
+def _join(argv: Sequence[str]) -> str:
+    import shlex  # lazy: it imports re (~8 ms) for a message only a failure shows
+
+    return shlex.join(argv)

@@ -127,25 +127,26 @@ def _run(argv: list[str], *, capture: bool) -> tuple[int, bytes, bytes]:
 
     `capture`: its stdout and stderr through pipes (list, features: output to parse). Else
     (delete, state) stdout is dropped and stderr goes to an unnamed file read after the exit:
-    a pipe would also wait for whatever the backend left holding it (crun delete: ~40 ms).
+    a pipe would also wait for whatever the backend left holding it (crun delete: ~40 ms);
+    and `process.run_fds` spawns without importing subprocess.
     """
-    # lazy: subprocess, only for the verbs that wait for the backend
+    # lazy: only for the verbs that wait for the backend
     from ocimux.base import process
 
     if capture:
         done = process.run(argv, timeout=BACKEND_TIMEOUT, stdin=None)
         return done.returncode, done.stdout, done.stderr
     fd = os.open(os.environ.get("TMPDIR") or "/tmp", os.O_TMPFILE | os.O_RDWR, 0o600)
+    devnull = os.open(os.devnull, os.O_WRONLY)
     try:
-        code = process.run(
-            argv, timeout=BACKEND_TIMEOUT, stdin=None, stdout=process.DEVNULL, stderr=fd
-        ).returncode
+        code = process.run_fds(argv, timeout=BACKEND_TIMEOUT, stdin=0, stdout=devnull, stderr=fd)
         os.lseek(fd, 0, os.SEEK_SET)
         chunks = []
         while chunk := os.read(fd, 65536):
             chunks.append(chunk)
     finally:
         os.close(fd)
+        os.close(devnull)
     return code, b"", b"".join(chunks)
 
 
@@ -240,19 +241,13 @@ def create(call: Call, root: str) -> int:
 
 def _create_child(argv: list[str], call: Call) -> int:
     """Run the backend's create with our stdio and the fds `--preserve-fds` hands on."""
-    # lazy: subprocess, for create only
+    # lazy: for create only
     from ocimux.base import process
 
     extra = int(str(call.flag("preserve-fds") or 0) or 0)
-    proc = process.spawn(
-        argv,
-        stdin=None,
-        stdout=None,
-        stderr=None,
-        pass_fds=range(3, 3 + extra),
-        new_session=False,
+    return process.run_fds(
+        argv, timeout=BACKEND_TIMEOUT, stdin=0, stdout=1, stderr=2, pass_fds=range(3, 3 + extra)
     )
-    return process.wait(proc, BACKEND_TIMEOUT)
 
 
 # --- delete -----------------------------------------------------------------------------------
@@ -345,18 +340,13 @@ def about_backend(call: Call) -> int:
 
     backend = resolve(None, call.global_str("backend"))
     if backend.kind == "shim":
-        if call.verb == "features":
-            raise FrontError(
-                f"{backend.name} cannot report features (capability: features): a shim v2 "
-                "backend has no features document"
-            )
-        # a spec does not depend on the backend: the runc beside the shim writes it
-        import shutil  # lazy: spec of a shim backend only
-
-        runc = shutil.which("runc") or shutil.which("crun")
-        if runc is None:
-            raise FrontError(f"{backend.name} cannot write a spec: neither runc nor crun found")
-        backend = type(backend)(backend.name, runc, (), {})
+        what = (
+            "report features (capability: features)" if call.verb == "features" else "write a spec"
+        )
+        raise FrontError(
+            f"{backend.name} cannot {what}: a shim v2 backend has no {call.verb} command; "
+            "ask a backend that is an OCI CLI (--backend NAME)"
+        )
     if call.verb == "spec":
         argv = [backend.binary, *backend_globals(call, None, backend.flags), *verb_argv(call)]
         os.execv(argv[0], argv)

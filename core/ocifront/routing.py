@@ -8,14 +8,10 @@ unless the configuration or the installed plugins changed).
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-from pathlib import Path
 
-from ocimux.base import _cache
-from ocimux.config import config_sources, relevant_environ
-
+from . import routecache
 from .knowngaps import BINARY_GAPS
 from .report import FrontError
 
@@ -56,10 +52,23 @@ class Backend:
 
 
 def bundle_annotation(bundle: str) -> str | None:
-    """The bundle's `io.ocimux.runtime`, or None (a bundle we cannot read: the backend says why)."""
+    """The bundle's `io.ocimux.runtime`, or None (a bundle we cannot read: the backend says why).
+
+    A config.json that does not contain the name at all is not parsed: json imports re
+    (~8 ms), more than the rest of a cached route costs.
+    """
     try:
-        spec = json.loads(Path(bundle, "config.json").read_bytes())
-    except (OSError, ValueError):
+        with open(os.path.join(bundle, "config.json"), "rb") as fh:
+            raw = fh.read()
+    except OSError:
+        return None
+    if ANNOTATION.encode() not in raw:
+        return None
+    import json  # lazy: only a bundle that may carry the annotation
+
+    try:
+        spec = json.loads(raw)
+    except ValueError:
         return None
     annotations = spec.get("annotations") if isinstance(spec, dict) else None
     value = annotations.get(ANNOTATION) if isinstance(annotations, dict) else None
@@ -86,29 +95,29 @@ def choose(annotation: str | None, flag: str | None, configured: str | None) -> 
 def resolve(annotation: str | None, flag: str | None) -> Backend:
     """The backend for a new container, from the route cache when nothing changed.
 
-    The route (name, binary, flags, refusals) is cached like the configuration itself (keyed
-    by the config files, sys.path's plugins and the relevant variables), plus the binary's
-    stat data: a warm create imports neither the engine nor the Registry (~50-100 ms).
+    A cached route (routecache.py: keyed and stamped by the configuration's files, sys.path's
+    plugins, the relevant variables and the binary) costs a few stats: a warm create imports
+    neither the engine nor the Registry (~50-100 ms). `OCIMUX_NO_CACHE` skips it.
     """
     environ = os.environ
-    key = _cache.fingerprint(
-        config_sources(None, environ),
-        relevant_environ(environ),
-        extra=f"ocimux-oci route={annotation or ''}|{flag or ''} euid={os.geteuid()}",
-    )
-    value = _cache.cached("oci-route", key, environ, lambda: _as_dict(_resolve(annotation, flag)))
-    if value.get("binary_stat") != _cache.stat_key(
-        value["binary"]
-    ):  # the binary was replaced meanwhile
-        value = _as_dict(_resolve(annotation, flag))
-    return Backend(value["name"], value["binary"], tuple(value["flags"]), dict(value["refuse"]),
-                   value.get("kind", "cli"), value.get("shim"))  # fmt: skip
+    use_cache = not environ.get("OCIMUX_NO_CACHE")
+    if use_cache:
+        route = routecache.load(annotation, flag, environ)
+        if route is not None:
+            return Backend(*route)
+    backend = _resolve(annotation, flag)
+    if use_cache and backend.kind == "cli":
+        # lazy: the cold path only (the configuration's search path, to stamp it)
+        from ocimux.base.errors import ConfigError
+        from ocimux.config import config_sources
 
-
-def _as_dict(backend: Backend) -> dict[str, object]:
-    return {"name": backend.name, "binary": backend.binary, "flags": list(backend.flags),
-            "refuse": backend.refuse, "binary_stat": _cache.stat_key(backend.binary),
-            "kind": backend.kind, "shim": backend.shim}  # fmt: skip
+        try:
+            sources = [str(path) for path in config_sources(None, environ)]
+        except ConfigError:
+            return backend  # a drop-in directory that cannot be listed: no cache
+        route = (backend.name, backend.binary, backend.flags, backend.refuse)
+        routecache.store(annotation, flag, environ, route, sources)
+    return backend
 
 
 def _resolve(annotation: str | None, flag: str | None) -> Backend:

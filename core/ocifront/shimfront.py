@@ -104,7 +104,7 @@ def _create_options(backend_shim: dict[str, Any], root: str) -> dict[str, Any] |
     raw = bytes.fromhex(str(value))
     if kind == m.RUNC_OPTIONS_TYPE:
         options = m.RUNC_OPTIONS.decode(raw)
-        options["root"] = os.path.join(shim_home(root), "runc")
+        options["root"] = os.path.join(shim_home(root), "state")
         raw = m.RUNC_OPTIONS.encode(options)
     return {"type_url": kind, "value": raw}
 
@@ -117,13 +117,13 @@ def create(call: Call, root: str, cid: str, backend: Any, bundle: str) -> int:
     if int(str(call.flag("preserve-fds") or 0) or 0):
         raise FrontError(
             f"{backend.name} cannot preserve fds (--preserve-fds): a shim v2 task takes no "
-            "extra file descriptors; choose a runc-compatible backend"
+            "extra file descriptors; choose a backend that is an OCI CLI"
         )
     spec = _bundle_spec(bundle)
     terminal = bool((spec.get("process") or {}).get("terminal"))
     console = call.flag("console-socket")
     if terminal and not console:
-        raise FrontError("cannot allocate tty if runc will detach without setting console socket")
+        raise FrontError("cannot allocate a terminal without --console-socket when detached")
     directory = container_dir(root, cid)
     shutil.rmtree(directory, ignore_errors=True)  # what a settled crash may have left
     os.makedirs(directory, mode=0o700)
@@ -417,7 +417,7 @@ def exec_process(call: Call, root: str, record: Record) -> int:
     console = call.flag("console-socket")
     detach = bool(call.flag("detach"))
     if terminal and detach and not console:
-        raise FrontError("cannot allocate tty if runc will detach without setting console socket")
+        raise FrontError("cannot allocate a terminal without --console-socket when detached")
     exec_id = f"oci-{os.urandom(6).hex()}"
     directory = os.path.join(record.root, "exec", exec_id)
     os.makedirs(directory, mode=0o700)

@@ -63,3 +63,32 @@ def test_a_missing_runtime_binary_is_a_clear_error(tmp_path: Path):
     cli = OciCli(path=str(tmp_path / "absent"), root=tmp_path, name="ghost")
     with pytest.raises(RuntimeCommandError, match="cannot run .*absent"):
         cli.state("c1")
+
+
+def test_run_fds_gives_the_child_exactly_the_fds_asked_for(tmp_path: Path):
+    """process.run_fds (ocimux-oci's spawn without subprocess): stdio as given, `pass_fds` at
+    their own numbers and no other fd of ours, the exit status, and a hang killed at the timeout."""
+    import os
+    import time
+
+    from ocimux.base import process
+    from ocimux.base.errors import RuntimeTimeoutError
+
+    out = os.open(tmp_path / "out", os.O_WRONLY | os.O_CREAT, 0o600)
+    extra_r, extra_w = os.pipe()  # neither inheritable, as Python makes every fd
+    script = f"echo to-out; echo to-err >&2; echo via-extra > /proc/self/fd/{extra_w}; ls /proc/self/fd; exit 7"
+    code = process.run_fds(["/bin/sh", "-c", script], timeout=10, stdin=0, stdout=out,
+                           stderr=out, pass_fds=[extra_w])  # fmt: skip
+    os.close(out)
+    os.close(extra_w)
+    assert code == 7
+    assert os.read(extra_r, 100) == b"via-extra\n"
+    lines = (tmp_path / "out").read_text().split()
+    assert lines[:2] == ["to-out", "to-err"]
+    fds = {int(x) for x in lines[2:] if x.isdigit()}
+    assert extra_w in fds and extra_r not in fds
+    os.close(extra_r)
+    started = time.monotonic()
+    with pytest.raises(RuntimeTimeoutError, match="hung for 0.3s"):
+        process.run_fds(["/bin/sleep", "30"], timeout=0.3, stdin=0, stdout=1, stderr=2)
+    assert time.monotonic() - started < 5

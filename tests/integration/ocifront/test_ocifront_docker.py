@@ -232,7 +232,7 @@ def test_run_rm_prints_and_exits(daemon: Daemon, backend: str) -> None:
     assert backend_dir(daemon.front_root, backend).is_dir()
     assert list((daemon.front_root / "ocimux" / "containers").iterdir()) == []
     # CONTAINERS_CONF and OCIMUX_CACHE_DIR reached the front through containerd and the shim
-    assert list((daemon.base / "cache").glob("oci-route-*.json"))
+    assert list((daemon.base / "cache").glob("oci-route-*.txt"))
 
 
 def scenario(daemon: Daemon, runtime: str, check_backend: Callable[[str], None]) -> list[object]:
@@ -271,7 +271,7 @@ def test_detached_life_as_with_the_backend_itself(daemon: Daemon, backend: str) 
         rec = record(daemon.front_root, cid)
         if backend == "runc-shim":  # the shim's runc keeps its state under the front's root
             assert (rec["backend"], rec["root"]) == (backend, str(backend_root / cid))
-            command = ["runc", "--root", str(backend_root / "runc" / "ocimux"), "state", cid]
+            command = ["runc", "--root", str(backend_root / "state" / "ocimux"), "state", cid]
         else:
             assert (rec["backend"], rec["root"]) == (backend, str(backend_root))
             command = [backend, "--root", str(backend_root), "state", cid]

@@ -39,7 +39,7 @@ def test_the_runc_shims_state_moves_under_the_front_root() -> None:
     options = shimfront._create_options(shim, "/run/front")
     assert options is not None and options["type_url"] == m.RUNC_OPTIONS_TYPE
     decoded = m.RUNC_OPTIONS.decode(options["value"])
-    assert (decoded["root"], decoded["binary_name"]) == ("/run/front/ocimux/shim/runc", "runc")
+    assert (decoded["root"], decoded["binary_name"]) == ("/run/front/ocimux/shim/state", "runc")
     # kata passes no options, and gets none
     assert shimfront._create_options({"options_type": "", "options": ""}, "/run/front") is None
 
