@@ -125,6 +125,32 @@ def test_checkpoint_passes_through_to_runsc(started: Callable[[str], str], front
     assert json.loads(front(front_env, "--root", root, "state", cid).stdout)["status"] == "stopped"
 
 
+def test_restore_is_routed_like_create(started: Callable[[str], str], front_env: dict[str, str],
+                                      tmp_path: Path) -> None:  # fmt: skip
+    """checkpoint, delete, then `restore` of the same id: the bundle's annotation routes it to
+    runsc again, which brings the workload back from the image."""
+    cid = started("runsc")
+    root = str(tmp_path / "root")
+    image = str(tmp_path / "img")
+    done = front(front_env, "--root", root, "checkpoint", "--image-path", image, cid)
+    assert done.returncode == 0, done.stderr
+    pid_before = json.loads(front(front_env, "--root", root, "state", cid).stdout)["pid"]
+    assert front(front_env, "--root", root, "delete", cid).returncode == 0
+    assert front(front_env, "--root", root, "state", cid).returncode == 1
+    bundle = tmp_path / "bundle-v-runsc"
+    errors = tmp_path / "restore.err"  # a file: the restored sandbox inherits the front's stdio
+    with errors.open("wb") as err:
+        done = subprocess.run([FRONT, "--root", root, "restore", "--detach", "--image-path",
+                               image, "--bundle", str(bundle), cid], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=err, env=front_env, timeout=120,
+                              check=False)  # fmt: skip
+    assert done.returncode == 0, errors.read_text()
+    state = json.loads(front(front_env, "--root", root, "state", cid).stdout)
+    assert state["status"] == "running" and state["pid"] not in (0, pid_before)
+    record = (tmp_path / "root" / "ocimux" / "containers" / cid).read_text()
+    assert "backend\trunsc\n" in record
+
+
 def test_list_merges_backends(started: Callable[[str], str], front_env: dict[str, str],
                               tmp_path: Path) -> None:  # fmt: skip
     ids = [started("crun"), started("runc")]
