@@ -11,6 +11,7 @@ Public (`ocimux.base.process`): a plugin runs its binaries through it too, and g
 
 from __future__ import annotations
 
+import _signal  # the C module: signal.py's enums cost ~5 ms
 import os
 
 from .errors import RuntimeTimeoutError
@@ -188,21 +189,36 @@ def run_fds(
     argv: Sequence[str], *, timeout: float, stdin: int, stdout: int, stderr: int,
     pass_fds: Sequence[int] = (),
 ) -> int:  # fmt: skip
-    """Run `argv` with the given fds as its stdio (and `pass_fds` at their own numbers), in our
-    session, and return its exit status; for paths that must not pay for subprocess.
+    """Run `argv` (an absolute path first) with the given fds as its stdio (each its own
+    target or >= 3) and `pass_fds` at their own numbers, in our session, and return its exit
+    status; for paths that must not pay for subprocess.
 
-    `os.posix_spawn` (vfork + exec) and a pidfd polled for `timeout`: no thread, no polling
-    loop. On timeout the child is killed and RuntimeTimeoutError raised. Our other fds are
-    close-on-exec (Python opens every fd so), so the child gets exactly these.
+    fork + exec, and a pidfd polled for `timeout`: no thread, no polling loop. The child's
+    signals are at their defaults, as after a shell's fork+exec (Python ignores SIGPIPE and
+    SIGXFSZ; glibc's posix_spawn would leave its internal 32 and 33 ignored, and a container's
+    processes would inherit that). On timeout the child is killed and RuntimeTimeoutError
+    raised. Our other fds are close-on-exec (Python opens every fd so).
     """
     import select  # lazy: a C module, ~0.1 ms
 
     argv = [os.fspath(a) for a in argv]
-    for fd in pass_fds:
-        os.set_inheritable(fd, True)
-    actions = [(os.POSIX_SPAWN_DUP2, fd, target)
-               for fd, target in ((stdin, 0), (stdout, 1), (stderr, 2)) if fd != target]  # fmt: skip
-    pid = os.posix_spawn(argv[0], argv, child_env(), file_actions=actions)
+    if not os.access(argv[0], os.X_OK):  # the child could only exit 127 without a word
+        error = FileNotFoundError if not os.path.exists(argv[0]) else PermissionError
+        raise error(2 if error is FileNotFoundError else 13, "cannot execute", argv[0])
+    env = child_env()
+    pid = os.fork()
+    if pid == 0:  # the child: nothing here may return into the caller
+        try:
+            for fd, target in ((stdin, 0), (stdout, 1), (stderr, 2)):
+                if fd != target:
+                    os.dup2(fd, target)
+            for fd in pass_fds:
+                os.set_inheritable(fd, True)
+            for signum in (_signal.SIGPIPE, _signal.SIGXFSZ):
+                _signal.signal(signum, _signal.SIG_DFL)
+            os.execve(argv[0], argv, env)
+        finally:
+            os._exit(127)
     pidfd = os.pidfd_open(pid)
     try:
         poller = select.poll()

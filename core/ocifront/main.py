@@ -8,6 +8,7 @@ route, record and wait for the backend; `delete` removes the record after the ba
 
 from __future__ import annotations
 
+import _signal  # the C module: signal.py's enums cost ~5 ms
 import os
 import sys
 
@@ -119,6 +120,9 @@ def exec_backend(call: Call, record: Record) -> None:
     argv = backend_argv(call, record)
     sys.stdout.flush()
     sys.stderr.flush()
+    # Python ignores SIGPIPE and SIGXFSZ, and an ignored signal stays ignored across exec
+    for signum in (_signal.SIGPIPE, _signal.SIGXFSZ):
+        _signal.signal(signum, _signal.SIG_DFL)
     os.execv(argv[0], argv)
 
 

@@ -76,7 +76,8 @@ def test_run_fds_gives_the_child_exactly_the_fds_asked_for(tmp_path: Path):
 
     out = os.open(tmp_path / "out", os.O_WRONLY | os.O_CREAT, 0o600)
     extra_r, extra_w = os.pipe()  # neither inheritable, as Python makes every fd
-    script = f"echo to-out; echo to-err >&2; echo via-extra > /proc/self/fd/{extra_w}; ls /proc/self/fd; exit 7"
+    script = (f"echo to-out; echo to-err >&2; echo via-extra > /proc/self/fd/{extra_w}; "
+              "grep SigIgn /proc/self/status; ls /proc/self/fd; exit 7")  # fmt: skip
     code = process.run_fds(["/bin/sh", "-c", script], timeout=10, stdin=0, stdout=out,
                            stderr=out, pass_fds=[extra_w])  # fmt: skip
     os.close(out)
@@ -84,8 +85,9 @@ def test_run_fds_gives_the_child_exactly_the_fds_asked_for(tmp_path: Path):
     assert code == 7
     assert os.read(extra_r, 100) == b"via-extra\n"
     lines = (tmp_path / "out").read_text().split()
-    assert lines[:2] == ["to-out", "to-err"]
-    fds = {int(x) for x in lines[2:] if x.isdigit()}
+    # no signal ignored (Python ignores SIGPIPE and SIGXFSZ; the child must not inherit that)
+    assert lines[:4] == ["to-out", "to-err", "SigIgn:", "0000000000000000"]
+    fds = {int(x) for x in lines[4:] if x.isdigit()}
     assert extra_w in fds and extra_r not in fds
     os.close(extra_r)
     started = time.monotonic()

@@ -184,3 +184,27 @@ def test_backend_flag_and_default(
             ).returncode
             == 0
         )
+
+
+@pytest.mark.parametrize("backend", ["crun", "runc"])
+def test_the_workload_ignores_no_signal(
+    backend: str, make_bundle: Callable[..., Path], front_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Python ignores SIGPIPE and SIGXFSZ, and an ignored signal survives exec: the front must
+    not hand that to the backend's create and exec, and so to the container's processes."""
+    bundle = make_bundle("sig", ["/bin/sleep", "100"], {"io.ocimux.runtime": backend})
+    root = str(tmp_path / "r")
+    assert _run([FRONT, "--root", root, "create", "--bundle", str(bundle), "s1"],
+                front_env, tmp_path).returncode == 0  # fmt: skip
+    try:
+        assert _run([FRONT, "--root", root, "start", "s1"], front_env, tmp_path).returncode == 0
+        pid = json.loads(_run([FRONT, "--root", root, "state", "s1"], front_env, tmp_path).stdout)[
+            "pid"
+        ]
+        status = Path(f"/proc/{pid}/status").read_text()
+        assert "SigIgn:\t0000000000000000\n" in status
+        done = _run([FRONT, "--root", root, "exec", "s1", "grep", "SigIgn", "/proc/self/status"],
+                    front_env, tmp_path)  # fmt: skip
+        assert done.stdout == "SigIgn:\t0000000000000000\n", done.stderr
+    finally:
+        _run([FRONT, "--root", root, "delete", "--force", "s1"], front_env, tmp_path)
