@@ -29,9 +29,9 @@ from .hostconfig import container_config, docker_option
 from .httpd import ApiError, Request, Response
 from .shapes import (
     DOCKER_STATE,
-    IMAGE_ANNOTATION,
     MUX,
     RAW,
+    image_names,
     labels_of,
     matches_filters,
     parse_filters,
@@ -135,11 +135,11 @@ class ContainerEndpoints:
         return Response(200, out)
 
     def _summary(self, rec: ContainerRecord, state: str) -> dict[str, Any]:
-        image = (rec.config.get("annotations") or {}).get(IMAGE_ANNOTATION, "")
+        given, image = image_names(rec)
         entrypoint, cmd = user_command(rec)
         command = " ".join([*(entrypoint or []), *cmd])
         return {
-            "Id": rec.id, "Names": [f"/{rec.name}"], "Image": image,
+            "Id": rec.id, "Names": [f"/{rec.name}"], "Image": given,
             "ImageID": image_id(image, str(rec.config.get("rootfs", ""))) if image else "",
             "Command": command, "Created": int(rec.created_at), "Ports": [],
             "Labels": labels_of(rec), "State": state, "Status": status_text(rec, state),
@@ -155,7 +155,7 @@ class ContainerEndpoints:
         state = DOCKER_STATE.get(rec.status, "dead")
         entrypoint, cmd = user_command(rec)
         args = [*(entrypoint or []), *cmd]
-        image = (rec.config.get("annotations") or {}).get(IMAGE_ANNOTATION, "")
+        given, image = image_names(rec)
         return Response(200, {
             "Id": rec.id, "Created": rfc3339(rec.created_at),
             "Path": args[0] if args else "", "Args": args[1:],
@@ -178,7 +178,7 @@ class ContainerEndpoints:
                 "AttachStdin": False, "AttachStdout": True, "AttachStderr": True,
                 "Tty": bool(rec.config.get("terminal")), "OpenStdin": bool(rec.config.get("stdin")),
                 "StdinOnce": False, "Env": list(rec.config.get("env") or []),
-                "Image": image, "WorkingDir": rec.config.get("cwd") or "",
+                "Image": given, "WorkingDir": rec.config.get("cwd") or "",
                 "StopTimeout": rec.config.get("stop_timeout"), **config_fields(rec),
             },
             "NetworkSettings": {"Networks": {}, "Ports": {}},

@@ -21,8 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 from ocimux._version import VERSION
 from ocimux.base.errors import OcimuxError
-from ocimux.engine.images import ImageStore
+from ocimux.engine.images import ImageStore, normalize
 
+from .apiversion import API_VERSION, MIN_API_VERSION
+from .container_admin_api import ContainerAdminEndpoints
 from .container_api import ContainerEndpoints
 from .exec_api import ExecEndpoints, ExecInstance
 from .httpd import ApiError, Request, Response, Route, compile_route
@@ -43,8 +45,9 @@ if TYPE_CHECKING:
 
 __all__ = ["API_VERSION", "ENDPOINTS", "MUX", "RAW", "DockerApi"]
 
-API_VERSION = "1.43"
-MIN_API_VERSION = "1.24"
+#: dockerd's /info without swarm mode
+_NO_SWARM = {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": False,
+             "Error": "", "RemoteManagers": None}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -82,12 +85,16 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     E("POST", "/exec/{id}/start", "exec_start", "Start an exec instance (hijacked stream)", body=True, responses=(101, 200, 400, 404, 409)),
     E("POST", "/exec/{id}/resize", "exec_resize", "Resize an exec instance's TTY", (("h", "integer"), ("w", "integer")), responses=(200, 400, 404, 409)),
     E("GET", "/exec/{id}/json", "exec_inspect", "Inspect an exec instance", responses=(200, 404)),
+    E("POST", "/containers/prune", "prune", "Remove the containers that are not running", (("filters", "string"),), responses=(200, 400)),
+    E("POST", "/containers/{id}/rename", "rename", "Rename a container", (("name", "string"),), responses=(204, 400, 404, 409)),
+    E("GET", "/containers/{id}/top", "top", "A container's processes, as ps shows them", (("ps_args", "string"),), responses=(200, 400, 404, 409)),
     E("GET", "/images/json", "images", "List images", (("all", "boolean"), ("filters", "string")), responses=(200,)),
     E("GET", "/images/{name}/json", "image_inspect", "Inspect an image", responses=(200, 404)),
+    E("POST", "/images/create", "image_pull", "Pull an image: there is no registry, so 404 unless registered", (("fromImage", "string"), ("tag", "string")), responses=(200, 400, 404)),
 )  # fmt: skip
 
 
-class DockerApi(ContainerEndpoints, ExecEndpoints):
+class DockerApi(ContainerEndpoints, ContainerAdminEndpoints, ExecEndpoints):
     """The endpoints, over one Dispatcher (thread-safe) and the image store."""
 
     def __init__(self, dispatcher: Dispatcher) -> None:
@@ -167,9 +174,28 @@ class DockerApi(ContainerEndpoints, ExecEndpoints):
             "MemTotal": mem_total(), "DockerRootDir": str(self.d.config.state_dir),
             "Runtimes": runtimes, "DefaultRuntime": default, "SecurityOptions": [],
             "Warnings": [], "CgroupDriver": "cgroupfs", "Plugins": {"Volume": [], "Network": [], "Log": []},
+            "Debug": False, "Swarm": _NO_SWARM,
+            # the log is a k8s-file; named as each container's HostConfig.LogConfig names it
+            # (json-file), the driver Docker clients know they can read back through /logs
+            "LoggingDriver": "json-file",
         })  # fmt: skip
 
     # --- images ---------------------------------------------------------------------------
+
+    def image_pull(self, r: Request) -> Response:
+        """No registry: a registered image is there already (200), any other is Docker's 404.
+
+        The docker CLI pulls after a create answered `No such image`; this says why it failed.
+        """
+        name = r.query.get("fromImage") or ""
+        if not name:
+            raise ApiError(400, "fromImage is required: ocimux has no registry to import from")
+        tag = r.query.get("tag") or ""
+        ref = f"{name}:{tag}" if tag and ":" not in name.rsplit("/", 1)[-1] else name
+        # the docker CLI sends docker.io/library/NAME: named back as the user wrote it
+        ref = normalize(ref)
+        self.image_store.get(ref)  # NotFoundError: 404 `No such image: REF (...)`
+        return Response(200, {"status": f"Image is up to date for {ref}"})
 
     def images(self, r: Request) -> Response:
         return Response(200, [image_summary(i) for i in self.image_store.list()])

@@ -12,7 +12,7 @@ import json
 from typing import TYPE_CHECKING, Any, Final
 
 from .jsonfields import as_str_map, as_strings, bad
-from .shapes import IMAGE_ANNOTATION
+from .shapes import IMAGE_ANNOTATION, IMAGE_REF_ANNOTATION
 
 if TYPE_CHECKING:
     from ocimux.oci.containerconfig import ContainerConfig
@@ -99,5 +99,6 @@ def docker_annotations(
         raise bad("HostConfig.Annotations", f"{reserved[0]} uses the prefix ocimux reserves")
     annotations = {**dict(config.labels), **given}
     annotations[IMAGE_ANNOTATION] = image["name"]
+    annotations[IMAGE_REF_ANNOTATION] = str(body.get("Image") or image["name"])
     annotations[DOCKER_ANNOTATION] = json.dumps(docker_notes(body, entrypoint, cmd))
     return annotations

@@ -28,13 +28,12 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from ocimux.base.sockets import remove_if_stale
 
+from .apiversion import split_version
 from .connections import ConnectionServer, Limits
 from .requestlog import log_line, request_line
 
 __all__ = ["ApiError", "Limits", "Request", "Response", "Route", "make_server"]
 
-#: `/v1.43/containers/json` and `/containers/json` are the same endpoint
-VERSION_PREFIX = re.compile(r"^/v\d+(\.\d+)?(?=/)")
 MAX_BODY = 8 << 20
 
 
@@ -288,7 +287,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self) -> Response | None:
         parts = urlsplit(self.path)
-        path = VERSION_PREFIX.sub("", unquote(parts.path)) or "/"
         query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
         length = self.headers.get("Content-Length")
         body = b""
@@ -302,6 +300,10 @@ class _Handler(BaseHTTPRequestHandler):
             body = self.rfile.read(size)
         elif "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
             body = self._read_chunked()
+        try:  # `/v1.43/containers/json` is `/containers/json`; 400 outside the versions served
+            _, path = split_version(unquote(parts.path) or "/")
+        except ValueError as exc:
+            raise ApiError(400, str(exc)) from None
         allowed = []
         for route in self.routes:
             match = route.pattern.match(path)

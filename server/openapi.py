@@ -46,6 +46,14 @@ def _success(handler: str, status: int) -> dict[str, Any]:
     if handler == "wait":
         schema = {"type": "object", "required": ["StatusCode"],
                   "properties": {"StatusCode": {"type": "integer"}, "Error": {"nullable": True}}}  # fmt: skip
+    elif handler == "prune":
+        deleted = {"type": "array", "items": {"type": "string"}, "nullable": True}
+        schema = {"type": "object", "required": ["ContainersDeleted", "SpaceReclaimed"],
+                  "properties": {"ContainersDeleted": deleted, "SpaceReclaimed": {"type": "integer"}}}  # fmt: skip
+    elif handler == "top":
+        rows = {"type": "array", "items": {"type": "array", "items": {"type": "string"}}}
+        schema = {"type": "object", "required": ["Titles", "Processes"],
+                  "properties": {"Titles": {"type": "array", "items": {"type": "string"}}, "Processes": rows}}  # fmt: skip
     elif handler == "create" or handler == "exec_create":
         schema = {"type": "object", "required": ["Id"], "properties": {"Id": {"type": "string"}}}
     else:

@@ -32,8 +32,10 @@ if TYPE_CHECKING:
 RAW = "application/vnd.docker.raw-stream"
 MUX = "application/vnd.docker.multiplexed-stream"
 ZERO_TIME = "0001-01-01T00:00:00Z"
-#: annotation recording the Docker image name a container was created from
+#: annotation recording the Docker image name a container was created from (normalised)
 IMAGE_ANNOTATION = "io.ocimux.image"
+#: the image as the client named it (`alpine`, not `alpine:latest`): Docker shows that
+IMAGE_REF_ANNOTATION = "io.ocimux.image.ref"
 
 DOCKER_STATE = {
     "created": "created", "creating": "created", "running": "running", "paused": "paused",
@@ -121,6 +123,13 @@ def str_or_none(value: Any, what: str) -> str | None:
     if not isinstance(value, str):
         raise ApiError(400, f"{what} must be a string")
     return value
+
+
+def image_names(rec: ContainerRecord) -> tuple[str, str]:
+    """(the image as the client named it, its normalised name); empty for a CLI container."""
+    annotations = rec.config.get("annotations") or {}
+    image = annotations.get(IMAGE_ANNOTATION, "")
+    return annotations.get(IMAGE_REF_ANNOTATION, image), image
 
 
 def rootfs_of(image: dict[str, Any]) -> Any:

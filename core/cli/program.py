@@ -282,6 +282,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pids-limit", type=int)
     p.add_argument("containers", nargs="+", metavar="CONTAINER")
 
+    p = sub.add_parser("rename", help="give a container a new name")
+    p.add_argument("container", metavar="CONTAINER")
+    p.add_argument("name", metavar="NAME")
+
+    p = sub.add_parser("top", help="a running container's processes, as ps shows them")
+    p.add_argument("container", metavar="CONTAINER")
+    p.add_argument("ps_args", nargs=argparse.REMAINDER, metavar="PS-OPTIONS", help="default -ef")
+
+    p = sub.add_parser("container", help="container housekeeping: prune")
+    consub = p.add_subparsers(
+        dest="container_cmd", metavar="ACTION", parser_class=_Parser, required=True
+    )
+    q = consub.add_parser("prune", help="remove every container that is not running")
+    q.add_argument("-f", "--force", action="store_true", help="do not ask for confirmation")
+
     p = sub.add_parser("checkpoint", help="save a running container's state (needs checkpoint)")
     p.add_argument("--leave-running", action="store_true", help="keep it running afterwards")
     p.add_argument("--tcp-established", action="store_true", help="checkpoint open TCP connections")

@@ -496,6 +496,18 @@ class Dispatcher(Reconciler):
         self.hooks.event("update", container=rec.id, name=rec.name, runtime=rec.runtime)
         return rec
 
+    def rename(self, ref: str, name: str) -> ContainerRecord:
+        """Give a container a new name (podman's `rename`): only its record changes.
+
+        Raises InvalidArgumentError for an invalid name, ConflictError if another container has it.
+        """
+        name = validate_name(name)
+        with self.locked(ref, "rename") as (rec, _):
+            old = rec.name
+            rec = self.store.update_container(rec.id, name=name)
+        self.hooks.event("rename", container=rec.id, name=rec.name, runtime=rec.runtime, old=old)
+        return rec
+
     def checkpoint(self, ref: str, options: CheckpointOptions) -> ContainerRecord:
         """Checkpoint a running container. Needs capability `checkpoint`."""
         with self.locked(ref, "checkpoint") as (rec, runtime):

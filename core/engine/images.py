@@ -117,7 +117,8 @@ class ImageStore:
                 and len(name.removeprefix("sha256:")) >= 12
             ):
                 return {"name": other, **entry}
-        raise NotFoundError(f"No such image: {name}")
+        # Docker's 404 wording (clients match "No such image"), and where images come from here
+        raise NotFoundError(f"No such image: {name} (ocimux image add / docker load)")
 
     def list(self) -> list[dict[str, Any]]:
         return [{"name": name, **entry} for name, entry in sorted(self._read().items())]

@@ -25,6 +25,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "update": ACTIVE,
     "checkpoint": frozenset({"running"}),
     "delete": frozenset({"created", "stopped", "unknown"}),
+    "rename": ACTIVE | {"stopped", "unknown"},
 }
 
 _WHAT_TO_DO = {
@@ -38,6 +39,7 @@ _WHAT_TO_DO = {
     "update": "the container is not running",
     "checkpoint": "only a running container can be checkpointed",
     "delete": "stop it first, or use `ocimux rm -f`",
+    "rename": "wait until it is no longer being created or removed",
 }
 
 

@@ -236,7 +236,7 @@ def pool(served: Served, request: pytest.FixtureRequest) -> Iterator[None]:
     api = served.api
     label = request.node.name.partition("[")[2].removesuffix("]")  # test_api[POST /x/{id}]
     path = label.partition(" ")[2]
-    if path.startswith("/containers/{id}") or path == "/containers/json":
+    if path.startswith("/containers/{id}") or path in ("/containers/json", "/containers/prune"):
         POOL[:] = [_container(api, s) for s in STATES.get(HANDLERS.get(label, ""), ALL_STATES)]
     if path.startswith("/exec/{id}"):
         host = _container(api, "running")
@@ -290,6 +290,10 @@ def before_generate_path_parameters(context: Any, strategy: st.SearchStrategy) -
 
 @schema.hook
 def before_generate_query(context: Any, strategy: st.SearchStrategy) -> Any:
+    if _op(context) == ("POST", "/containers/{id}/rename"):
+        # most generated names are invalid (400): offer free valid ones too
+        fresh = st.fixed_dictionaries({"name": st.from_regex(r"\Astx-r[a-z0-9]{1,8}\Z")})
+        return st.one_of(strategy, fresh, fresh)
     if _op(context) != ("POST", "/containers/create"):
         return strategy
     # most generated names are invalid (400): offer valid ones too, so that creates succeed
@@ -378,4 +382,7 @@ def test_the_run_reached_real_objects(served: Served) -> None:
     assert 200 in by_label.get("GET /containers/{id}/json", set()), by_label
     assert by_label.get("POST /containers/{id}/start", set()) & {204, 304}, by_label
     assert 200 in by_label.get("GET /exec/{id}/json", set()), by_label
+    assert 200 in by_label.get("GET /containers/{id}/top", set()), by_label
+    assert 204 in by_label.get("POST /containers/{id}/rename", set()), by_label
+    assert 200 in by_label.get("POST /containers/prune", set()), by_label
     assert not [(label, status) for label, status in SEEN if status >= 500]

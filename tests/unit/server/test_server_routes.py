@@ -72,7 +72,7 @@ def test_every_documented_route_is_served(api: ApiClient, endpoint: Any) -> None
         "/containers",
         "/containers/",
         f"/containers/{DUMMY}/json/extra",
-        f"/containers/{DUMMY}/top",
+        f"/containers/{DUMMY}/topx",
         "/containers//json",
         "/images/x/history",
         "/exec",
