@@ -1,15 +1,15 @@
-"""Container endpoints of the Docker API: create, list, inspect, lifecycle, attach, logs, wait.
+"""Container endpoints of the Docker API: create, list, inspect, lifecycle, wait.
 
 Docker's `AutoRemove` is the server's job here (a thread removes the container once it has
 exited, keeping its exit code for `wait`); `start` of an exited container and `restart` make
-a new runtime container under the old id, name, creation time and log.
+a new runtime container under the old id, name, creation time and log. Attach is in
+attach_api.py, logs in log_api.py.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import sys
 import threading
 import time
 from pathlib import Path
@@ -20,8 +20,7 @@ from ocimux.base.signals import parse_signal
 from ocimux.engine._cleanup import claimed, removal_claim
 from ocimux.engine.images import ImageStore, image_id
 from ocimux.engine.newcontainer import NewContainer
-from ocimux.io.attach import MultiplexWriter
-from ocimux.io.logs import container_ended, follow_log
+from ocimux.io.logs import container_ended
 
 from .configshapes import config_fields, host_config, mount_points, network_mode, user_command
 from .dockercommand import command, docker_annotations
@@ -29,8 +28,6 @@ from .hostconfig import container_config, docker_option
 from .httpd import ApiError, Request, Response
 from .shapes import (
     DOCKER_STATE,
-    MUX,
-    RAW,
     image_names,
     labels_of,
     matches_filters,
@@ -40,7 +37,6 @@ from .shapes import (
     status_text,
     str_or_none,
     strings,
-    tail_of,
     valid_size,
     write_body,
 )
@@ -51,7 +47,16 @@ if TYPE_CHECKING:
 
     from ocimux.engine.dispatcher import Dispatcher
     from ocimux.engine.store import ContainerRecord
-    from ocimux.interface.runtime import Runtime
+
+
+#: seconds a container's record may be missing before a waiter takes it for removed (a
+#: re-creation by `start` or `restart` deletes and re-adds it within moments)
+REMOVED_AFTER = 3.0
+#: seconds after a `start` request during which a `wait` on its container, missing from the
+#: store, waits for the re-created record (the docker CLI sends its wait and start at once)
+START_RACE_WINDOW = 2.0
+#: states of a container whose `next-exit` is that of a run yet to begin
+_BETWEEN_RUNS = ("stopped", "unknown", "removing", "creating")
 
 
 class ContainerEndpoints:
@@ -65,6 +70,9 @@ class ContainerEndpoints:
     auto_removing: set[str]
     restarting: dict[str, threading.Event]
     forget_execs: Callable[[str], None]  # ExecEndpoints': drop a removed container's execs
+    release_attachers: Callable[[str], None]  # AttachEndpoints': attaches waiting for a start
+    #: when the last `start` request of each container arrived (time.time())
+    start_times: dict[str, float]
 
     def create(self, r: Request) -> Response:
         """Map Config/HostConfig (hostconfig.py) and create; 400 for anything not honoured.
@@ -188,8 +196,13 @@ class ContainerEndpoints:
         rec = self._record(r.params["id"])
         if rec.status in ("running", "paused"):
             return Response(304)
+        with self._lock:
+            self.start_times[rec.id] = time.time()
+            while len(self.start_times) > 1000:
+                self.start_times.pop(next(iter(self.start_times)))
         if rec.status == "stopped":
             self._recreate(rec)  # Docker starts an exited container again
+            self.release_attachers(rec.id)  # `docker start -a` attached first: connect them
         size = self.console_sizes.pop(rec.id, None)
         if size and size != (0, 0):
             self.d.resize(rec.id, *size)  # the terminal has its size before the process runs
@@ -312,6 +325,7 @@ class ContainerEndpoints:
             if rec.status in ("running", "paused"):
                 rec = self.d.stop(rec.id, float(timeout) if timeout is not None else None)
             self._recreate(rec)
+            self.release_attachers(rec.id)
             self.d.start(rec.id)
         finally:
             with self._lock:
@@ -343,10 +357,20 @@ class ContainerEndpoints:
         condition = r.query.get("condition") or "not-running"
         if condition not in ("not-running", "next-exit", "removed"):
             raise ApiError(400, f"invalid condition {condition!r}")
-        rec = self._record(r.params["id"])
+        rec = self._record_of_a_wait(r.params["id"])
         out = r.stream(200, "application/json")
         final: ContainerRecord | None = rec
-        if condition != "not-running" or rec.status in ("running", "paused", "creating"):
+        if condition == "next-exit" and rec.status in _BETWEEN_RUNS:
+            # `docker start -a` waits, then starts it again (its `start` may come first and
+            # be re-creating the container now): the end of the run after this one
+            next_run = self._next_run(r, rec)
+            if next_run is None:
+                final = None  # removed instead
+            else:
+                rec = next_run
+        if final is not None and (
+            condition != "not-running" or rec.status in ("running", "paused", "creating")
+        ):
             self._until_ended(r, rec)  # the monitor's files, not the runtime, while it runs
             final = self._wait_status(rec.id, ("stopped", "unknown"))
             if condition == "removed" and final is not None:
@@ -377,6 +401,49 @@ class ContainerEndpoints:
             r.wait_unless_gone(delay)
             delay = min(delay * 2, 0.25)
 
+    def _next_run(self, r: Request, rec: ContainerRecord) -> ContainerRecord | None:
+        """Wait until an exited container has been started again; its record then, or None
+        once it has been removed.
+
+        Reads the store only (no runtime command): a new run has a new start time, whether it
+        still runs or has ended already. The record is missing for a moment while `start`
+        re-creates the container; gone for `REMOVED_AFTER` seconds, it was removed. Raises
+        ConnectionResetError once the client has gone.
+        """
+        delay = 0.01
+        missing_since: float | None = None
+        while True:
+            r.wait_unless_gone(delay)
+            delay = min(delay * 2, 0.1)
+            try:
+                now = self.d.store.get_container(rec.id)
+            except NotFoundError:
+                missing_since = missing_since or time.monotonic()
+                if time.monotonic() - missing_since >= REMOVED_AFTER:
+                    return None
+                continue
+            missing_since = None
+            if now.status in ("running", "paused"):
+                return now
+            if now.status in ("stopped", "unknown") and now.started_at != rec.started_at:
+                return now  # the next run has ended already
+            # still the old run, or being re-created (removing, creating, created)
+
+    def _record_of_a_wait(self, ref: str) -> ContainerRecord:
+        """The container `ref`; while a `start` received just before re-creates it (its record
+        missing for a moment), the re-created one."""
+        deadline = time.monotonic() + REMOVED_AFTER
+        while True:
+            try:
+                return self._record(ref)
+            except NotFoundError:
+                with self._lock:
+                    began = self.start_times.get(ref)
+                recent = began is not None and time.time() - began < START_RACE_WINDOW
+                if not recent or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.02)
+
     def _wait_gone(self, cid: str, r: Request) -> None:
         while True:
             try:
@@ -402,87 +469,6 @@ class ContainerEndpoints:
             raise ApiError(409, f"Container {r.params['id']} is not running")
         self.d.resize(rec.id, int(height or 0), int(width or 0))
         return Response(200, b"", content_type="text/plain")
-
-    def attach(self, r: Request) -> None:
-        rec = self._record(r.params["id"])
-        tty = bool(rec.config.get("terminal"))
-        stream, logs = r.flag("stream"), r.flag("logs")
-        stdin = r.flag("stdin") and bool(rec.config.get("stdin"))
-        if rec.status == "paused" and stream:
-            raise ApiError(409, "You cannot attach to a paused container, unpause it first")
-        if rec.status not in ("created", "running") and stream and not logs:
-            raise ApiError(409, f"container {r.params['id']} is not running")
-        tail_of(r)
-        r.flag("stdout"), r.flag("stderr")  # a bad value is a 400 before the stream starts
-        runtime = self.d.runtime_of(rec)
-        rfile, wfile, answer = r.hijack_later(RAW if tty else MUX)
-        try:
-            if logs:
-                answer()
-                self._write_log(runtime, rec.id, MultiplexWriter(wfile, raw=tty), r, follow=False)
-            if stream and rec.status in ("created", "running"):
-                # through the Dispatcher: its state check, lock and hooks, as `ocimux attach`;
-                # answered once connected to the container's output (the client starts it then)
-                streams = MultiplexWriter(wfile, raw=tty).streams(rfile if stdin else None)
-                self.d.attach(rec.id, streams, stdin=stdin, ready=answer)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        except OcimuxError as exc:  # the stream has begun: no status left to answer with
-            sys.stderr.write(f"attach {rec.name}: {exc}\n")
-        finally:
-            with contextlib.suppress(OSError):
-                answer()
-        return None
-
-    def logs(self, r: Request) -> None:
-        rec = self._record(r.params["id"])
-        if not (r.flag("stdout") or r.flag("stderr")):
-            raise ApiError(400, "you must choose at least one stream")
-        tail_of(r)
-        r.flag("follow")
-        tty = bool(rec.config.get("terminal"))
-        runtime = self.d.runtime_of(rec)
-        out = r.stream(200, RAW if tty else MUX)
-        try:
-            self._write_log(
-                runtime,
-                rec.id,
-                MultiplexWriter(out, raw=tty),
-                r,
-                follow=r.flag("follow"),
-                monitor_pid=rec.monitor_pid,
-            )
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        return None
-
-    def _write_log(
-        self,
-        runtime: Runtime,
-        cid: str,
-        mux: Any,
-        r: Request,
-        *,
-        follow: bool,
-        monitor_pid: int | None = None,
-    ) -> None:
-        """Write the log; a follower stops when the container ends or its client goes.
-
-        The container's end comes from its monitor's files (`container_ended`), never from
-        the runtime binary, and the follower polls its connection between reads: an
-        abandoned follower ends within a fraction of a second, holding no thread.
-        """
-        want = {"stdout": r.flag("stdout"), "stderr": r.flag("stderr")}
-        tail = tail_of(r)
-        ended = container_ended(runtime, cid, monitor_pid) if follow else None
-        records = follow_log(
-            runtime.layout.log(cid), follow=follow, ended=ended, wait=r.wait_unless_gone
-        )
-        if tail not in ("all", "") and int(tail) >= 0 and not follow:
-            records = list(records)[-int(tail) :] if int(tail) > 0 else []
-        for stream, data in records:
-            if want.get(stream):
-                mux.write(1 if stream == "stdout" else 2, data)
 
     def remove(self, r: Request) -> Response:
         rec = self._record(r.params["id"])

@@ -24,10 +24,12 @@ from ocimux.base.errors import OcimuxError
 from ocimux.engine.images import ImageStore, normalize
 
 from .apiversion import API_VERSION, MIN_API_VERSION
+from .attach_api import AttachEndpoints
 from .container_admin_api import ContainerAdminEndpoints
 from .container_api import ContainerEndpoints
 from .exec_api import ExecEndpoints, ExecInstance
 from .httpd import ApiError, Request, Response, Route, compile_route
+from .log_api import LogEndpoints
 from .shapes import (
     DOCKER_STATE,
     MUX,
@@ -94,7 +96,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
 )  # fmt: skip
 
 
-class DockerApi(ContainerEndpoints, ContainerAdminEndpoints, ExecEndpoints):
+class DockerApi(
+    ContainerEndpoints, ContainerAdminEndpoints, ExecEndpoints, AttachEndpoints, LogEndpoints
+):
     """The endpoints, over one Dispatcher (thread-safe) and the image store."""
 
     def __init__(self, dispatcher: Dispatcher) -> None:
@@ -109,6 +113,10 @@ class DockerApi(ContainerEndpoints, ContainerAdminEndpoints, ExecEndpoints):
         #: AutoRemove containers with a watcher, and those a `restart` is re-creating now
         self.auto_removing: set[str] = set()
         self.restarting: dict[str, threading.Event] = {}
+        #: attaches waiting for an exited container's next start (`docker start -a`)
+        self.attach_waiters: dict[str, list[Any]] = {}
+        #: when each container's last `start` request arrived (a `wait` racing it waits)
+        self.start_times: dict[str, float] = {}
 
     def routes(self) -> list[Route]:
         return [

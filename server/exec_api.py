@@ -8,6 +8,11 @@ Instances do not pile up: as Docker's (its `execCommandGC` frees an exec 5 to 10
 after it stops being live), one that has ended is forgotten `EXEC_TTL` seconds later, and
 every instance of a container goes when the container is removed (through this server, or
 found gone by the sweep that runs at most every `SWEEP_EVERY` seconds on exec create).
+
+As Docker's, the start's `Tty` decides the framing (multiplexed unless it is true), whatever
+the create said; the create's `Tty` gives the process its terminal and, with it, a detach
+sequence (`DetachKeys` of the create, or of the start; Docker's default ctrl-p,ctrl-q)
+that ends the stream while the process runs on (attach_api.py's rules).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from ocimux.base.errors import NotFoundError, OcimuxError
 from ocimux.interface.options import ExecOptions
 from ocimux.io.attach import MultiplexWriter
 
+from .attach_api import detach_keys, linger
 from .httpd import ApiError, Request, Response
 from .shapes import MUX, RAW, str_or_none, strings, valid_size
 
@@ -36,6 +42,11 @@ if TYPE_CHECKING:
 EXEC_TTL = 300.0
 #: seconds between sweeps of ended instances and of instances whose container is gone
 SWEEP_EVERY = 30.0
+
+
+def _detach_keys_field(body: dict[str, Any]) -> Any:
+    """`DetachKeys`, also as docker-py spells it (`detachKeys`: Go's JSON ignores the case)."""
+    return body.get("DetachKeys", body.get("detachKeys"))
 
 
 @dataclass
@@ -80,6 +91,7 @@ class ExecEndpoints:
             args=tuple(cmd), env=tuple(strings(body.get("Env"), "Env")),
             cwd=str_or_none(body.get("WorkingDir"), "WorkingDir"), user=str_or_none(body.get("User"), "User"),
             terminal=bool(body.get("Tty")), stdin=bool(body.get("AttachStdin")), privileged=bool(body.get("Privileged")),
+            detach_keys=detach_keys(_detach_keys_field(body), "DetachKeys"),
         )  # fmt: skip
         exec_id = secrets.token_hex(32)
         self.sweep_execs()
@@ -106,6 +118,12 @@ class ExecEndpoints:
             entry.running = True
         size = body.get("ConsoleSize")
         options = entry.options
+        if _detach_keys_field(body) not in (None, ""):
+            options = dataclasses.replace(
+                options, detach_keys=detach_keys(_detach_keys_field(body), "DetachKeys")
+            )
+        if not options.terminal:
+            options = dataclasses.replace(options, detach_keys=None)  # Docker: a TTY's only
         if options.terminal and valid_size(size) and size != [0, 0]:
             options = dataclasses.replace(options, size=(size[0], size[1]))
         if body.get("Detach"):
@@ -116,8 +134,9 @@ class ExecEndpoints:
                 raise
             entry.session, entry.pid = session.id, session.pid
             return Response(200, b"", content_type="text/plain")
-        rfile, wfile = r.hijack(RAW if options.terminal else MUX)
-        mux = MultiplexWriter(wfile, raw=options.terminal)
+        raw = bool(body.get("Tty"))  # the start's, not the create's (moby's exec router)
+        rfile, wfile = r.hijack(RAW if raw else MUX)
+        mux = MultiplexWriter(wfile, raw=raw)
 
         def on_start(session: str) -> None:
             entry.session = session
@@ -137,6 +156,14 @@ class ExecEndpoints:
                 mux.write(2, f"{exc}\n".encode())
         except (BrokenPipeError, ConnectionResetError):
             code = None
+        else:
+            if code is None:  # detached: the process runs on, a detached instance now
+                entry.running = False
+                with contextlib.suppress(OcimuxError):
+                    if entry.session is not None:
+                        entry.pid = self.d.exec_inspect(entry.session).pid
+                linger(r, rfile)
+                return None
         entry.exit_code, entry.running, entry.ended = code, False, time.monotonic()
         return None
 

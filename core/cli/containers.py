@@ -7,14 +7,17 @@ container and prints the result (a failure reports one line per container, as po
 from __future__ import annotations
 
 import argparse
+import calendar
 import re
 import sys
+import time
 from typing import TYPE_CHECKING, Any
 
 from ocimux.base.errors import InvalidArgumentError, OcimuxError
 from ocimux.base.signals import parse_signal
 from ocimux.interface.options import Resources
-from ocimux.io.logs import container_ended, follow_log
+from ocimux.io.logs import container_ended
+from ocimux.io.logview import LogWindow, podman_stamp, read_window
 
 from ._output import ago, print_json, print_table, short_id
 from ._report import report_error
@@ -34,6 +37,7 @@ __all__ = [
     "cmd_stop",
     "cmd_unpause",
     "cmd_update",
+    "log_time_ns",
     "record_dict",
 ]
 
@@ -143,13 +147,72 @@ def cmd_inspect(d: Dispatcher, args: argparse.Namespace) -> int:
     return status
 
 
+#: podman's date forms (util.ParseInputTime): RFC 3339 with or without fraction and zone, a
+#: date alone, a date with a zone; no zone means UTC
+_DATE = re.compile(
+    r"(\d{4})-(\d\d)-(\d\d)(?:T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?)?(Z|[+-]\d\d:\d\d)?"
+)
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_UNIT_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}  # fmt: skip
+
+
+def _go_duration_ns(text: str) -> int | None:
+    """Go's `time.ParseDuration` (`10m`, `1h30m`, `-1.5h`, `0`) in ns; None if it is not one."""
+    sign, rest = (-1, text[1:]) if text.startswith("-") else (1, text.removeprefix("+"))
+    if rest == "0":
+        return 0
+    total, pos = 0.0, 0
+    while pos < len(rest):
+        match = _DURATION_PART.match(rest, pos)
+        if match is None:
+            return None
+        total += float(match.group(1)) * _UNIT_NS[match.group(2)]
+        pos = match.end()
+    return sign * int(total) if rest else None
+
+
+def log_time_ns(text: str, *, since: bool, now_ns: int | None = None) -> int:
+    """`--since`/`--until` as podman reads them, in ns since the epoch: a date (RFC 3339, a
+    date alone, UTC without a zone), Unix seconds (`1733600000.5`), or a Go duration counted
+    back from now for `--since` and forward for `--until` (podman's rule).
+
+    Raises InvalidArgumentError for anything else."""
+    match = _DATE.fullmatch(text)
+    if match:
+        year, month, day, hh, mm, ss, frac, zone = match.groups()
+        seconds = calendar.timegm(
+            (int(year), int(month), int(day), int(hh or 0), int(mm or 0), int(ss or 0))
+        )
+        if zone and zone != "Z":
+            offset = int(zone[1:3]) * 3600 + int(zone[4:6]) * 60
+            seconds -= offset if zone[0] == "+" else -offset
+        return seconds * 10**9 + int((frac or "0").ljust(9, "0"))
+    if re.fullmatch(r"[+-]?(\d+(\.\d*)?|\.\d+)", text):
+        return int(float(text) * 10**9)
+    duration = _go_duration_ns(text)
+    if duration is None:
+        flag = "--since" if since else "--until"
+        raise InvalidArgumentError(
+            f"invalid {flag} value {text!r}: unable to interpret time value",
+            hint="use a timestamp (2026-12-07T10:00:00Z), Unix seconds or a duration (10m)",
+        )
+    now = time.time_ns() if now_ns is None else now_ns
+    return now - duration if since else now + duration
+
+
 def cmd_logs(d: Dispatcher, args: argparse.Namespace) -> int:
+    window = LogWindow(
+        since_ns=log_time_ns(args.since, since=True) if args.since else None,
+        until_ns=log_time_ns(args.until, since=False) if args.until else None,
+        tail=args.tail if args.tail >= 0 else None,
+        stamp=podman_stamp if args.timestamps else None,
+    )
     rec = d.inspect(args.container)
     runtime = d.runtime_of(rec)
     # the monitor's exit file and pid say when it ends: no `<runtime> state` per poll
     ended = container_ended(runtime, rec.id, rec.monitor_pid)
     log = runtime.layout.log(rec.id)
-    for stream, data in follow_log(log, follow=args.follow, ended=ended):
+    for stream, data in read_window(log, window, follow=args.follow, ended=ended):
         out = sys.stdout.buffer if stream == "stdout" else sys.stderr.buffer
         out.write(data)
         out.flush()

@@ -270,6 +270,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("logs", help="print a container's log")
     p.add_argument("-f", "--follow", action="store_true", help="keep printing until it exits")
+    p.add_argument("--since", help="only lines since TIME (timestamp, date, or duration: 10m)")
+    p.add_argument("--until", help="only lines until TIME (timestamp, date, or duration)")
+    p.add_argument("-t", "--timestamps", action="store_true", help="prefix each line with its time")
+    p.add_argument("--tail", type=int, default=-1, help="only the last N lines (-1: all)")
     p.add_argument("container", metavar="CONTAINER")
 
     p = sub.add_parser("update", help="change a running container's limits")

@@ -195,18 +195,27 @@ def relay(sock: socket.socket, streams: StdStreams, options: AttachOptions) -> b
     sel = selectors.DefaultSelector()
     sel.register(sock, selectors.EVENT_READ, "sock")
     stdin_fd = _stdin_fd(streams.stdin) if options.stdin else None
+    feeder: _ThreadFeeder | None = None
     if options.stdin and streams.stdin is not None and stdin_fd is None:
-        _feed_stdin_in_thread(sock, streams.stdin)
+        feeder = _ThreadFeeder(sock, streams.stdin, matcher)
     elif stdin_fd is not None:
         try:
             sel.register(stdin_fd, selectors.EVENT_READ, "stdin")
         except PermissionError:
             # epoll refuses regular files and /dev/null (EPERM): read those in a thread
             stdin_fd = None
-            _feed_stdin_in_thread(sock, streams.stdin)  # type: ignore[arg-type]
+            feeder = _ThreadFeeder(sock, streams.stdin, matcher)  # type: ignore[arg-type]
+    if feeder is not None:
+        sel.register(feeder.detached_fd, selectors.EVENT_READ, "detached")
+        feeder.start()
     try:
         while True:
             for key, _ in sel.select():
+                if key.data == "detached":
+                    if os.read(key.fd, 1):
+                        return True  # the feeder saw the detach sequence
+                    sel.unregister(key.fd)  # the feeder ended with its input
+                    continue
                 if key.data == "sock":
                     try:
                         packet = sock.recv(PACKET_SIZE)
@@ -230,6 +239,8 @@ def relay(sock: socket.socket, streams: StdStreams, options: AttachOptions) -> b
                         return True
     finally:
         sel.close()
+        if feeder is not None:
+            feeder.close()
 
 
 def _deliver(packet: bytes, streams: StdStreams) -> None:
@@ -257,18 +268,56 @@ def _shutdown_write(sock: socket.socket) -> None:
         pass
 
 
-def _feed_stdin_in_thread(sock: socket.socket, stdin: BinaryIO) -> None:
-    """For stdin objects without a descriptor (BytesIO in tests, HTTP bodies)."""
+class _ThreadFeeder:
+    """Copy a stdin without a pollable descriptor (BytesIO in tests, an HTTP client's input,
+    a regular file) to the socket in a thread, watching it for the detach sequence.
 
-    def feed() -> None:
+    `detached_fd` gets a byte once the sequence was seen (the relay's selector watches it),
+    and reads as ended once the thread is done; nothing after the sequence is read. At the
+    end of the input the container's stdin is closed (`shutdown(SHUT_WR)`).
+    """
+
+    def __init__(self, sock: socket.socket, stdin: BinaryIO, matcher: _DetachMatcher) -> None:
+        self.sock, self.stdin, self.matcher = sock, stdin, matcher
+        self.detached_fd, self._signal_fd = os.pipe2(os.O_CLOEXEC)
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def start(self) -> None:
+        threading.Thread(target=self._feed, daemon=True, name="ocimux-attach-stdin").start()
+
+    def _feed(self) -> None:
         try:
-            while chunk := stdin.read(_STDIN_CHUNK):
-                sock.sendall(chunk)
-        except OSError:
+            while chunk := self.stdin.read(_STDIN_CHUNK):
+                forward, detach = self.matcher.feed(chunk)
+                if forward:
+                    self.sock.sendall(forward)
+                if detach:
+                    self._signal()
+                    return
+            _shutdown_write(self.sock)
+        except (OSError, ValueError):  # the relay closed the socket, or stdin was closed
             return
-        _shutdown_write(sock)
+        finally:
+            self._release()
 
-    threading.Thread(target=feed, daemon=True, name="ocimux-attach-stdin").start()
+    def _signal(self) -> None:
+        with self._lock:
+            if not self._closed:
+                os.write(self._signal_fd, b"d")
+
+    def _release(self) -> None:
+        """The thread is done with its end of the pipe."""
+        with self._lock:
+            if self._signal_fd >= 0:
+                os.close(self._signal_fd)
+                self._signal_fd = -1
+
+    def close(self) -> None:
+        """The relay is done: close the read end (a thread still reading leaves on its own)."""
+        with self._lock:
+            self._closed = True
+            os.close(self.detached_fd)
 
 
 class MultiplexWriter:

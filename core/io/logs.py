@@ -7,8 +7,10 @@ write without a newline).
 
 from __future__ import annotations
 
+import calendar
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -18,7 +20,16 @@ from ocimux.base.monitorfiles import process_alive, read_exit_file
 if TYPE_CHECKING:
     from ocimux.interface.runtime import Runtime
 
-__all__ = ["STDERR", "STDOUT", "container_ended", "follow_log", "format_log", "parse_line"]
+__all__ = [
+    "STDERR",
+    "STDOUT",
+    "container_ended",
+    "follow_lines",
+    "follow_log",
+    "format_log",
+    "parse_line",
+    "stamp_ns",
+]
 
 #: attach-socket stream ids (conmon's stdpipe_t), also used to name a log record's stream
 STDOUT = 2
@@ -37,6 +48,33 @@ def parse_line(line: bytes) -> tuple[str, bytes] | None:
     return parts[1].decode(), data
 
 
+def _epoch(whole: bytes) -> int:
+    """`YYYY-MM-DDTHH:MM:SS` as seconds since the epoch (UTC)."""
+    if len(whole) != 19 or whole[4:5] != b"-" or whole[10:11] != b"T" or whole[13:14] != b":":
+        raise ValueError(f"not a log timestamp: {whole!r}")
+    fields = (whole[0:4], whole[5:7], whole[8:10], whole[11:13], whole[14:16], whole[17:19])
+    return calendar.timegm(tuple(int(f) for f in fields))
+
+
+def stamp_ns(stamp: bytes) -> int:
+    """`2026-11-29T06:53:54.142372511+00:00` (or `...Z`, any offset) as ns since the epoch; 0 if
+    it cannot be read."""
+    try:
+        seconds = _epoch(stamp[:19])
+        rest = stamp[19:]
+        frac = 0
+        if rest[:1] == b".":
+            digits = rest[1:].split(b"+")[0].split(b"-")[0].split(b"Z")[0]
+            frac = int(digits[:9].ljust(9, b"0")) if digits else 0
+            rest = rest[1 + len(digits) :]
+        offset = 0
+        if rest[:1] in (b"+", b"-") and len(rest) >= 6:
+            offset = (int(rest[1:3]) * 3600 + int(rest[4:6]) * 60) * (-1 if rest[:1] == b"-" else 1)
+        return (seconds - offset) * 1_000_000_000 + frac
+    except (ValueError, UnicodeDecodeError):
+        return 0
+
+
 def follow_log(
     path: Path,
     *,
@@ -45,19 +83,46 @@ def follow_log(
     wait: Callable[[float], None] = time.sleep,
     poll: float = 0.02,
     idle_poll: float = 0.25,
+    tail: int | None = None,
 ) -> Iterator[tuple[str, bytes]]:
     """Yield (stream, data) from the log; with `follow`, keep reading until `ended()` is true.
+
+    The arguments are `follow_lines`'.
+    """
+    lines = follow_lines(
+        path, follow=follow, ended=ended, wait=wait, poll=poll, idle_poll=idle_poll, tail=tail
+    )
+    for line in lines:
+        parsed = parse_line(line)
+        if parsed:
+            yield parsed
+
+
+def follow_lines(
+    path: Path,
+    *,
+    follow: bool = False,
+    ended: Callable[[], bool] | None = None,
+    wait: Callable[[float], None] = time.sleep,
+    poll: float = 0.02,
+    idle_poll: float = 0.25,
+    tail: int | None = None,
+) -> Iterator[bytes]:
+    """Yield the log's whole lines; with `follow`, keep reading until `ended()` is true.
 
     While following, an idle log costs one read and one `ended()` call per `wait(delay)`:
     the delay grows from `poll` to `idle_poll` while nothing arrives. No runtime is asked;
     `ended` should look at the monitor's files (see `container_ended`). `wait` may raise to
     stop (the server's follower raises once its client has gone). A log replaced by a
     rotation (a new inode at `path`) is read to its end, then the new file from its start.
+    `tail` (>= 0) keeps only the last `tail` lines of what the log holds when its end is
+    first reached; whatever is written later is all yielded (a follower's `--tail`).
     """
     try:
         fh = open(path, "rb")  # noqa: SIM115 - closed in finally
     except FileNotFoundError:
         return
+    held: deque[bytes] | None = deque(maxlen=tail) if tail is not None and tail >= 0 else None
     try:
         pending = b""
         delay = poll
@@ -67,18 +132,22 @@ def follow_log(
                 delay = poll
                 pending += chunk
                 if pending.endswith(b"\n"):
-                    parsed = parse_line(pending)
-                    pending = b""
-                    if parsed:
-                        yield parsed
+                    line, pending = pending, b""
+                    if held is not None:
+                        held.append(line)
+                    else:
+                        yield line
                 continue
+            if held is not None:  # the end as it was: the tail goes out, then what follows
+                yield from held
+                held = None
             if not follow or ended is None or ended():
                 # one last read: the writer may have flushed between our read and the check
-                yield from _parsed(pending + fh.read())
+                yield from _lines(pending + fh.read())
                 return
             replaced = _replacement(path, fh)
             if replaced is not None:
-                yield from _parsed(pending + fh.read())
+                yield from _lines(pending + fh.read())
                 pending = b""
                 fh.close()
                 fh = replaced
@@ -89,11 +158,9 @@ def follow_log(
         fh.close()
 
 
-def _parsed(data: bytes) -> Iterator[tuple[str, bytes]]:
+def _lines(data: bytes) -> Iterator[bytes]:
     for line in data.splitlines(keepends=True):
-        parsed = parse_line(line)
-        if parsed:
-            yield parsed
+        yield line if line.endswith(b"\n") else line + b"\n"
 
 
 def _replacement(path: Path, fh: BinaryIO) -> BinaryIO | None:
