@@ -103,18 +103,12 @@ def store(annotation: str | None, flag: str | None, environ: Mapping[str, str], 
     lines += [f"refuse\t{verb}\t{why}" for verb, why in refuse.items()]
     if any("\n" in line for line in lines):
         return  # a value that a line cannot hold: no cache, the cold path still works
+    # lazy: base.files imports pathlib (~6 ms), which a cached route never needs
+    from ocimux.base.files import write_atomic
+
     path = _path(environ, key)
-    tmp = f"{path}.{os.getpid()}.tmp"
     try:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        try:
-            os.write(fd, ("\n".join(lines) + "\n").encode())
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
+        write_atomic(path, ("\n".join(lines) + "\n").encode())
     except OSError:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        pass

@@ -26,6 +26,7 @@ import tty
 from pathlib import Path
 from typing import Any
 
+from ocimux.base.files import write_atomic
 from ocimux.base.monitorfiles import named_process_alive, process_alive
 from ocimux.plugins.shimv2 import messages as m
 from ocimux.plugins.shimv2.events import ensure_sink
@@ -174,15 +175,19 @@ def create(call: Call, root: str, cid: str, backend: Any, bundle: str) -> int:
     return 0
 
 
-def _bundle_spec(bundle: str) -> dict[str, Any]:
+def _json_object(read: Any, what: str) -> dict[str, Any]:
+    """The JSON object `read()` returns the text of; FrontError naming `what` otherwise."""
     try:
-        with open(os.path.join(bundle, "config.json"), "rb") as fh:
-            spec = json.load(fh)
+        value = json.loads(read())
     except (OSError, ValueError) as exc:
-        raise FrontError(f"cannot read {bundle}/config.json: {exc}") from exc
-    if not isinstance(spec, dict):
-        raise FrontError(f"{bundle}/config.json is not a JSON object")
-    return spec
+        raise FrontError(f"cannot read {what}: {exc}") from exc
+    if not isinstance(value, dict):
+        raise FrontError(f"{what} is not a JSON object")
+    return value
+
+
+def _bundle_spec(bundle: str) -> dict[str, Any]:
+    return _json_object(Path(bundle, "config.json").read_bytes, f"{bundle}/config.json")
 
 
 def _relay(record: Record, cid: str, exec_id: str, directory: str, terminal: bool,
@@ -237,11 +242,7 @@ def _write_pid_file(call: Call, pid: int) -> None:
     path = call.flag("pid-file")
     if not path:
         return
-    path = os.path.abspath(str(path))
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="ascii") as fh:
-        fh.write(str(pid))
-    os.replace(tmp, path)
+    write_atomic(os.path.abspath(str(path)), str(pid).encode())
 
 
 # --- teardown and settling --------------------------------------------------------------------
@@ -389,14 +390,8 @@ def _resources(call: Call, record: Record) -> dict[str, Any]:
             f"through ocimux-oci, not --{singles[0] if singles else 'resources'} alone"
         )
     source = str(call.flag("resources"))
-    try:
-        text = sys.stdin.read() if source == "-" else Path(source).read_text()
-        resources = json.loads(text)
-    except (OSError, ValueError) as exc:
-        raise FrontError(f"cannot read --resources {source}: {exc}") from exc
-    if not isinstance(resources, dict):
-        raise FrontError(f"--resources {source} is not a JSON object")
-    return resources
+    read = sys.stdin.read if source == "-" else Path(source).read_text
+    return _json_object(read, f"--resources {source}")
 
 
 # --- exec -------------------------------------------------------------------------------------
@@ -471,13 +466,7 @@ def _exec_spec(call: Call, record: Record) -> dict[str, Any]:
     and flags of the call (runc's exec without -p)."""
     source = call.flag("process")
     if source:
-        try:
-            process = json.loads(Path(str(source)).read_text())
-        except (OSError, ValueError) as exc:
-            raise FrontError(f"cannot read --process {source}: {exc}") from exc
-        if not isinstance(process, dict):
-            raise FrontError(f"--process {source} is not a JSON object")
-        return process
+        return _json_object(Path(str(source)).read_text, f"--process {source}")
     if not call.rest:
         raise FrontError("exec: neither --process nor a command was given")
     base = dict(_bundle_spec(record.extra.get("bundle", "")).get("process") or {})

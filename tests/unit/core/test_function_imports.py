@@ -47,6 +47,7 @@ ALLOWED: dict[tuple[str, str], str] = {
         "ocimux.ocifront.routing",
         "ocimux.base.errors",
     ): "the engine: a create whose route is not cached",
+    ("ocimux.ocifront.routecache", "ocimux.base.files"): "pathlib: storing a route only",
     ("ocimux.ocifront.routing", "json"): "json imports re (~8 ms): an annotated bundle only",
     ("ocimux.ocifront.routing", "ocimux.config"): "the search path: an uncached route only",
     ("ocimux.ocifront.routing", "ocimux.engine.registry"): "the engine: an uncached route only",
